@@ -1,0 +1,109 @@
+// Store: the queue's durable state (tasks, runs, dependencies, claims).
+//
+// Every state transition is one short transaction guarded on the expected
+// prior state, so a repeated or late call changes nothing and answers a
+// RequestConflict. Implementations are thread-safe; each call may run on any
+// thread. Time comes from the injected Clock, never from the database, so
+// tests can move it.
+//
+// Errors (see common/status.h): ResourceNotFound for unknown ids,
+// RequestConflict for a transition from the wrong state or a different
+// definition under an existing id, InputError for dependencies that do not
+// exist, InternalError when the database fails.
+#ifndef DROVER_QUEUE_STORE_STORE_H_
+#define DROVER_QUEUE_STORE_STORE_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "queue/store/types.h"
+
+namespace drover::queue::store {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates the task and, when it has no unresolved dependencies, its first
+  // pending run (reason "scheduled"). Creating an existing id with an equal
+  // definition returns its current status; a different one is a
+  // RequestConflict. The definition has been validated by the caller.
+  virtual absl::StatusOr<TaskStatus> CreateTask(const Task& task) = 0;
+
+  virtual absl::StatusOr<Task> GetTask(const std::string& task_id) = 0;
+  virtual absl::StatusOr<TaskStatus> GetTaskStatus(
+      const std::string& task_id) = 0;
+
+  // Makes an unscheduled task pending regardless of its dependencies. A task
+  // that already has a run is returned unchanged (idempotent).
+  virtual absl::StatusOr<TaskStatus> ScheduleTask(
+      const std::string& task_id) = 0;
+
+  // Resolves the task exception/canceled: a pending or running run is
+  // resolved; an unscheduled task gets a run resolved at once. Canceling a
+  // task already resolved returns it unchanged.
+  virtual absl::StatusOr<TaskStatus> CancelTask(const std::string& task_id) = 0;
+
+  // Adds a pending run (reason "rerun") to a resolved task whose deadline
+  // has not passed. RequestConflict while unresolved or past the deadline.
+  virtual absl::StatusOr<TaskStatus> RerunTask(const std::string& task_id) = 0;
+
+  // Takes up to `max_tasks` pending runs of the queue, highest priority
+  // first then oldest, marks them running for this worker until now +
+  // `claim_timeout`. Returns immediately (possibly empty); long-polling is
+  // the service's business.
+  virtual absl::StatusOr<std::vector<ClaimedTask>> ClaimWork(
+      const std::string& task_queue_id, const std::string& worker_group,
+      const std::string& worker_id, int max_tasks,
+      absl::Duration claim_timeout) = 0;
+
+  // Extends a running run's claim. RequestConflict when the run is not
+  // running (resolved, canceled, expired) or is held by another worker.
+  virtual absl::StatusOr<ReclaimResult> ReclaimTask(
+      const std::string& task_id, int run_id, const std::string& worker_group,
+      const std::string& worker_id, absl::Duration claim_timeout) = 0;
+
+  // Resolves a running run as completed, failed or exception (with
+  // `reason`). Repeating the same resolution returns the status unchanged;
+  // a different one, or a run that is not running, is a RequestConflict.
+  // Retryable exception reasons add a retry run while retries remain.
+  virtual absl::StatusOr<TaskStatus> ResolveRun(const std::string& task_id,
+                                                int run_id, RunState state,
+                                                const std::string& reason) = 0;
+
+  virtual absl::StatusOr<TaskQueueCounts> GetTaskQueueCounts(
+      const std::string& task_queue_id) = 0;
+  // Queues seen (by a task or a claim); ordered by id. `limit` 1..1000.
+  virtual absl::StatusOr<Page<TaskQueueCounts>> ListTaskQueues(
+      const std::string& continuation_token, int limit) = 0;
+
+  // Background resolvers: each handles at most `batch` rows in one short
+  // transaction using FOR UPDATE SKIP LOCKED, so every replica can run them
+  // at once, and returns how many rows it handled.
+  //
+  // Running runs whose claim passed: exception/claim-expired (+ retry).
+  virtual absl::StatusOr<int> ExpireClaims(int batch) = 0;
+  // Unresolved tasks past their deadline: exception/deadline-exceeded.
+  virtual absl::StatusOr<int> ResolveDeadlines(int batch) = 0;
+  // Tasks past `expires`, with their runs and edges.
+  virtual absl::StatusOr<int> DeleteExpiredTasks(int batch) = 0;
+};
+
+// Wakes idle ClaimWork long-polls when work may have arrived on a queue.
+// The PostgreSQL implementation keeps one LISTEN connection per process.
+class PendingNotifier {
+ public:
+  using Callback = std::function<void(const std::string& task_queue_id)>;
+  virtual ~PendingNotifier() = default;
+  // Starts delivering notifications to `callback` on an internal thread.
+  virtual absl::Status Start(Callback callback) = 0;
+  virtual void Stop() = 0;
+};
+
+}  // namespace drover::queue::store
+
+#endif  // DROVER_QUEUE_STORE_STORE_H_
