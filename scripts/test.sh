@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, starts the real services
+# the tests need (dockerd + a local registry, an S3-compatible server; each
+# test binary starts its own throw-away PostgreSQL) and runs ctest.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -R store   # extra arguments go to ctest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+
+scripts/install-deps.sh --with-test-services
+
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+
+# Services. A service that cannot start here leaves its tests to report
+# themselves skipped with the reason; the rest of the suite still runs.
+if [[ -x scripts/start-docker.sh ]]; then
+  if scripts/start-docker.sh && [[ -x scripts/make-test-images.sh ]]; then
+    scripts/make-test-images.sh || echo "test.sh: test images could not be built; docker tests will skip"
+  else
+    echo "test.sh: dockerd could not start; docker tests will skip"
+  fi
+fi
+if [[ -x scripts/start-s3.sh ]]; then
+  if S3_ENV=$(scripts/start-s3.sh --print-env); then
+    eval "$S3_ENV"
+  else
+    echo "test.sh: the S3-compatible server could not start; S3 tests will skip"
+  fi
+fi
+
+cd "$BUILD_DIR"
+ctest --output-on-failure --timeout 900 "$@"
