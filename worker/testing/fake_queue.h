@@ -1,0 +1,85 @@
+// FakeQueue: an in-memory QueueApi for worker tests. It keeps pending tasks,
+// hands them out like the real queue (up to max_tasks, long-polling briefly),
+// records every reclaim and report, and can simulate an unreachable queue or
+// a run canceled under the worker. Thread-safe.
+#ifndef DROVER_WORKER_TESTING_FAKE_QUEUE_H_
+#define DROVER_WORKER_TESTING_FAKE_QUEUE_H_
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "worker/queue_api.h"
+
+namespace drover::worker::testing {
+
+struct Report {
+  std::string task_id;
+  int run_id = 0;
+  std::string state;  // completed, failed, exception
+  std::string reason;
+};
+
+class FakeQueue final : public QueueApi {
+ public:
+  explicit FakeQueue(absl::Duration claim_timeout = absl::Minutes(5),
+                     absl::Duration poll_timeout = absl::Milliseconds(200));
+
+  // Queues a task whose payload is `payload_json`; returns its id.
+  std::string AddTask(const std::string& payload_json);
+  // Makes the next reclaim of `task_id` answer RequestConflict.
+  void CancelRun(const std::string& task_id);
+  // While set, every call answers UNAVAILABLE.
+  void SetUnavailable(bool unavailable);
+
+  std::vector<Report> Reports() const;
+  // Blocks until `count` reports arrived or `timeout` passed.
+  bool WaitForReports(size_t count, absl::Duration timeout) const;
+  int ReclaimCount(const std::string& task_id) const;
+  // The largest max_tasks ever asked for, and the most runs claimed but not
+  // yet reported at any moment.
+  int MaxAskedFor() const;
+  int MaxOutstanding() const;
+  int claim_calls() const;
+
+  absl::StatusOr<std::vector<v1::ClaimedTask>> ClaimWork(
+      const WorkerIdentity& worker, int max_tasks) override;
+  void CancelClaims() override;
+  absl::StatusOr<v1::ReclaimTaskResponse> ReclaimTask(
+      const WorkerIdentity& worker, const std::string& task_id,
+      int run_id) override;
+  absl::Status ReportCompleted(const std::string& task_id,
+                               int run_id) override;
+  absl::Status ReportFailed(const std::string& task_id, int run_id) override;
+  absl::Status ReportException(const std::string& task_id, int run_id,
+                               const std::string& reason) override;
+
+ private:
+  absl::Status Resolve(const std::string& task_id, int run_id,
+                       const std::string& state, const std::string& reason);
+
+  const absl::Duration claim_timeout_;
+  const absl::Duration poll_timeout_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::deque<v1::ClaimedTask> pending_;
+  std::set<std::string> outstanding_;
+  std::set<std::string> canceled_;
+  std::map<std::string, int> reclaims_;
+  std::vector<Report> reports_;
+  bool unavailable_ = false;
+  bool cancel_claims_ = false;
+  int max_asked_ = 0;
+  int max_outstanding_ = 0;
+  int claim_calls_ = 0;
+  int next_id_ = 0;
+};
+
+}  // namespace drover::worker::testing
+
+#endif  // DROVER_WORKER_TESTING_FAKE_QUEUE_H_
