@@ -1,0 +1,89 @@
+// QueueClient: the drover.v1.Queue service, one method per RPC.
+//
+// Each method returns the RPC's response or its error decoded into an
+// absl::Status that keeps the server's {code, message, details} (see
+// common/status.h). Transport failures come back as UNAVAILABLE or
+// DEADLINE_EXCEEDED without details.
+//
+// Retries: UNAVAILABLE is retried (client/call.h) for the idempotent
+// methods: CreateTask (same id + same definition is a no-op on the server),
+// the reads (GetTask, GetTaskStatus, GetTaskQueueCounts, ListTaskQueues),
+// and the state changes the server treats as idempotent for a repeated
+// request (ScheduleTask, CancelTask, ReclaimTask, ReportCompleted,
+// ReportFailed, ReportException). RerunTask (each call adds a run) and
+// ClaimWork (a lost answer would strand claims until they expire) are
+// never retried; their callers decide.
+//
+// Thread-safe: one QueueClient may serve any number of threads.
+#ifndef DROVER_CLIENT_QUEUE_CLIENT_H_
+#define DROVER_CLIENT_QUEUE_CLIENT_H_
+
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "client/call.h"
+#include "client/connection.h"
+#include "drover/v1/queue.grpc.pb.h"
+
+namespace drover::client {
+
+class QueueClient {
+ public:
+  // `defaults` apply to every call that passes no options of its own.
+  explicit QueueClient(std::shared_ptr<const Connection> connection,
+                       CallOptions defaults = {});
+
+  using Options = std::optional<CallOptions>;
+
+  absl::StatusOr<v1::CreateTaskResponse> CreateTask(
+      const v1::CreateTaskRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::GetTaskResponse> GetTask(
+      const v1::TaskIdRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> GetTaskStatus(
+      const v1::TaskIdRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> ScheduleTask(
+      const v1::TaskIdRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> CancelTask(
+      const v1::TaskIdRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> RerunTask(
+      const v1::TaskIdRequest& request, Options options = {}) const;
+  // Long-polls: give a timeout above the server's poll time (default 20 s);
+  // the default options' timeout of 30 s is enough for the default.
+  absl::StatusOr<v1::ClaimWorkResponse> ClaimWork(
+      const v1::ClaimWorkRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::ReclaimTaskResponse> ReclaimTask(
+      const v1::RunRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> ReportCompleted(
+      const v1::RunRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> ReportFailed(
+      const v1::RunRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> ReportException(
+      const v1::ReportExceptionRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskQueueCounts> GetTaskQueueCounts(
+      const v1::TaskQueueRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::ListTaskQueuesResponse> ListTaskQueues(
+      const v1::ListTaskQueuesRequest& request, Options options = {}) const;
+
+  const Connection& connection() const { return *connection_; }
+  const CallOptions& defaults() const { return defaults_; }
+
+ private:
+  template <typename Request, typename Response>
+  using StubMethod = grpc::Status (v1::Queue::Stub::*)(grpc::ClientContext*,
+                                                       const Request&,
+                                                       Response*);
+
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
+                                const Request& request, const Options& options,
+                                Idempotency idempotency) const;
+
+  std::shared_ptr<const Connection> connection_;
+  std::unique_ptr<v1::Queue::Stub> stub_;
+  CallOptions defaults_;
+};
+
+}  // namespace drover::client
+
+#endif  // DROVER_CLIENT_QUEUE_CLIENT_H_

@@ -1,0 +1,48 @@
+// Test helpers for the crypto module: a private temporary directory.
+#ifndef DROVER_COMMON_CRYPTO_TEST_UTIL_H_
+#define DROVER_COMMON_CRYPTO_TEST_UTIL_H_
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+namespace drover::crypto::testing {
+
+// Creates a fresh directory under TMPDIR (or /tmp) and removes it on
+// destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "drover-crypto-XXXXXX")
+            .string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string File(std::string_view name) const {
+    return path_ + "/" + std::string(name);
+  }
+  // Writes `contents` to `name` with the given mode; returns the path.
+  std::string Write(std::string_view name, std::string_view contents,
+                    mode_t mode) const {
+    std::string path = File(name);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
+    ::chmod(path.c_str(), mode);
+    return path;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace drover::crypto::testing
+
+#endif  // DROVER_COMMON_CRYPTO_TEST_UTIL_H_

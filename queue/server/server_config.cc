@@ -1,0 +1,170 @@
+#include "queue/server/server_config.h"
+
+#include <cctype>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace drover::queue::server {
+namespace {
+
+// Adds an option whose environment variable follows the flag name.
+template <typename T>
+CLI::Option* Option(CLI::App& app, const std::string& name, T& value,
+                    const std::string& help) {
+  return app.add_option("--" + name, value, help)
+      ->envname(EnvName(name))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view field,
+                                                 std::string_view text) {
+  std::string s(text);
+  if (s.empty()) return InputError(field, text, "a duration is required");
+  bool digits_only = true;
+  for (char c : s) {
+    digits_only = digits_only && (std::isdigit(static_cast<unsigned char>(c)) ||
+                                  c == '.');
+  }
+  if (digits_only) s += "s";
+  // absl knows h/m/s/ms/us/ns; days are common enough for deadlines.
+  if (s.size() > 1 && s.back() == 'd' &&
+      std::isdigit(static_cast<unsigned char>(s[s.size() - 2]))) {
+    std::string number = s.substr(0, s.size() - 1);
+    bool ok = !number.empty();
+    for (char c : number) {
+      ok = ok && std::isdigit(static_cast<unsigned char>(c));
+    }
+    if (ok) return absl::Hours(24) * std::stoll(number);
+  }
+  absl::Duration d;
+  if (!absl::ParseDuration(s, &d) || d < absl::ZeroDuration()) {
+    return InputError(field, text,
+                      "not a duration; use e.g. 250ms, 20s, 20m, 1h30m, 5d");
+  }
+  return d;
+}
+
+ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
+    : config_(config) {
+  AddJsonConfigOption(app);
+  Option(app, "data-dir", config->data_dir,
+         "Directory for the embedded PostgreSQL cluster");
+  Option(app, "database-url", config->database_url,
+         "PostgreSQL connection string; empty starts an embedded cluster "
+         "under --data-dir");
+  Option(app, "listen", config->listen, "gRPC listen address (host:port)");
+  Option(app, "http-listen", config->http_listen,
+         "HTTP listen address for /metrics and /healthz; empty disables");
+  Option(app, "db-pool-size", config->db_pool_size,
+         "PostgreSQL connections per process");
+  Option(app, "rpc-threads", config->rpc_threads,
+         "Threads running blocking RPC work (0: --db-pool-size)");
+  Option(app, "rpc-queue", config->rpc_queue,
+         "RPC work items allowed to wait before calls are refused");
+  Option(app, "claim-timeout", claim_timeout_,
+         "How long a claim lasts before it must be reclaimed");
+  Option(app, "poll-timeout", poll_timeout_,
+         "How long ClaimWork waits for work before answering empty");
+  Option(app, "safety-poll-interval", safety_poll_,
+         "How often waiting ClaimWork calls re-check without a notification");
+  Option(app, "max-deadline", max_deadline_,
+         "Longest allowed task deadline after its creation");
+  Option(app, "max-payload-bytes", max_payload_bytes_,
+         "Largest accepted task payload (and extra), in bytes");
+  Option(app, "max-dependencies", max_dependencies_,
+         "Most dependencies a task may have");
+  Option(app, "shutdown-grace", shutdown_grace_,
+         "How long in-flight RPCs may take to finish on shutdown");
+  Option(app, "resolvers", config->run_resolvers,
+         "Run the background resolvers in this process");
+  Option(app, "resolver-batch", config->resolvers.batch,
+         "Rows each resolver handles per transaction");
+  Option(app, "claim-expiry-interval", claim_expiry_interval_,
+         "How often expired claims are resolved");
+  Option(app, "deadline-interval", deadline_interval_,
+         "How often tasks past their deadline are resolved");
+  Option(app, "expiry-interval", expiry_interval_,
+         "How often tasks past their expiry are deleted");
+  Option(app, "log-format", log_format_, "Log format: text or json");
+  Option(app, "log-level", config->log.level,
+         "Log level: trace, debug, info, warn, error, critical, off");
+}
+
+absl::Status ServerFlags::Resolve() {
+  auto duration = [](const char* field, const std::string& text,
+                     absl::Duration* out) -> absl::Status {
+    DROVER_ASSIGN_OR_RETURN(*out, ParseDurationFlag(field, text));
+    return absl::OkStatus();
+  };
+  queue_service::QueueServiceOptions& service = config_->service;
+  DROVER_RETURN_IF_ERROR(duration("claim-timeout", claim_timeout_,
+                                  &service.claim.claim_timeout));
+  DROVER_RETURN_IF_ERROR(
+      duration("poll-timeout", poll_timeout_, &service.claim.poll_timeout));
+  DROVER_RETURN_IF_ERROR(duration("safety-poll-interval", safety_poll_,
+                                  &service.claim.safety_poll_interval));
+  DROVER_RETURN_IF_ERROR(
+      duration("max-deadline", max_deadline_, &service.limits.max_deadline));
+  DROVER_RETURN_IF_ERROR(
+      duration("shutdown-grace", shutdown_grace_, &config_->shutdown_grace));
+  DROVER_RETURN_IF_ERROR(duration("claim-expiry-interval",
+                                  claim_expiry_interval_,
+                                  &config_->resolvers.claim_expiry_interval));
+  DROVER_RETURN_IF_ERROR(duration("deadline-interval", deadline_interval_,
+                                  &config_->resolvers.deadline_interval));
+  DROVER_RETURN_IF_ERROR(duration("expiry-interval", expiry_interval_,
+                                  &config_->resolvers.expiry_interval));
+  if (service.claim.claim_timeout < absl::Seconds(1)) {
+    return InputError("claim-timeout", absl::FormatDuration(
+                                           service.claim.claim_timeout),
+                      "claim-timeout must be at least 1s");
+  }
+  if (service.claim.safety_poll_interval < absl::Milliseconds(10)) {
+    return InputError("safety-poll-interval",
+                      absl::FormatDuration(service.claim.safety_poll_interval),
+                      "safety-poll-interval must be at least 10ms");
+  }
+  if (service.limits.max_deadline <= absl::ZeroDuration()) {
+    return InputError("max-deadline", max_deadline_,
+                      "max-deadline must be positive");
+  }
+  if (max_payload_bytes_ < 2) {
+    return InputError("max-payload-bytes", std::to_string(max_payload_bytes_),
+                      "max-payload-bytes must be at least 2 (\"{}\")");
+  }
+  service.limits.max_payload_bytes = static_cast<size_t>(max_payload_bytes_);
+  if (max_dependencies_ < 0) {
+    return InputError("max-dependencies", std::to_string(max_dependencies_),
+                      "max-dependencies must not be negative");
+  }
+  service.limits.max_dependencies = static_cast<size_t>(max_dependencies_);
+  if (config_->db_pool_size < 1 || config_->db_pool_size > 1000) {
+    return InputError("db-pool-size", std::to_string(config_->db_pool_size),
+                      "db-pool-size must be within 1..1000");
+  }
+  if (config_->rpc_threads < 0 || config_->rpc_threads > 1000) {
+    return InputError("rpc-threads", std::to_string(config_->rpc_threads),
+                      "rpc-threads must be within 0..1000");
+  }
+  if (config_->rpc_queue < 1) {
+    return InputError("rpc-queue", std::to_string(config_->rpc_queue),
+                      "rpc-queue must be at least 1");
+  }
+  if (config_->resolvers.batch < 1 || config_->resolvers.batch > 10000) {
+    return InputError("resolver-batch",
+                      std::to_string(config_->resolvers.batch),
+                      "resolver-batch must be within 1..10000");
+  }
+  if (config_->listen.empty()) {
+    return InputError("listen", "", "listen (host:port) is required");
+  }
+  DROVER_RETURN_IF_ERROR(
+      ParseLogFormat(log_format_, "log-format", &config_->log.format));
+  return absl::OkStatus();
+}
+
+}  // namespace drover::queue::server

@@ -1,0 +1,75 @@
+// ServerConfig: everything drover-queue reads from its flags, its JSON
+// config file (--config) and DROVER_* environment variables (see
+// common/config.h for the precedence), and the CLI11 wiring for it.
+#ifndef DROVER_QUEUE_SERVER_SERVER_CONFIG_H_
+#define DROVER_QUEUE_SERVER_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "queue/queue_service/queue_service.h"
+#include "queue/resolvers/resolvers.h"
+
+namespace drover::queue::server {
+
+struct ServerConfig {
+  // Holds the embedded PostgreSQL cluster (when no database URL is given).
+  std::string data_dir = "./.drover";
+  // libpq connection string or URL; empty: embedded PostgreSQL.
+  std::string database_url;
+  std::string listen = "127.0.0.1:50051";
+  // HTTP listener (/metrics, /healthz); empty disables it.
+  std::string http_listen = "127.0.0.1:8080";
+  int db_pool_size = 8;
+  // Threads running blocking RPC work; 0: db_pool_size.
+  int rpc_threads = 0;
+  // Work items waiting for an RPC thread before calls are refused.
+  int rpc_queue = 4096;
+  // Grace period for in-flight RPCs on shutdown.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // Cache lifetime of the per-queue counts /metrics reports.
+  absl::Duration queue_metrics_ttl = absl::Seconds(5);
+  bool run_resolvers = true;
+  queue_service::QueueServiceOptions service;
+  resolvers::ResolverOptions resolvers;
+  LogOptions log;
+};
+
+// Parses "20m", "1h30m", "250ms", "5d" (days) or a bare number of
+// seconds. Errors: InputError naming `field`.
+absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view field,
+                                                 std::string_view text);
+
+// Binds config's options to `app` (each with an env variable DROVER_<NAME>)
+// and adds --config. Call Resolve() after app.parse().
+class ServerFlags {
+ public:
+  ServerFlags(CLI::App& app, ServerConfig* config);
+  // Converts the textual durations and checks ranges. Errors: InputError
+  // naming the flag.
+  absl::Status Resolve();
+
+ private:
+  ServerConfig* config_;
+  std::string claim_timeout_ = "20m";
+  std::string poll_timeout_ = "20s";
+  std::string safety_poll_ = "1s";
+  std::string max_deadline_ = "5d";
+  std::string shutdown_grace_ = "10s";
+  std::string claim_expiry_interval_ = "5s";
+  std::string deadline_interval_ = "10s";
+  std::string expiry_interval_ = "5m";
+  std::string log_format_ = "text";
+  int64_t max_payload_bytes_ = 256 * 1024;
+  int64_t max_dependencies_ = 10000;
+};
+
+}  // namespace drover::queue::server
+
+#endif  // DROVER_QUEUE_SERVER_SERVER_CONFIG_H_

@@ -1,0 +1,113 @@
+// drover-queue configuration: durations, flags, the JSON config file and
+// DROVER_* environment variables.
+#include "queue/server/server_config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "gtest/gtest.h"
+
+namespace drover::queue::server {
+namespace {
+
+TEST(ParseDurationFlagTest, AcceptsUnitsDaysAndBareSeconds) {
+  EXPECT_EQ(*ParseDurationFlag("f", "20m"), absl::Minutes(20));
+  EXPECT_EQ(*ParseDurationFlag("f", "1h30m"), absl::Minutes(90));
+  EXPECT_EQ(*ParseDurationFlag("f", "250ms"), absl::Milliseconds(250));
+  EXPECT_EQ(*ParseDurationFlag("f", "5d"), absl::Hours(120));
+  EXPECT_EQ(*ParseDurationFlag("f", "30"), absl::Seconds(30));
+  for (const char* bad : {"", "5x", "-1s", "d", "1.5d"}) {
+    auto parsed = ParseDurationFlag("poll-timeout", bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(GetErrorInfo(parsed.status()).details["field"], "poll-timeout");
+  }
+}
+
+class ServerFlagsTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const auto& name : env_) unsetenv(name.c_str());
+  }
+  void SetEnv(const std::string& name, const std::string& value) {
+    setenv(name.c_str(), value.c_str(), 1);
+    env_.push_back(name);
+  }
+  // Parses `args` (argv without the program name).
+  absl::Status Parse(std::vector<std::string> args, ServerConfig* config) {
+    CLI::App app;
+    ServerFlags flags(app, config);
+    std::vector<const char*> argv = {"drover-queue"};
+    for (const auto& a : args) argv.push_back(a.c_str());
+    try {
+      app.parse(static_cast<int>(argv.size()), argv.data());
+    } catch (const CLI::ParseError& e) {
+      return InputError("argv", e.what(), "parse error");
+    }
+    return flags.Resolve();
+  }
+  std::vector<std::string> env_;
+};
+
+TEST_F(ServerFlagsTest, Defaults) {
+  ServerConfig config;
+  ASSERT_TRUE(Parse({}, &config).ok());
+  EXPECT_EQ(config.data_dir, "./.drover");
+  EXPECT_EQ(config.database_url, "");
+  EXPECT_EQ(config.listen, "127.0.0.1:50051");
+  EXPECT_EQ(config.http_listen, "127.0.0.1:8080");
+  EXPECT_EQ(config.service.claim.claim_timeout, absl::Minutes(20));
+  EXPECT_EQ(config.service.claim.poll_timeout, absl::Seconds(20));
+  EXPECT_EQ(config.service.limits.max_deadline, absl::Hours(24 * 5));
+  EXPECT_EQ(config.service.limits.max_payload_bytes, 256u * 1024);
+  EXPECT_EQ(config.db_pool_size, 8);
+  EXPECT_EQ(config.log.format, LogFormat::kText);
+}
+
+TEST_F(ServerFlagsTest, FlagsBeatConfigFileWhichBeatsEnvironment) {
+  std::string path = ::testing::TempDir() + "/drover_queue_config.json";
+  {
+    std::ofstream out(path);
+    out << R"({"listen": "127.0.0.1:6000", "poll_timeout": "7s",
+               "db-pool-size": 3, "log_format": "json"})";
+  }
+  SetEnv("DROVER_LISTEN", "127.0.0.1:7000");
+  SetEnv("DROVER_CLAIM_TIMEOUT", "2m");
+  SetEnv("DROVER_POLL_TIMEOUT", "9s");
+  ServerConfig config;
+  absl::Status status =
+      Parse({"--config", path, "--poll-timeout", "3s"}, &config);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(config.service.claim.poll_timeout, absl::Seconds(3));  // flag
+  EXPECT_EQ(config.listen, "127.0.0.1:6000");                      // file
+  EXPECT_EQ(config.db_pool_size, 3);                               // file
+  EXPECT_EQ(config.log.format, LogFormat::kJson);                  // file
+  EXPECT_EQ(config.service.claim.claim_timeout, absl::Minutes(2));  // env
+}
+
+TEST_F(ServerFlagsTest, RejectsBadValuesNamingTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string field;
+  };
+  std::vector<Case> cases = {
+      {{"--claim-timeout", "soon"}, "claim-timeout"},
+      {{"--claim-timeout", "100ms"}, "claim-timeout"},
+      {{"--max-deadline", "0s"}, "max-deadline"},
+      {{"--db-pool-size", "0"}, "db-pool-size"},
+      {{"--log-format", "xml"}, "log-format"},
+      {{"--listen", ""}, "listen"},
+      {{"--resolver-batch", "0"}, "resolver-batch"},
+  };
+  for (const auto& c : cases) {
+    ServerConfig config;
+    absl::Status status = Parse(c.args, &config);
+    ASSERT_FALSE(status.ok()) << c.field;
+    EXPECT_EQ(GetErrorInfo(status).details["field"], c.field);
+  }
+}
+
+}  // namespace
+}  // namespace drover::queue::server

@@ -1,0 +1,106 @@
+#include "queue/store/pg_pool.h"
+
+#include "common/status.h"
+#include "queue/store/pg_util.h"
+
+namespace drover::queue::store {
+
+PgConnectionPool::Lease::~Lease() {
+  if (pool_ != nullptr) pool_->Release(slot_);
+}
+
+pqxx::connection& PgConnectionPool::Lease::connection() {
+  return *pool_->slots_[slot_].conn;
+}
+
+void PgConnectionPool::Lease::MarkBroken() {
+  std::lock_guard<std::mutex> lock(pool_->mu_);
+  pool_->slots_[slot_].conn.reset();
+}
+
+PgConnectionPool::PgConnectionPool(Options options,
+                                   std::vector<PreparedStatement> statements)
+    : options_(std::move(options)), statements_(std::move(statements)) {}
+
+absl::StatusOr<std::unique_ptr<PgConnectionPool>> PgConnectionPool::Create(
+    Options options, std::vector<PreparedStatement> statements) {
+  if (options.size < 1) {
+    return InputError("pool_size", std::to_string(options.size),
+                      "the connection pool needs at least one connection");
+  }
+  std::unique_ptr<PgConnectionPool> pool(
+      new PgConnectionPool(std::move(options), std::move(statements)));
+  pool->slots_.resize(pool->options_.size);
+  for (auto& slot : pool->slots_) {
+    DROVER_ASSIGN_OR_RETURN(slot.conn, pool->Open());
+  }
+  return pool;
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> PgConnectionPool::Open() {
+  DROVER_ASSIGN_OR_RETURN(auto conn, pg::Connect(options_.connection_string));
+  for (const auto& setup : options_.session_setup) {
+    try {
+      pqxx::nontransaction(*conn).exec(setup);
+    } catch (...) {
+      return pg::CurrentExceptionToStatus("setting up a connection (" + setup +
+                                          ")");
+    }
+  }
+  for (const auto& statement : statements_) {
+    try {
+      conn->prepare(statement.name, statement.sql);
+      // Prepare now, not on first use: a broken statement fails at startup
+      // and the first real call pays no extra round trip.
+      conn->prepare_now(statement.name);
+    } catch (...) {
+      return pg::CurrentExceptionToStatus(
+          std::string("preparing statement ") + statement.name);
+    }
+  }
+  return conn;
+}
+
+absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
+  size_t chosen = 0;
+  bool needs_open = false;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto free_slot = [&]() -> bool {
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (!slots_[i].in_use) {
+          chosen = i;
+          return true;
+        }
+      }
+      return false;
+    };
+    if (!freed_.wait_for(lock, absl::ToChronoMilliseconds(options_.acquire_timeout),
+                         free_slot)) {
+      return MakeError(ErrorCode::kInternalError,
+                       "no database connection became free in time",
+                       {{"pool_size", std::to_string(slots_.size())}});
+    }
+    slots_[chosen].in_use = true;
+    needs_open = slots_[chosen].conn == nullptr;
+  }
+  Lease lease(this, chosen);
+  if (needs_open) {
+    // Reconnect outside the lock; the slot is ours meanwhile.
+    auto conn = Open();
+    if (!conn.ok()) return conn.status();
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_[chosen].conn = std::move(conn).value();
+  }
+  return lease;
+}
+
+void PgConnectionPool::Release(size_t slot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_[slot].in_use = false;
+  }
+  freed_.notify_one();
+}
+
+}  // namespace drover::queue::store

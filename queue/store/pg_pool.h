@@ -1,0 +1,92 @@
+// PgConnectionPool: a fixed number of PostgreSQL connections, each with the
+// store's statements prepared, handed out one caller at a time.
+//
+// A connection that breaks is dropped and reopened (with its statements)
+// by the next Acquire, so a database restart costs the calls in flight, not
+// the process.
+#ifndef DROVER_QUEUE_STORE_PG_POOL_H_
+#define DROVER_QUEUE_STORE_PG_POOL_H_
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pqxx/pqxx"
+
+namespace drover::queue::store {
+
+// A named SQL statement with $n parameters.
+struct PreparedStatement {
+  const char* name;
+  const char* sql;
+};
+
+class PgConnectionPool {
+ public:
+  struct Options {
+    std::string connection_string;
+    int size = 8;
+    // Acquire gives up after waiting this long for a free connection.
+    absl::Duration acquire_timeout = absl::Seconds(30);
+    // Run on every new connection before statements are prepared
+    // (SET ... commands).
+    std::vector<std::string> session_setup;
+  };
+
+  // Exclusive use of one connection until destroyed.
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)), slot_(other.slot_) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    pqxx::connection& connection();
+    // The connection is unusable (lost, or left in an unknown state); the
+    // pool reopens it on next use.
+    void MarkBroken();
+
+   private:
+    friend class PgConnectionPool;
+    Lease(PgConnectionPool* pool, size_t slot) : pool_(pool), slot_(slot) {}
+    PgConnectionPool* pool_;
+    size_t slot_;
+  };
+
+  // Opens every connection and prepares `statements` on each. Errors:
+  // InputError (field "pool_size") for size < 1; InternalError when the
+  // database cannot be reached or a statement does not prepare (naming it).
+  static absl::StatusOr<std::unique_ptr<PgConnectionPool>> Create(
+      Options options, std::vector<PreparedStatement> statements);
+
+  // Waits for a free connection, reopening it if it broke. Thread-safe.
+  // Errors: InternalError when none frees up in time or reconnecting fails.
+  absl::StatusOr<Lease> Acquire();
+
+  int size() const { return static_cast<int>(slots_.size()); }
+
+ private:
+  struct Slot {
+    std::unique_ptr<pqxx::connection> conn;
+    bool in_use = false;
+  };
+
+  PgConnectionPool(Options options, std::vector<PreparedStatement> statements);
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Open();
+  void Release(size_t slot);
+
+  Options options_;
+  std::vector<PreparedStatement> statements_;
+  std::mutex mu_;
+  std::condition_variable freed_;
+  std::vector<Slot> slots_;  // Guarded by mu_ (the connections themselves
+                             // belong to whoever holds the lease).
+};
+
+}  // namespace drover::queue::store
+
+#endif  // DROVER_QUEUE_STORE_PG_POOL_H_

@@ -1,0 +1,92 @@
+// PgStore: the Store on PostgreSQL (schema in migrations/).
+//
+// A fixed pool of connections, each with every statement of pg_sql.h
+// prepared. Each transition is one short transaction guarded on the prior
+// state; ClaimWork is a single statement (one round trip). Transactions
+// that hit a deadlock or serialization failure are retried from scratch.
+// Time always comes from the injected Clock and is passed as a parameter.
+//
+// Beyond store.h: a task's dependents are updated in the same transaction
+// as its resolution (O(dependents)), events are appended in the same
+// transaction as each transition, and NOTIFY drover_pending <queue> is sent
+// when runs become pending (see PgPendingNotifier).
+#ifndef DROVER_QUEUE_STORE_PG_STORE_H_
+#define DROVER_QUEUE_STORE_PG_STORE_H_
+
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include "common/clock.h"
+#include "queue/store/pg_pool.h"
+#include "queue/store/store.h"
+
+namespace drover::queue::store {
+
+struct PgStoreOptions {
+  std::string connection_string;
+  // Connections kept open; each call holds one for its duration.
+  int pool_size = 8;
+  // How long a call waits for a free connection before InternalError.
+  absl::Duration acquire_timeout = absl::Seconds(30);
+  // Refuse to open unless the schema is exactly this binary's version.
+  bool check_schema = true;
+  // A queue's last_date_active is refreshed by claims at most this often.
+  absl::Duration queue_activity_granularity = absl::Seconds(30);
+};
+
+// Most runs a task may have (retries and reruns together).
+inline constexpr int kMaxRunsPerTask = 50;
+
+class PgStore final : public Store {
+ public:
+  // Opens the pool. `clock` must outlive the store. Errors: as
+  // PgConnectionPool::Create, and CheckSchema's when check_schema is set.
+  static absl::StatusOr<std::unique_ptr<PgStore>> Open(
+      const PgStoreOptions& options, const Clock* clock);
+
+  absl::StatusOr<TaskStatus> CreateTask(const Task& task) override;
+  absl::StatusOr<Task> GetTask(const std::string& task_id) override;
+  absl::StatusOr<TaskStatus> GetTaskStatus(const std::string& task_id) override;
+  absl::StatusOr<TaskStatus> ScheduleTask(const std::string& task_id) override;
+  absl::StatusOr<TaskStatus> CancelTask(const std::string& task_id) override;
+  absl::StatusOr<TaskStatus> RerunTask(const std::string& task_id) override;
+  absl::StatusOr<std::vector<ClaimedTask>> ClaimWork(
+      const std::string& task_queue_id, const std::string& worker_group,
+      const std::string& worker_id, int max_tasks,
+      absl::Duration claim_timeout) override;
+  absl::StatusOr<ReclaimResult> ReclaimTask(
+      const std::string& task_id, int run_id, const std::string& worker_group,
+      const std::string& worker_id, absl::Duration claim_timeout) override;
+  absl::StatusOr<TaskStatus> ResolveRun(const std::string& task_id,
+                                        int run_id, RunState state,
+                                        const std::string& reason) override;
+  absl::StatusOr<TaskQueueCounts> GetTaskQueueCounts(
+      const std::string& task_queue_id) override;
+  absl::StatusOr<Page<TaskQueueCounts>> ListTaskQueues(
+      const std::string& continuation_token, int limit) override;
+  absl::StatusOr<int> ExpireClaims(int batch) override;
+  absl::StatusOr<int> ResolveDeadlines(int batch) override;
+  absl::StatusOr<int> DeleteExpiredTasks(int batch) override;
+
+ private:
+  PgStore(std::unique_ptr<PgConnectionPool> pool, const Clock* clock,
+          PgStoreOptions options);
+
+  // Runs `fn(txn)` on a pooled connection inside a transaction of type
+  // Txn (pqxx::work, or pqxx::nontransaction for single statements),
+  // committing when it returns OK. Defined in pg_store.cc.
+  template <typename Txn, typename Fn>
+  std::invoke_result_t<Fn, Txn&> Execute(const char* operation, Fn&& fn);
+
+  // "Now" at the database's precision (microseconds).
+  absl::Time Now() const;
+
+  std::unique_ptr<PgConnectionPool> pool_;
+  const Clock* clock_;
+  PgStoreOptions options_;
+};
+
+}  // namespace drover::queue::store
+
+#endif  // DROVER_QUEUE_STORE_PG_STORE_H_

@@ -1,0 +1,454 @@
+// PgStore against a real PostgreSQL: the Store conformance suite, plus what
+// only the PostgreSQL implementation has (notifications, the pool, schema
+// checks, database-level input checks, claim path latency).
+#include "queue/store/pg_store.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/slugid.h"
+#include "common/status.h"
+#include "gtest/gtest.h"
+#include "queue/store/migrations.h"
+#include "queue/store/pg_pending_notifier.h"
+#include "queue/store/pg_sql.h"
+#include "queue/store/pg_util.h"
+#include "queue/store/testing/store_conformance.h"
+#include "queue/store/testing/test_database.h"
+
+namespace drover::queue::store {
+namespace {
+
+using testing::DatabaseTest;
+using testing::StoreConformanceTest;
+using testing::StoreFactory;
+using testing::StoreHarness;
+using testing::TestDatabase;
+
+class PgHarness final : public StoreHarness {
+ public:
+  static absl::StatusOr<std::unique_ptr<StoreHarness>> Make(FakeClock* clock) {
+    DROVER_ASSIGN_OR_RETURN(auto db, TestDatabase::Create());
+    auto harness = std::unique_ptr<PgHarness>(new PgHarness(std::move(db), clock));
+    DROVER_RETURN_IF_ERROR(harness->Open());
+    return harness;
+  }
+
+  Store& store() override { return *store_; }
+
+  absl::Status Restart() override {
+    store_.reset();
+    return Open();
+  }
+
+  std::optional<std::vector<std::string>> EventsOf(
+      const std::string& task_id) override {
+    std::vector<std::string> out;
+    pqxx::connection conn(db_->connection_string());
+    pqxx::nontransaction txn(conn);
+    for (const auto& row : txn.exec_params(
+             "SELECT kind, run_id FROM events WHERE task_id = $1 "
+             "ORDER BY event_id",
+             task_id)) {
+      std::string e = row[0].c_str();
+      if (!row[1].is_null()) absl::StrAppend(&e, "/", row[1].as<int>());
+      out.push_back(e);
+    }
+    return out;
+  }
+
+ private:
+  PgHarness(std::unique_ptr<TestDatabase> db, FakeClock* clock)
+      : db_(std::move(db)), clock_(clock) {}
+
+  absl::Status Open() {
+    PgStoreOptions options;
+    options.connection_string = db_->connection_string();
+    options.pool_size = 8;
+    DROVER_ASSIGN_OR_RETURN(store_, PgStore::Open(options, clock_));
+    return absl::OkStatus();
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  FakeClock* clock_;
+  std::unique_ptr<PgStore> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(PgStore, StoreConformanceTest,
+                         ::testing::Values(StoreFactory{"pg", &PgHarness::Make}),
+                         testing::StoreFactoryName);
+
+Task SampleTask(const Clock& clock, const std::string& queue = "pg-prov/pg") {
+  Task t;
+  t.task_id = NewSlugId();
+  t.task_queue_id = queue;
+  t.scheduler_id = "sched";
+  t.task_group_id = t.task_id;
+  t.created = clock.Now();
+  t.deadline = t.created + absl::Hours(1);
+  t.expires = t.deadline + absl::Hours(1);
+  t.payload = "{}";
+  t.metadata_name = "n";
+  t.metadata_description = "d";
+  t.metadata_owner = "o@example.com";
+  t.metadata_source = "https://example.com";
+  return t;
+}
+
+// Collects notifier callbacks for tests to wait on.
+class Inbox {
+ public:
+  void Add(const std::string& queue) {
+    std::lock_guard<std::mutex> lock(mu_);
+    received_.push_back(queue);
+    cv_.notify_all();
+  }
+  // True when `queue` arrives within `timeout` (and consumes it).
+  bool WaitFor(const std::string& queue, absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    bool got = cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] {
+      return std::find(received_.begin(), received_.end(), queue) !=
+             received_.end();
+    });
+    if (got) {
+      received_.erase(std::find(received_.begin(), received_.end(), queue));
+    }
+    return got;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> received_;
+};
+
+class PgStoreTest : public DatabaseTest {
+ protected:
+  void SetUp() override {
+    DatabaseTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    PgStoreOptions options;
+    options.connection_string = connection_string();
+    options.pool_size = 4;
+    auto store = PgStore::Open(options, &clock_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(store).value();
+  }
+
+  // Terminates server sessions of this test's database whose last query
+  // starts with `query_prefix` (all sessions but ours when empty).
+  int TerminateSessions(const std::string& query_prefix) {
+    pqxx::connection admin(*testing::AdminConnectionString());
+    pqxx::nontransaction txn(admin);
+    auto rows = txn.exec_params(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = $1 AND pid <> pg_backend_pid() "
+        "AND query ILIKE $2",
+        db().name(), query_prefix + "%");
+    return static_cast<int>(rows.size());
+  }
+
+  FakeClock clock_{absl::FromUnixSeconds(1893456000)};
+  std::unique_ptr<PgStore> store_;
+};
+
+TEST_F(PgStoreTest, NotifierWakesOnPendingWork) {
+  Inbox inbox;
+  PgPendingNotifier notifier({connection_string()});
+  ASSERT_TRUE(notifier.Start([&](const std::string& q) { inbox.Add(q); }).ok());
+
+  Task parent = SampleTask(clock_, "notify-a/x");
+  ASSERT_TRUE(store_->CreateTask(parent).ok());
+  EXPECT_TRUE(inbox.WaitFor("notify-a/x", absl::Seconds(10)));
+
+  // A dependent becoming pending notifies its own queue.
+  Task child = SampleTask(clock_, "notify-b/y");
+  child.dependencies = {parent.task_id};
+  ASSERT_TRUE(store_->CreateTask(child).ok());
+  ASSERT_TRUE(store_->ClaimWork("notify-a/x", "g", "w", 1, absl::Minutes(5)).ok());
+  ASSERT_TRUE(
+      store_->ResolveRun(parent.task_id, 0, RunState::kCompleted, "").ok());
+  EXPECT_TRUE(inbox.WaitFor("notify-b/y", absl::Seconds(10)));
+
+  // A retry notifies too.
+  ASSERT_TRUE(store_->ClaimWork("notify-b/y", "g", "w", 1, absl::Minutes(5)).ok());
+  ASSERT_TRUE(store_
+                  ->ResolveRun(child.task_id, 0, RunState::kException,
+                               "worker-shutdown")
+                  .ok());
+  EXPECT_TRUE(inbox.WaitFor("notify-b/y", absl::Seconds(10)));
+  notifier.Stop();
+}
+
+TEST_F(PgStoreTest, NotifierReconnectsAndSaysAnyQueue) {
+  Inbox inbox;
+  PgPendingNotifier::Options options{connection_string()};
+  options.min_backoff = absl::Milliseconds(50);
+  PgPendingNotifier notifier(options);
+  ASSERT_TRUE(notifier.Start([&](const std::string& q) { inbox.Add(q); }).ok());
+  EXPECT_EQ(notifier.connections(), 1);
+
+  ASSERT_EQ(TerminateSessions("listen"), 1);
+  EXPECT_TRUE(inbox.WaitFor("", absl::Seconds(15)))
+      << "no 'any queue' wake-up after reconnecting";
+  EXPECT_EQ(notifier.connections(), 2);
+  ASSERT_TRUE(store_->CreateTask(SampleTask(clock_, "after/reconnect")).ok());
+  EXPECT_TRUE(inbox.WaitFor("after/reconnect", absl::Seconds(10)));
+}
+
+TEST_F(PgStoreTest, PoolRecoversFromLostConnections) {
+  Task task = SampleTask(clock_);
+  ASSERT_TRUE(store_->CreateTask(task).ok());
+  EXPECT_GE(TerminateSessions(""), 4);
+  // Calls that meet a dead connection fail cleanly; the pool reopens it.
+  int failures = 0;
+  absl::StatusOr<TaskStatus> status;
+  for (int i = 0; i < 10; ++i) {
+    status = store_->GetTaskStatus(task.task_id);
+    if (status.ok()) break;
+    ++failures;
+    EXPECT_EQ(GetErrorInfo(status.status()).code, ErrorCode::kInternalError);
+  }
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_LE(failures, 4);
+  // Every connection works again.
+  for (int i = 0; i < 8; ++i) {
+    auto again = store_->GetTaskStatus(task.task_id);
+    if (!again.ok()) {
+      ++failures;
+      continue;
+    }
+    EXPECT_EQ(again->state, "pending");
+  }
+  EXPECT_LE(failures, 4);
+}
+
+TEST_F(PgStoreTest, TimesKeepMicrosecondsOnly) {
+  clock_.Set(absl::FromUnixSeconds(1893456000) + absl::Nanoseconds(123456789));
+  Task task = SampleTask(clock_);
+  ASSERT_TRUE(store_->CreateTask(task).ok());
+  auto stored = store_->GetTask(task.task_id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->created,
+            absl::FromUnixSeconds(1893456000) + absl::Microseconds(123456));
+  auto status = store_->GetTaskStatus(task.task_id);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->runs[0].scheduled, stored->created);
+  // Sub-microsecond differences are not a different definition.
+  ASSERT_TRUE(store_->CreateTask(task).ok());
+}
+
+TEST_F(PgStoreTest, DatabaseRejectsWhatValidationShouldHaveCaught) {
+  Task array_payload = SampleTask(clock_);
+  array_payload.payload = "[1,2]";
+  auto result = store_->CreateTask(array_payload);
+  EXPECT_EQ(GetErrorInfo(result.status()).code, ErrorCode::kInputError);
+  Task broken_json = SampleTask(clock_);
+  broken_json.payload = "{nope";
+  result = store_->CreateTask(broken_json);
+  EXPECT_EQ(GetErrorInfo(result.status()).code, ErrorCode::kInputError);
+  Task bad_deadline = SampleTask(clock_);
+  bad_deadline.deadline = bad_deadline.created - absl::Seconds(1);
+  result = store_->CreateTask(bad_deadline);
+  EXPECT_EQ(GetErrorInfo(result.status()).code, ErrorCode::kInputError);
+  for (const Task* t : {&array_payload, &broken_json, &bad_deadline}) {
+    EXPECT_EQ(GetErrorInfo(store_->GetTask(t->task_id).status()).code,
+              ErrorCode::kResourceNotFound);
+  }
+}
+
+TEST_F(PgStoreTest, OpenRefusesANewerSchema) {
+  {
+    pqxx::connection conn(connection_string());
+    pqxx::nontransaction(conn).exec_params(
+        "INSERT INTO schema_migrations (version, name) VALUES ($1, 'future')",
+        LatestKnownSchemaVersion() + 1);
+  }
+  PgStoreOptions options;
+  options.connection_string = connection_string();
+  auto store = PgStore::Open(options, &clock_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(GetErrorInfo(store.status()).code, ErrorCode::kRequestConflict);
+  EXPECT_NE(store.status().message().find(
+                std::to_string(LatestKnownSchemaVersion() + 1)),
+            std::string::npos);
+}
+
+TEST_F(PgStoreTest, StatementsOfTheRunGuardTriggerHold) {
+  // The trigger refuses an illegal transition whatever issues it.
+  Task task = SampleTask(clock_);
+  ASSERT_TRUE(store_->CreateTask(task).ok());
+  pqxx::connection conn(connection_string());
+  pqxx::nontransaction txn(conn);
+  EXPECT_THROW(
+      txn.exec_params("UPDATE runs SET state = 'completed', "
+                      "reason_resolved = 'completed', resolved = now() "
+                      "WHERE task_id = $1",
+                      task.task_id),
+      pqxx::check_violation);
+}
+
+// Every statement's generic plan (the one the pool uses) must reach rows
+// through indexes: a sequential scan of a big table would make a single
+// call O(table), e.g. resolution O(graph) instead of O(dependents).
+TEST_F(PgStoreTest, GenericPlansNeverScanBigTables) {
+  // Enough rows, with statistics, that the planner's choices are real.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1500; ++i) {
+    Task t = SampleTask(clock_, absl::StrCat("plans/q", i % 3));
+    if (i % 4 == 3) t.dependencies = {ids.back()};
+    ids.push_back(t.task_id);
+    ASSERT_TRUE(store_->CreateTask(t).ok());
+  }
+  auto claimed = store_->ClaimWork("plans/q0", "g", "w", 100, absl::Minutes(5));
+  ASSERT_TRUE(claimed.ok());
+  for (const auto& c : *claimed) {
+    ASSERT_TRUE(store_->ResolveRun(c.task.task_id, c.run_id,
+                                   RunState::kCompleted, "")
+                    .ok());
+  }
+  pqxx::connection conn(connection_string());
+  pqxx::nontransaction(conn).exec("ANALYZE");
+  pqxx::nontransaction(conn).exec("SET plan_cache_mode = force_generic_plan");
+
+  const std::string t = "'" + ids[7] + "'";
+  const std::string now = "'2030-01-01 00:00:00+00'";
+  // Sample arguments per statement (EXPLAIN does not run them).
+  const std::map<std::string, std::string> args = {
+      {sql::kCreateTask.name,
+       "'x', 'plans/q0', 'sched', 'x', '{" + ids[5] + "}', 'all-completed', "
+       "'{}', 1, 5, " + now + ", " + now + ", " + now + ", '{}', '{}', 'n', "
+       "'d', 'o', 's', '{}', '{}', " + now},
+      {sql::kGetTask.name, t},
+      {sql::kTaskStatus.name, t},
+      {sql::kLockTask.name, t},
+      {sql::kScheduleFirstRun.name, t + ", " + now},
+      {sql::kClaimWork.name,
+       "'plans/q1', 4, 'g', 'w', " + now + ", " + now + ", " + now},
+      {sql::kReclaimRun.name, t + ", 0, 'g', 'w', " + now + ", " + now},
+      {sql::kGetRun.name, t + ", 0"},
+      {sql::kTaskExists.name, t},
+      {sql::kResolveRun.name,
+       t + ", 0, 'completed', 'completed', " + now + ", false, 'retry'"},
+      {sql::kResolveOpenRun.name, t + ", 0, 'canceled', " + now},
+      {sql::kInsertExceptionRun.name, t + ", 0, 'canceled', " + now},
+      {sql::kDeletePending.name, t},
+      {sql::kRetryTask.name, t + ", 1, 'retry', " + now},
+      {sql::kRerunTask.name, t + ", 1, " + now},
+      {sql::kFinishTask.name, t + ", true, " + now},
+      {sql::kExpireClaims.name, now + ", 100"},
+      {sql::kLockDeadlineTasks.name, now + ", 100"},
+      {sql::kDeleteExpiredTasks.name, now + ", 100"},
+      {sql::kDeleteExpiredTaskGroups.name, now + ", 100"},
+      {sql::kQueueCounts.name, "'plans/q1'"},
+      {sql::kListTaskQueues.name, "'', 100"},
+  };
+  const std::vector<std::string> big = {"tasks", "runs", "pending",
+                                        "task_dependencies", "events",
+                                        "task_groups"};
+  for (const auto& statement : sql::kAllStatements) {
+    SCOPED_TRACE(statement.name);
+    auto it = args.find(statement.name);
+    ASSERT_NE(it, args.end()) << "give this statement sample arguments";
+    conn.prepare(statement.name, statement.sql);
+    conn.prepare_now(statement.name);
+    std::string plan;
+    pqxx::nontransaction txn(conn);
+    for (const auto& row : txn.exec(std::string("EXPLAIN EXECUTE ") +
+                                    statement.name + "(" + it->second + ")")) {
+      plan += std::string(row[0].c_str()) + "\n";
+    }
+    for (const auto& table : big) {
+      // Counting a queue's pending rows may read them all; that is the
+      // answer's own size, not a scan of unrelated rows.
+      bool counting = statement.name == std::string(sql::kQueueCounts.name) ||
+                      statement.name == std::string(sql::kListTaskQueues.name);
+      if (counting && table == "pending") continue;
+      EXPECT_EQ(plan.find("Seq Scan on " + table + " "), std::string::npos)
+          << plan;
+    }
+  }
+}
+
+// The claim path's cost at the store level (no gRPC): one task created,
+// then claimed, over and over. Reports p50/p99; the bounds asserted are
+// loose sanity limits, the real targets are measured in bench/.
+TEST_F(PgStoreTest, CreateThenClaimLatency) {
+  constexpr int kRounds = 300;
+  std::vector<double> create_ms;
+  std::vector<double> claim_ms;
+  std::vector<double> report_ms;
+  for (int i = 0; i < kRounds; ++i) {
+    Task task = SampleTask(clock_, "latency/q");
+    absl::Time t0 = absl::Now();
+    ASSERT_TRUE(store_->CreateTask(task).ok());
+    absl::Time t1 = absl::Now();
+    auto claimed = store_->ClaimWork("latency/q", "g", "w", 1, absl::Minutes(5));
+    absl::Time t2 = absl::Now();
+    ASSERT_TRUE(claimed.ok()) << claimed.status();
+    ASSERT_EQ(claimed->size(), 1u);
+    ASSERT_TRUE(
+        store_->ResolveRun(task.task_id, 0, RunState::kCompleted, "").ok());
+    absl::Time t3 = absl::Now();
+    create_ms.push_back(absl::ToDoubleMilliseconds(t1 - t0));
+    claim_ms.push_back(absl::ToDoubleMilliseconds(t2 - t1));
+    report_ms.push_back(absl::ToDoubleMilliseconds(t3 - t2));
+  }
+  auto pct = [](std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[static_cast<size_t>(p * (v.size() - 1))];
+  };
+  std::printf(
+      "store latency over %d rounds (ms): create p50 %.3f p99 %.3f | claim "
+      "p50 %.3f p99 %.3f | report p50 %.3f p99 %.3f\n",
+      kRounds, pct(create_ms, 0.5), pct(create_ms, 0.99), pct(claim_ms, 0.5),
+      pct(claim_ms, 0.99), pct(report_ms, 0.5), pct(report_ms, 0.99));
+  EXPECT_LT(pct(claim_ms, 0.5), 50.0);
+}
+
+// Many workers claiming and completing concurrently: the no-op throughput
+// of the store. Printed for comparison with `pgbench -N`.
+TEST_F(PgStoreTest, ConcurrentNoOpThroughput) {
+  constexpr int kTasks = 2000;
+  constexpr int kWorkers = 4;
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(store_->CreateTask(SampleTask(clock_, "tput/q")).ok());
+  }
+  std::atomic<int> done{0};
+  std::atomic<int> errors{0};
+  absl::Time start = absl::Now();
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      for (;;) {
+        auto claimed = store_->ClaimWork("tput/q", "g", absl::StrCat("w", w),
+                                         4, absl::Minutes(5));
+        if (!claimed.ok()) {
+          errors++;
+          return;
+        }
+        if (claimed->empty()) return;
+        for (const auto& c : *claimed) {
+          if (!store_->ResolveRun(c.task.task_id, c.run_id,
+                                  RunState::kCompleted, "")
+                   .ok()) {
+            errors++;
+          }
+          done++;
+        }
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::printf("claim+complete of %d tasks with %d workers: %.0f tasks/s\n",
+              done.load(), kWorkers, done.load() / seconds);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(done.load(), kTasks);
+}
+
+}  // namespace
+}  // namespace drover::queue::store
