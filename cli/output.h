@@ -45,7 +45,7 @@ std::string FormatError(
     const std::vector<std::pair<std::string, std::string>>& context = {});
 
 // Protobuf JSON mapping (camelCase names, default values included,
-// two-space indent), newline-terminated.
+// indented), newline-terminated.
 std::string MessageToJson(const google::protobuf::Message& message);
 
 // RFC 3339 at whole seconds, or "-" for an unset timestamp.

@@ -78,7 +78,9 @@ absl::Status MakeError(ErrorCode code, std::string_view message,
   for (auto& [key, value] : details) fields[key] = Truncate(value);
   payload["details"] = std::move(fields);
   status.SetPayload(absl::string_view(kPayloadUrl.data(), kPayloadUrl.size()),
-                    absl::Cord(payload.dump()));
+                    absl::Cord(payload.dump(
+                        -1, ' ', false,
+                        nlohmann::json::error_handler_t::replace)));
   return status;
 }
 

@@ -25,8 +25,9 @@ if [[ -x scripts/start-docker.sh ]]; then
   fi
 fi
 if [[ -x scripts/start-s3.sh ]]; then
-  if S3_ENV=$(scripts/start-s3.sh --print-env); then
+  if S3_ENV=$(scripts/start-s3.sh); then
     eval "$S3_ENV"
+    export DROVER_TEST_S3_ENDPOINT
   else
     echo "test.sh: the S3-compatible server could not start; S3 tests will skip"
   fi

@@ -379,7 +379,8 @@ TEST_F(CliEndToEndTest, QueueCountsAndList) {
   CliResult list = Drover({"--json", "queue", "list"});
   ASSERT_EQ(list.code, 0) << list;
   bool found = false;
-  for (const auto& q : Json(list)["taskQueues"]) {
+  json queues = Json(list)["taskQueues"];
+  for (const auto& q : queues) {
     if (q["taskQueueId"] == queue) {
       found = true;
       EXPECT_EQ(q["pending"], "1");

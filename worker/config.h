@@ -1,6 +1,6 @@
 // WorkerConfig: everything an operator sets for drover-worker, read from a
-// JSON file and overridden by flags, validated with errors that name the
-// offending field.
+// JSON file and overridden by flags (worker/flags.h), validated with errors
+// that name the offending field.
 //
 // Example (docs/worker.md has the full reference):
 //   {
@@ -11,16 +11,21 @@
 //     "capacity": 4,
 //     "credentials": {"client_id": "...", "access_token_file": "..."},
 //     "engine": {"name": "native", "config": {}},
-//     "plugins": {"env": {}, "maxruntime": {"max": 86400}, ...},
+//     "plugins": {"logprefix": {}, "env": {}, "maxruntime": {"max": 86400},
+//                 "exit-status": {}},
 //     "work_dir": "/var/lib/drover-worker",
-//     "shutdown_grace_seconds": 300
+//     "shutdown_grace_seconds": 300,
+//     "metrics_listen": "127.0.0.1:9102"
 //   }
+//
+// Plugins run their hooks in the order the config lists them, so the
+// parser keeps the document's key order.
 #ifndef DROVER_WORKER_CONFIG_H_
 #define DROVER_WORKER_CONFIG_H_
 
 #include <filesystem>
-#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,7 +35,8 @@
 namespace drover::worker {
 
 struct WorkerConfig {
-  // One or more queue addresses, tried in order.
+  // One or more queue addresses (client/endpoint.h forms); the worker uses
+  // the first and moves to the next when one is unreachable.
   std::vector<std::string> queue_urls;
   // PEM file of the CA that signed the queue's certificate (https URLs).
   std::string tls_ca_file;
@@ -44,15 +50,20 @@ struct WorkerConfig {
   std::string client_id;
   std::string access_token;
   // Registration with the worker manager: the static secret proving this
-  // worker's identity.
+  // worker's identity. Read but not used until the worker manager exists.
   std::string registration_secret_file;
   std::string engine = "native";
   nlohmann::json engine_config = nlohmann::json::object();
-  // Enabled plugins, in hook order, each with its configuration.
+  // Enabled plugins, in hook order, each with its configuration. When the
+  // config names none: DefaultPlugins().
   std::vector<std::pair<std::string, nlohmann::json>> plugins;
   std::filesystem::path work_dir = "/var/lib/drover-worker";
   absl::Duration shutdown_grace = absl::Minutes(5);
   double reclaim_fraction = 0.5;
+  // Task logs older than this are deleted from <work_dir>/logs.
+  absl::Duration log_retention = absl::Hours(24 * 7);
+  // host:port for Prometheus text on /metrics; empty: no listener.
+  std::string metrics_listen;
   std::string log_format = "text";
   std::string log_level = "info";
 };
@@ -60,17 +71,30 @@ struct WorkerConfig {
 // Host name of this machine, the default worker id and group.
 std::string HostName();
 
-// Parses and validates a config document. Errors: InputError naming the
-// field ("capacity", "engine.name", "plugins.maxruntime").
+// The plugins a config without "plugins" gets, in this order: logprefix,
+// env, maxruntime, exit-status.
+std::vector<std::pair<std::string, nlohmann::json>> DefaultPlugins();
+
+// Parses a config document (shapes and types). Errors: InputError naming
+// the field ("capacity", "engine.name", "plugins.maxruntime") and value.
+absl::StatusOr<WorkerConfig> ParseWorkerConfig(
+    const nlohmann::ordered_json& doc);
+// Same, for a document whose key order is already lost (plugins then run
+// in the order of their names).
 absl::StatusOr<WorkerConfig> ParseWorkerConfig(const nlohmann::json& doc);
 
-// Reads `path` as JSON and parses it. Errors: InputError for unreadable or
-// invalid JSON (with the line and column), then as ParseWorkerConfig.
+// Reads `path` as a JSON document (keeping key order). Errors: InputError
+// on "config" for an unreadable file or invalid JSON (with the position).
+absl::StatusOr<nlohmann::ordered_json> ReadConfigDocument(
+    const std::filesystem::path& path);
+
+// ReadConfigDocument, then ParseWorkerConfig.
 absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::filesystem::path& path);
 
-// Checks the settings that depend on each other and on the machine (known
-// engine and plugins, work dir writable). `known_engines` and
-// `known_plugins` are the names registered in main.
+// Checks the settings that depend on each other and on the machine (queue
+// URLs parse, known engine and plugins, work dir creatable). Changes
+// nothing on disk. `known_engines` and `known_plugins` are the names
+// registered in main. Errors: InputError naming the field.
 absl::Status ValidateWorkerConfig(const WorkerConfig& config,
                                   const std::vector<std::string>& known_engines,
                                   const std::vector<std::string>& known_plugins);

@@ -3,39 +3,68 @@
 #include "absl/time/clock.h"
 #include "common/rpc/grpc_status.h"
 #include "drover/v1/queue.grpc.pb.h"
+#include "grpcpp/channel.h"
 
 namespace drover::worker {
 
 GrpcQueueApi::GrpcQueueApi(std::shared_ptr<const client::Connection> connection,
                            absl::Duration claim_timeout)
+    : GrpcQueueApi(
+          std::vector<std::shared_ptr<const client::Connection>>{
+              std::move(connection)},
+          claim_timeout) {}
+
+GrpcQueueApi::GrpcQueueApi(
+    std::vector<std::shared_ptr<const client::Connection>> connections,
+    absl::Duration claim_timeout)
     : claim_timeout_(claim_timeout) {
-  SetConnection(std::move(connection));
+  SetConnections(std::move(connections));
 }
 
-void GrpcQueueApi::SetConnection(
-    std::shared_ptr<const client::Connection> connection) {
-  auto client = std::make_shared<client::QueueClient>(connection);
+void GrpcQueueApi::SetConnections(
+    std::vector<std::shared_ptr<const client::Connection>> connections) {
+  std::vector<Endpoint> endpoints;
+  for (auto& connection : connections) {
+    auto client = std::make_shared<client::QueueClient>(connection);
+    endpoints.push_back(Endpoint{std::move(connection), std::move(client)});
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  connection_ = std::move(connection);
-  client_ = std::move(client);
+  endpoints_ = std::move(endpoints);
+  current_ = 0;
 }
 
-std::shared_ptr<client::QueueClient> GrpcQueueApi::Client() const {
+GrpcQueueApi::Endpoint GrpcQueueApi::Current(size_t* index) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return client_;
+  *index = current_;
+  return endpoints_.at(current_);
+}
+
+void GrpcQueueApi::AfterCall(size_t index, const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (index >= endpoints_.size()) return;
+  grpc::experimental::ChannelResetConnectionBackoff(
+      endpoints_[index].connection->channel().get());
+  // Another thread may have moved on already; only the first failure on an
+  // address advances.
+  if (index == current_ && endpoints_.size() > 1) {
+    current_ = (current_ + 1) % endpoints_.size();
+  }
 }
 
 absl::StatusOr<std::vector<v1::ClaimedTask>> GrpcQueueApi::ClaimWork(
     const WorkerIdentity& worker, int max_tasks) {
-  std::shared_ptr<const client::Connection> connection;
   grpc::ClientContext context;
+  size_t index;
+  Endpoint endpoint;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (canceled_) return std::vector<v1::ClaimedTask>{};
-    connection = connection_;
+    index = current_;
+    endpoint = endpoints_.at(current_);
     claims_in_flight_.insert(&context);
   }
-  connection->PrepareContext(&context, absl::Now() + claim_timeout_);
+  endpoint.connection->PrepareContext(&context, absl::Now() + claim_timeout_);
   v1::ClaimWorkRequest request;
   request.set_task_queue_id(worker.task_queue_id);
   request.set_worker_group(worker.worker_group);
@@ -44,8 +73,9 @@ absl::StatusOr<std::vector<v1::ClaimedTask>> GrpcQueueApi::ClaimWork(
   v1::ClaimWorkResponse response;
   // ClaimWork is not retried here: the worker loop owns the backoff, and a
   // blind retry could strand claims whose answer was lost.
-  grpc::Status status = v1::Queue::NewStub(connection->channel())
-                            ->ClaimWork(&context, request, &response);
+  grpc::Status status =
+      v1::Queue::NewStub(endpoint.connection->channel())
+          ->ClaimWork(&context, request, &response);
   bool canceled;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -56,7 +86,9 @@ absl::StatusOr<std::vector<v1::ClaimedTask>> GrpcQueueApi::ClaimWork(
     if (canceled && status.error_code() == grpc::StatusCode::CANCELLED) {
       return std::vector<v1::ClaimedTask>{};
     }
-    return rpc::FromGrpcStatus(status);
+    absl::Status failed = rpc::FromGrpcStatus(status);
+    AfterCall(index, failed);
+    return failed;
   }
   return std::vector<v1::ClaimedTask>(response.tasks().begin(),
                                       response.tasks().end());
@@ -75,7 +107,10 @@ absl::StatusOr<v1::ReclaimTaskResponse> GrpcQueueApi::ReclaimTask(
   request.set_run_id(run_id);
   request.set_worker_group(worker.worker_group);
   request.set_worker_id(worker.worker_id);
-  return Client()->ReclaimTask(request);
+  size_t index;
+  auto result = Current(&index).client->ReclaimTask(request);
+  AfterCall(index, result.status());
+  return result;
 }
 
 absl::Status GrpcQueueApi::ReportCompleted(const std::string& task_id,
@@ -83,7 +118,11 @@ absl::Status GrpcQueueApi::ReportCompleted(const std::string& task_id,
   v1::RunRequest request;
   request.set_task_id(task_id);
   request.set_run_id(run_id);
-  return Client()->ReportCompleted(request).status();
+  size_t index;
+  absl::Status status =
+      Current(&index).client->ReportCompleted(request).status();
+  AfterCall(index, status);
+  return status;
 }
 
 absl::Status GrpcQueueApi::ReportFailed(const std::string& task_id,
@@ -91,7 +130,10 @@ absl::Status GrpcQueueApi::ReportFailed(const std::string& task_id,
   v1::RunRequest request;
   request.set_task_id(task_id);
   request.set_run_id(run_id);
-  return Client()->ReportFailed(request).status();
+  size_t index;
+  absl::Status status = Current(&index).client->ReportFailed(request).status();
+  AfterCall(index, status);
+  return status;
 }
 
 absl::Status GrpcQueueApi::ReportException(const std::string& task_id,
@@ -101,7 +143,11 @@ absl::Status GrpcQueueApi::ReportException(const std::string& task_id,
   request.set_task_id(task_id);
   request.set_run_id(run_id);
   request.set_reason(reason);
-  return Client()->ReportException(request).status();
+  size_t index;
+  absl::Status status =
+      Current(&index).client->ReportException(request).status();
+  AfterCall(index, status);
+  return status;
 }
 
 }  // namespace drover::worker

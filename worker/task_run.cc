@@ -90,22 +90,24 @@ TaskRun::TaskRun(v1::ClaimedTask claim, QueueApi& api,
       plugins_(std::move(plugins)),
       options_(std::move(options)),
       clock_(clock),
+      claimed_at_(clock.Now()),
       taken_until_(FromProto(claim_.taken_until())) {}
 
-TaskRun::~TaskRun() = default;
+TaskRun::~TaskRun() {
+  StopReclaimer();
+  if (reclaimer_.joinable()) reclaimer_.join();
+}
 
 Outcome TaskRun::ExceptionFor(const absl::Status& status) {
+  // The mapping plugin.h and engine.h promise: the payload's fault, a
+  // missing input, or ours.
   switch (GetErrorInfo(status).code) {
     case ErrorCode::kMalformedPayload:
-    case ErrorCode::kInputError:
       return MakeException("malformed-payload");
     case ErrorCode::kResourceNotFound:
     case ErrorCode::kResourceExpired:
       return MakeException("resource-unavailable");
     default:
-      if (status.code() == absl::StatusCode::kUnavailable) {
-        return MakeException("resource-unavailable");
-      }
       return MakeException("internal-error");
   }
 }
@@ -150,18 +152,20 @@ TaskRunSummary TaskRun::Run() {
   }
   if (lost) {
     summary.claim_lost = true;
-    log.Note("the claim on this run was lost (canceled or expired); "
-             "nothing is reported");
+    log.Note("the claim on this run was lost (canceled, taken over or "
+             "expired); nothing is reported");
   } else {
     absl::Time ended = clock_.Now();
     summary.reported = Report(summary.outcome, log);
-    summary.finish_to_reported = clock_.Now() - ended;
+    if (summary.reported) summary.finish_to_reported = clock_.Now() - ended;
   }
   spdlog::info(
-      "task {} run {}: {}{} claim->start {:.2f} ms, finish->reported {:.2f} "
-      "ms",
+      "task {} run {}: {}{}{} claim->start {:.2f} ms, finish->reported "
+      "{:.2f} ms",
       summary.task_id, summary.run_id, OutcomeName(summary.outcome),
       summary.outcome.reason.empty() ? "" : "/" + summary.outcome.reason,
+      summary.claim_lost ? " (claim lost, not reported)"
+                         : (summary.reported ? "" : " (not reported)"),
       absl::ToDoubleMilliseconds(summary.claim_to_start),
       absl::ToDoubleMilliseconds(summary.finish_to_reported));
   {
@@ -171,8 +175,11 @@ TaskRunSummary TaskRun::Run() {
   return summary;
 }
 
+void TaskRun::StartReclaimer() {
+  reclaimer_ = std::thread([this] { ReclaimLoop(); });
+}
+
 Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
-  const absl::Time claimed_at = clock_.Now();
   const v1::TaskDefinition& task = claim_.task();
 
   nlohmann::json payload = nlohmann::json::parse(
@@ -228,6 +235,10 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
     outcome = ExceptionFor(status);
     failed_stage = true;
   };
+  auto hook_name = [&](std::string_view stage, size_t i) {
+    return absl::StrCat(std::string(stage), " (",
+                        std::string(plugins_[i]->Name()), ")");
+  };
 
   for (auto* plugin : plugins_) {
     auto hook = plugin->NewTaskPlugin(info);
@@ -239,12 +250,12 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
   }
   for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
     if (auto s = hooks[i]->Prepare(spec); !s.ok()) {
-      fail(absl::StrCat("prepare (", std::string(plugins_[i]->Name()), ")"), s);
+      fail(hook_name("prepare", i), s);
     }
   }
   for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
     if (auto s = hooks[i]->BuildSandbox(spec); !s.ok()) {
-      fail(absl::StrCat("build sandbox (", std::string(plugins_[i]->Name()), ")"), s);
+      fail(hook_name("build sandbox", i), s);
     }
   }
 
@@ -258,67 +269,71 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
     }
   }
 
-  std::thread reclaimer;
+  // A worker abort that arrived during the stages above ends the run here;
+  // one arriving later reaches the sandbox through sandbox_.
   if (!failed_stage) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (abort_reason_) {
-        outcome = MakeException(*abort_reason_);
-        failed_stage = true;
-      } else {
-        sandbox_ = sandbox.get();
-      }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (abort_reason_) {
+      outcome = MakeException(*abort_reason_);
+      log.Note("aborted before the task started: " + *abort_reason_);
+      failed_stage = true;
+    } else {
+      sandbox_ = sandbox.get();
     }
   }
+  bool started = false;
   if (!failed_stage) {
     if (auto s = sandbox->Start(); !s.ok()) {
       fail("starting the task", s);
     } else {
-      summary.claim_to_start = clock_.Now() - claimed_at;
-      reclaimer = std::thread([this] { ReclaimLoop(); });
+      started = true;
+      summary.claim_to_start = clock_.Now() - claimed_at_;
+      StartReclaimer();
     }
   }
   for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
     if (auto s = hooks[i]->Started(*sandbox); !s.ok()) {
-      fail(absl::StrCat("started (", std::string(plugins_[i]->Name()), ")"), s);
+      fail(hook_name("started", i), s);
       sandbox->Abort();
     }
   }
 
-  if (sandbox != nullptr && reclaimer.joinable()) {
+  if (started) {
     auto result = sandbox->Wait();
-    StopReclaimer();
-    reclaimer.join();
     std::optional<std::string> aborted_for;
+    bool lost;
     {
       std::lock_guard<std::mutex> lock(mu_);
       aborted_for = abort_reason_;
+      lost = claim_lost_;
+    }
+    if (!failed_stage && !result.ok()) {
+      fail("waiting for the task", result.status());
     }
     if (!failed_stage) {
-      if (!result.ok()) {
-        fail("waiting for the task", result.status());
-      } else {
-        if (result->out_of_memory) log.Note("killed: out of memory");
-        outcome.state = result->exit_code == 0 && !result->signal &&
-                                !result->out_of_memory
-                            ? Outcome::State::kCompleted
-                            : Outcome::State::kFailed;
-        for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
-          if (auto s = hooks[i]->Stopped(*sandbox, *result, outcome);
-              !s.ok()) {
-            fail(absl::StrCat("stopped (", std::string(plugins_[i]->Name()), ")"), s);
-          }
+      if (result->out_of_memory) log.Note("killed: out of memory");
+      outcome.state = result->exit_code == 0 && !result->signal &&
+                              !result->out_of_memory
+                          ? Outcome::State::kCompleted
+                          : Outcome::State::kFailed;
+      for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
+        if (auto s = hooks[i]->Stopped(*sandbox, *result, outcome); !s.ok()) {
+          fail(hook_name("stopped", i), s);
         }
-        // A worker-initiated abort outranks whatever the task's exit said.
-        if (aborted_for) {
-          outcome = MakeException(*aborted_for);
-          log.Note("aborted: " + *aborted_for);
-        }
-        for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
-          if (auto s = hooks[i]->Finished(*sandbox, outcome); !s.ok()) {
-            fail(absl::StrCat("finished (", std::string(plugins_[i]->Name()), ")"), s);
-          }
-        }
+      }
+    }
+    // A worker-initiated abort or a lost claim outranks whatever the task's
+    // exit said, and such a run does not get to publish results.
+    if (!failed_stage && (aborted_for || lost)) {
+      if (aborted_for) {
+        outcome = MakeException(*aborted_for);
+        log.Note("aborted: " + *aborted_for);
+      }
+      failed_stage = true;
+    }
+    for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
+      if (auto s = hooks[i]->Finished(*sandbox, outcome); !s.ok()) {
+        fail(hook_name("finished", i), s);
       }
     }
   }
@@ -327,6 +342,10 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
     for (auto& hook : hooks) hook->Exception(outcome);
   }
   for (auto& hook : hooks) hook->Dispose();
+  // The claim stays alive through the hooks above (uploads can be slow);
+  // from here on the report itself is what ends it.
+  StopReclaimer();
+  if (reclaimer_.joinable()) reclaimer_.join();
   {
     std::lock_guard<std::mutex> lock(mu_);
     sandbox_ = nullptr;
@@ -334,6 +353,12 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
   sandbox.reset();
   if (!options_.keep_task_dirs) std::filesystem::remove_all(spec.task_dir, ec);
   return outcome;
+}
+
+void TaskRun::StopRetryingReports() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_reporting_ = true;
+  cv_.notify_all();
 }
 
 void TaskRun::StopReclaimer() {
@@ -345,8 +370,7 @@ void TaskRun::StopReclaimer() {
 void TaskRun::ReclaimLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_reclaimer_) {
-    absl::Time now = clock_.Now();
-    absl::Duration left = taken_until_ - now;
+    absl::Duration left = taken_until_ - clock_.Now();
     absl::Duration wait = std::max(left * options_.reclaim_fraction,
                                    options_.min_reclaim_interval);
     cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
@@ -364,19 +388,25 @@ void TaskRun::ReclaimLoop() {
         HasErrorCode(reclaimed.status(), ErrorCode::kResourceNotFound)) {
       claim_lost_ = true;
       if (log_ != nullptr) {
-        log_->Note("reclaim refused (" + std::string(
-                                             reclaimed.status().message()) +
+        log_->Note("reclaim refused (" +
+                   std::string(reclaimed.status().message()) +
                    "); aborting the task");
       }
       if (sandbox_ != nullptr) sandbox_->Abort();
       break;
     }
     // The queue may be briefly unreachable: keep trying until the claim
-    // lapses; the next attempt comes after min_reclaim_interval.
+    // lapses; the next attempt comes after min_reclaim_interval at least.
     spdlog::warn("task {} run {}: reclaim failed: {}", claim_.task_id(),
                  claim_.run_id(), reclaimed.status().ToString());
     if (clock_.Now() > taken_until_) {
+      // The queue resolves it claim-expired and retries it elsewhere; our
+      // result would be refused, so stop spending the machine on it.
       claim_lost_ = true;
+      if (log_ != nullptr) {
+        log_->Note("the claim expired while the queue was unreachable; "
+                   "aborting the task");
+      }
       if (sandbox_ != nullptr) sandbox_->Abort();
       break;
     }
@@ -417,6 +447,7 @@ bool TaskRun::Report(const Outcome& outcome, TaskLog& log) {
       spdlog::warn("task {} run {}: claim lapsed before the resolution "
                    "could be reported: {}",
                    task_id, run_id, s.ToString());
+      log.Note("the claim lapsed before the queue took the resolution");
       return false;
     }
     // Jitter spreads the retries of many tasks after a queue outage.
@@ -426,7 +457,16 @@ bool TaskRun::Report(const Outcome& outcome, TaskLog& log) {
                  "{:.0f} ms",
                  task_id, run_id, attempt, s.ToString(),
                  absl::ToDoubleMilliseconds(delay));
-    std::this_thread::sleep_for(absl::ToChronoNanoseconds(delay));
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, absl::ToChronoNanoseconds(delay),
+                       [this] { return stop_reporting_; })) {
+        spdlog::warn("task {} run {}: gave up reporting (worker exiting); "
+                     "the queue will expire the claim and retry the task",
+                     task_id, run_id);
+        return false;
+      }
+    }
     backoff = std::min(backoff * 2, absl::Seconds(30));
   }
 }

@@ -2,9 +2,11 @@
 //
 // Validates the payload against the engine and plugins, drives the plugin
 // hooks in run-stage order around the engine's sandbox, keeps the claim alive
-// by reclaiming, and reports the resolution with retries. A reclaim conflict
-// (the run was canceled or taken away) aborts the sandbox and reports
-// nothing.
+// by reclaiming (from the sandbox's start until the resolution is about to
+// be reported), and reports the resolution with retries while the claim is
+// valid. A reclaim conflict (the run was canceled or taken away) aborts the
+// sandbox and reports nothing. A run aborted by the worker (shutdown) or
+// whose claim was lost skips the Finished hooks: plugins see Exception.
 #ifndef DROVER_WORKER_TASK_RUN_H_
 #define DROVER_WORKER_TASK_RUN_H_
 
@@ -14,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -48,8 +51,9 @@ struct TaskRunSummary {
   bool reported = false;
   // The claim was lost (reclaim conflict); nothing was reported.
   bool claim_lost = false;
-  // Worker overhead: claim received -> sandbox started, and sandbox ended
-  // -> resolution accepted.
+  // Worker overhead: claim received (the TaskRun was made) -> sandbox
+  // started, and sandbox ended -> resolution accepted. Zero when the
+  // stage was not reached.
   absl::Duration claim_to_start = absl::ZeroDuration();
   absl::Duration finish_to_reported = absl::ZeroDuration();
   std::filesystem::path log_path;
@@ -57,6 +61,8 @@ struct TaskRunSummary {
 
 class TaskRun {
  public:
+  // Construct it as soon as the claim arrives: claim_to_start counts from
+  // here. `api`, `engine`, `plugins` and `clock` outlive the run.
   TaskRun(v1::ClaimedTask claim, QueueApi& api, engines::Engine& engine,
           std::vector<plugins::Plugin*> plugins, TaskRunOptions options,
           const Clock& clock);
@@ -72,10 +78,17 @@ class TaskRun {
   // exception/`reason` (e.g. worker-shutdown). Idempotent.
   void Abort(const std::string& reason);
 
+  // Makes a Report() waiting to retry give up now (the worker is exiting
+  // and the queue stays unreachable). Idempotent, any thread.
+  void StopRetryingReports();
+
  private:
   // The outcome of a failed stage, from the status it failed with.
   static plugins::Outcome ExceptionFor(const absl::Status& status);
+  // Runs the stages; returns the outcome and sets summary timings. Stops
+  // the reclaimer before returning.
   plugins::Outcome Execute(class TaskLog& log, TaskRunSummary& summary);
+  void StartReclaimer();
   void ReclaimLoop();
   void StopReclaimer();
   bool Report(const plugins::Outcome& outcome, class TaskLog& log);
@@ -86,6 +99,8 @@ class TaskRun {
   const std::vector<plugins::Plugin*> plugins_;
   const TaskRunOptions options_;
   const Clock& clock_;
+  const absl::Time claimed_at_;
+  std::thread reclaimer_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -93,6 +108,7 @@ class TaskRun {
   std::optional<std::string> abort_reason_;   // guarded by mu_
   bool claim_lost_ = false;                    // guarded by mu_
   bool stop_reclaimer_ = false;                // guarded by mu_
+  bool stop_reporting_ = false;                // guarded by mu_
   absl::Time taken_until_;                     // guarded by mu_
   class TaskLog* log_ = nullptr;               // guarded by mu_
 };

@@ -35,6 +35,13 @@ struct WorkerOptions {
   absl::Duration max_backoff = absl::Seconds(30);
   // How often an unhealthy engine is checked again.
   absl::Duration health_interval = absl::Seconds(5);
+  // After the grace period, how long aborted runs may keep trying to report
+  // exception/worker-shutdown to an unreachable queue before the worker
+  // gives up on them (their claims then expire and the queue retries them).
+  absl::Duration report_grace = absl::Seconds(30);
+  // Task logs (<run.work_dir>/logs) older than this are deleted; checked
+  // at start and then hourly. Zero keeps them forever.
+  absl::Duration log_retention = absl::Hours(24 * 7);
 };
 
 struct WorkerStats {
@@ -45,7 +52,9 @@ struct WorkerStats {
   int64_t claim_lost = 0;
   int64_t claim_errors = 0;
   int running = 0;
+  int capacity = 0;
   bool engine_healthy = true;
+  bool stopping = false;
 };
 
 class Worker {
@@ -59,7 +68,9 @@ class Worker {
   ~Worker();
 
   // Runs the claim loop until Shutdown(); returns after every task run has
-  // ended and been reported. Call once.
+  // ended and been reported (or given up on, see report_grace). Claims ask
+  // for exactly the free capacity (at most 100, the API's limit). Call
+  // once.
   void Run();
 
   // Stops claiming, waits up to the grace period for running tasks, then
@@ -67,7 +78,9 @@ class Worker {
   // thread, including a signal-watching one; returns at once.
   void Shutdown();
 
+  // Set before Run(). Called from the run's thread, without locks held.
   void SetRunObserver(RunObserver observer);
+  // Thread-safe snapshot.
   WorkerStats Stats() const;
 
  private:
@@ -76,6 +89,10 @@ class Worker {
   void SleepUnlessStopping(absl::Duration d);
   // Joins and frees the runs that have ended.
   void ReapFinished();
+  // Deletes task logs older than log_retention, at most hourly.
+  void PruneLogs();
+  // Shutdown: waits for the runs within the grace period, then aborts.
+  void DrainRuns();
 
   QueueApi& api_;
   engines::Engine& engine_;
@@ -91,7 +108,8 @@ class Worker {
   std::vector<int64_t> finished_;                        // guarded by mu_
   int64_t next_run_key_ = 0;                             // guarded by mu_
   WorkerStats stats_;                                    // guarded by mu_
-  RunObserver observer_;                                 // guarded by mu_
+  RunObserver observer_;  // set before Run(), then read-only
+  absl::Time last_prune_ = absl::InfinitePast();  // claim loop only
 };
 
 }  // namespace drover::worker

@@ -62,7 +62,8 @@ int RunCommand(const std::vector<std::string>& argv, uint64_t* output_bytes) {
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
   posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
@@ -136,8 +137,7 @@ int main(int argc, char** argv) {
     CountingLog log;
     SandboxSpec spec;
     spec.task_id = "";
-    spec.payload = {{"image", image},
-                    {"command", {"/bin/sh", "-c", command}}};
+    spec.payload = {{"image", image}, {"command", {"/bin/sh", "-c", command}}};
     spec.env = {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
     spec.log = &log;
     auto start = SteadyClock::now();

@@ -132,10 +132,10 @@ std::vector<Entry> SplitEntries(std::string_view text, std::string_view source,
   std::string current;
   auto flush = [&] {
     if (current.empty()) return;
-    std::string field =
-        from_file ? std::string(source) + ":" + std::to_string(line)
-                  : std::string(source) + "[" +
-                        std::to_string(entries.size() + 1) + "]";
+    std::string field = from_file
+                            ? std::string(source) + ":" + std::to_string(line)
+                            : std::string(source) + "[" +
+                                  std::to_string(entries.size() + 1) + "]";
     entries.push_back({std::move(current), std::move(field)});
     current.clear();
   };
@@ -195,7 +195,8 @@ absl::StatusOr<KeyRing> KeyRing::ParseEntries(std::string_view text,
   DROVER_RETURN_IF_ERROR(EnsureSodium());
   std::vector<Entry> entries = SplitEntries(text, source, from_file);
   if (entries.empty()) {
-    return InputError(source, "", "contains no key entries (want id:base64key)");
+    return InputError(source, "",
+                      "contains no key entries (want id:base64key)");
   }
   KeyRing ring;
   for (Entry& entry : entries) {
@@ -221,8 +222,8 @@ absl::StatusOr<KeyRing> KeyRing::ParseEntries(std::string_view text,
                         "key is not valid standard base64 (with padding)");
     }
     if (decoded->size() != kKeySize) {
-      std::string message = "key must be 32 bytes, got " +
-                            std::to_string(decoded->size());
+      std::string message =
+          "key must be 32 bytes, got " + std::to_string(decoded->size());
       sodium_memzero(decoded->data(), decoded->size());
       return InputError(entry.field, id, message);
     }
@@ -263,10 +264,9 @@ absl::StatusOr<std::string> KeyRing::GenerateEntry(std::string_view id) {
   }
   std::array<unsigned char, kKeySize> key;
   crypto_aead_xchacha20poly1305_ietf_keygen(key.data());
-  std::string entry =
-      std::string(id) + ":" +
-      Base64Encode(std::string_view(reinterpret_cast<char*>(key.data()),
-                                    key.size()));
+  std::string entry = std::string(id) + ":" +
+                      Base64Encode(std::string_view(
+                          reinterpret_cast<char*>(key.data()), key.size()));
   sodium_memzero(key.data(), key.size());
   return entry;
 }
@@ -328,9 +328,10 @@ absl::StatusOr<std::string> KeyRing::Decrypt(std::string_view ciphertext,
   const Key* key = Find(envelope.key_id);
   if (key == nullptr) {
     return MakeError(ErrorCode::kInternalError,
-                     "cannot decrypt " + Describe(ad) + ": it was encrypted "
-                     "under key id '" + key_id +
-                         "', which is not configured",
+                     "cannot decrypt " + Describe(ad) +
+                         ": it was encrypted "
+                         "under key id '" +
+                         key_id + "', which is not configured",
                      details);
   }
   const std::string aad = BuildAssociatedData(envelope.header, ad);
@@ -347,7 +348,8 @@ absl::StatusOr<std::string> KeyRing::Decrypt(std::string_view ciphertext,
     return MakeError(ErrorCode::kInternalError,
                      "cannot decrypt " + Describe(ad) +
                          ": authentication failed (the value was altered, "
-                         "key '" + key_id +
+                         "key '" +
+                         key_id +
                          "' differs from the one that encrypted it, or the "
                          "value was copied from another row or column)",
                      details);

@@ -65,10 +65,10 @@ class KeyRing {
   // Parses key entries. `source` names where the text came from (e.g. the
   // flag name) and prefixes the field of every error.
   // Errors: InputError naming the entry (field "crypto-keys[2]"; for a key
-  // file loaded by Load, "/etc/drover/keys:3") and the key id (never the key material) for a
-  // missing ':', an empty or invalid id (1..32 of [A-Za-z0-9._-]), a
-  // duplicate id, base64 that does not decode, or a key that is not 32
-  // bytes; InputError when there are no entries at all.
+  // file loaded by Load, "/etc/drover/keys:3") and the key id (never the key
+  // material) for a missing ':', an empty or invalid id (1..32 of
+  // [A-Za-z0-9._-]), a duplicate id, base64 that does not decode, or a key that
+  // is not 32 bytes; InputError when there are no entries at all.
   static absl::StatusOr<KeyRing> Parse(std::string_view text,
                                        std::string_view source);
 

@@ -78,10 +78,10 @@ INSTANTIATE_TEST_SUITE_P(
                  "invalid key id"},
         BadEntry{"LongId", std::string(33, 'k') + ":" + KeyB64('a'),
                  "crypto-keys[1]", std::string(33, 'k'), "invalid key id"},
-        BadEntry{"Duplicate",
-                 "k1:" + KeyB64('a') + ",k2:" + KeyB64('b') + ",k1:" +
-                     KeyB64('c'),
-                 "crypto-keys[3]", "k1", "duplicate"},
+        BadEntry{
+            "Duplicate",
+            "k1:" + KeyB64('a') + ",k2:" + KeyB64('b') + ",k1:" + KeyB64('c'),
+            "crypto-keys[3]", "k1", "duplicate"},
         BadEntry{"BadBase64", "k1:" + KeyB64('a') + ",k2:not*base64",
                  "crypto-keys[2]", "k2", "base64"},
         BadEntry{"Unpadded", "k1:YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE",
@@ -111,8 +111,8 @@ TEST(KeyRingLoadTest, FromKeyFileWithLineNumbersInErrors) {
   EXPECT_EQ(info.details["field"], options.key_file + ":3");
   EXPECT_EQ(info.details["value"], "k2");
 
-  options.key_file = dir.Write("good", "k1:" + KeyB64('a') + "\nk2:" +
-                                           KeyB64('b') + "\n", 0600);
+  options.key_file = dir.Write(
+      "good", "k1:" + KeyB64('a') + "\nk2:" + KeyB64('b') + "\n", 0600);
   auto good = KeyRing::Load(options);
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_EQ(good->current_key_id(), "k2");
@@ -240,9 +240,9 @@ TEST_F(KeyRingCipherTest, AssociatedDataPartsCannotBeReshuffled) {
 }
 
 TEST_F(KeyRingCipherTest, EmptyAssociatedDataPartIsAnInputError) {
-  for (AssociatedData ad : {AssociatedData{"", "c", "k"},
-                            AssociatedData{"t", "", "k"},
-                            AssociatedData{"t", "c", ""}}) {
+  for (AssociatedData ad :
+       {AssociatedData{"", "c", "k"}, AssociatedData{"t", "", "k"},
+        AssociatedData{"t", "c", ""}}) {
     auto value = ring_.Encrypt("v", ad);
     ASSERT_FALSE(value.ok());
     EXPECT_TRUE(HasErrorCode(value.status(), ErrorCode::kInputError));
@@ -284,9 +284,8 @@ TEST_F(KeyRingCipherTest, MalformedValuesAreErrors) {
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("unknown format version 2"),
             std::string::npos);
-  EXPECT_FALSE(ring_.Decrypt("plain text that was never encrypted",
-                             kSecretValue)
-                   .ok());
+  EXPECT_FALSE(
+      ring_.Decrypt("plain text that was never encrypted", kSecretValue).ok());
 }
 
 TEST(KeyIdOfTest, ReadsTheIdAndRejectsGarbage) {
@@ -294,10 +293,12 @@ TEST(KeyIdOfTest, ReadsTheIdAndRejectsGarbage) {
   auto value = ring.Encrypt("v", kSecretValue);
   ASSERT_TRUE(value.ok());
   EXPECT_EQ(KeyIdOf(*value).value(), "new-2");
-  for (std::string garbage : {std::string(), std::string("\x01"),
-                              std::string("\x01\x05" "abc"),
-                              std::string("\x07\x01k") + std::string(60, 'x'),
-                              std::string("\x01\x00", 2) + std::string(60, 'x')}) {
+  for (std::string garbage :
+       {std::string(), std::string("\x01"),
+        std::string("\x01\x05"
+                    "abc"),
+        std::string("\x07\x01k") + std::string(60, 'x'),
+        std::string("\x01\x00", 2) + std::string(60, 'x')}) {
     auto id = KeyIdOf(garbage);
     ASSERT_FALSE(id.ok());
     EXPECT_EQ(GetErrorInfo(id.status()).details["field"], "ciphertext");

@@ -100,7 +100,8 @@ absl::Status WriteSecretFile(const std::string& path, std::string_view contents,
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(temp.c_str());
-    return InputError("path", path, "cannot rename into place: " + ErrnoText(err));
+    return InputError("path", path,
+                      "cannot rename into place: " + ErrnoText(err));
   }
   return absl::OkStatus();
 }

@@ -73,7 +73,8 @@ absl::StatusOr<VerifyKey> VerifyKey::Parse(std::string_view text,
   std::optional<std::string> bytes =
       Base64UrlDecode(text.substr(kPublicPrefix.size()));
   if (!bytes.has_value()) {
-    return InputError(field, text, "public key is not valid unpadded base64url");
+    return InputError(field, text,
+                      "public key is not valid unpadded base64url");
   }
   return FromBytes(*bytes, field);
 }
@@ -105,9 +106,9 @@ SigningKey SigningKey::Generate() {
 absl::StatusOr<SigningKey> SigningKey::FromSeed(std::string_view seed) {
   DROVER_RETURN_IF_ERROR(EnsureSodium());
   if (seed.size() != kSeedSize) {
-    return InputError("seed", "",
-                      "Ed25519 seed must be 32 bytes, got " +
-                          std::to_string(seed.size()));
+    return InputError(
+        "seed", "",
+        "Ed25519 seed must be 32 bytes, got " + std::to_string(seed.size()));
   }
   std::array<unsigned char, kSeedSize> seed_bytes;
   std::copy(seed.begin(), seed.end(), seed_bytes.begin());
@@ -143,8 +144,8 @@ absl::StatusOr<SigningKey> SigningKey::LoadFromFile(const std::string& path) {
     if (seed.has_value() && seed->size() == kSeedSize) {
       result = FromSeed(*seed);
     } else {
-      result = InputError("path", path,
-                          "signing key file does not hold a base64 32-byte seed");
+      result = InputError(
+          "path", path, "signing key file does not hold a base64 32-byte seed");
     }
     if (seed.has_value()) sodium_memzero(seed->data(), seed->size());
   }

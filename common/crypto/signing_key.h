@@ -84,7 +84,8 @@ class SigningKey {
   std::string Sign(std::string_view message) const;
 
  private:
-  explicit SigningKey(VerifyKey verify_key) : verify_key_(std::move(verify_key)) {}
+  explicit SigningKey(VerifyKey verify_key)
+      : verify_key_(std::move(verify_key)) {}
   std::array<unsigned char, kSeedSize> seed_{};
   std::array<unsigned char, 64> secret_{};
   VerifyKey verify_key_;

@@ -112,8 +112,8 @@ TEST(VerifyKeyTest, RejectsMalformedAndWeakKeys) {
        {std::string("rsa:AAAA"), std::string("ed25519:***"),
         "ed25519:" + Base64UrlEncode(std::string(31, 'x')),
         // The identity point: every signature by a small-order key is suspect.
-        "ed25519:" + Base64UrlEncode(std::string("\x01", 1) +
-                                     std::string(31, '\0')),
+        "ed25519:" +
+            Base64UrlEncode(std::string("\x01", 1) + std::string(31, '\0')),
         "ed25519:" + Base64UrlEncode(std::string(32, '\0'))}) {
     auto key = VerifyKey::Parse(text, "public-keys[1]");
     ASSERT_FALSE(key.ok()) << text;

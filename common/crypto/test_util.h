@@ -2,13 +2,13 @@
 #ifndef DROVER_COMMON_CRYPTO_TEST_UTIL_H_
 #define DROVER_COMMON_CRYPTO_TEST_UTIL_H_
 
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
-
-#include <stdlib.h>
-#include <sys/stat.h>
 
 namespace drover::crypto::testing {
 

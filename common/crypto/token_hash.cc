@@ -13,8 +13,8 @@ constexpr std::string_view kContext = "drover-access-token-v1";
 constexpr size_t kTokenBytes = 32;
 }  // namespace
 
-absl::StatusOr<TokenHasher> TokenHasher::FromBase64Key(
-    std::string_view key, std::string_view field) {
+absl::StatusOr<TokenHasher> TokenHasher::FromBase64Key(std::string_view key,
+                                                       std::string_view field) {
   DROVER_RETURN_IF_ERROR(EnsureSodium());
   std::optional<std::string> decoded = Base64Decode(key);
   if (!decoded.has_value()) {
@@ -42,8 +42,8 @@ TokenHasher TokenHasher::Generate() {
 TokenHasher::~TokenHasher() { sodium_memzero(key_.data(), key_.size()); }
 
 std::string TokenHasher::KeyBase64() const {
-  return Base64Encode(
-      std::string_view(reinterpret_cast<const char*>(key_.data()), key_.size()));
+  return Base64Encode(std::string_view(
+      reinterpret_cast<const char*>(key_.data()), key_.size()));
 }
 
 std::string TokenHasher::Hash(std::string_view client_id,
@@ -55,10 +55,12 @@ std::string TokenHasher::Hash(std::string_view client_id,
   auto update = [&state](std::string_view part) {
     const uint64_t n = part.size();
     unsigned char length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(n >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      length[i] = static_cast<unsigned char>(n >> (8 * i));
     crypto_generichash_update(&state, length, sizeof(length));
     crypto_generichash_update(
-        &state, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+        &state, reinterpret_cast<const unsigned char*>(part.data()),
+        part.size());
   };
   update(kContext);
   update(client_id);

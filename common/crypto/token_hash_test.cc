@@ -68,9 +68,9 @@ TEST(TokenHasherTest, KeyRoundTripsThroughBase64) {
 }
 
 TEST(TokenHasherTest, BadKeysAreInputErrorsThatHideTheKey) {
-  for (std::string key : {std::string("not base64!"),
-                          Base64Encode(std::string(31, 'x')),
-                          Base64Encode(std::string(33, 'x')), std::string()}) {
+  for (std::string key :
+       {std::string("not base64!"), Base64Encode(std::string(31, 'x')),
+        Base64Encode(std::string(33, 'x')), std::string()}) {
     auto hasher = TokenHasher::FromBase64Key(key, "token-hash-key");
     ASSERT_FALSE(hasher.ok()) << key;
     ErrorInfo info = GetErrorInfo(hasher.status());
@@ -82,8 +82,10 @@ TEST(TokenHasherTest, BadKeysAreInputErrorsThatHideTheKey) {
 
 TEST(ConstantTimeEqualsTest, ComparesBytes) {
   EXPECT_TRUE(ConstantTimeEquals("", ""));
-  EXPECT_TRUE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0b", 3)));
-  EXPECT_FALSE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0c", 3)));
+  EXPECT_TRUE(
+      ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0b", 3)));
+  EXPECT_FALSE(
+      ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0c", 3)));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
 }
 

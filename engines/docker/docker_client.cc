@@ -203,16 +203,16 @@ DockerClient::~DockerClient() { curl_global_cleanup(); }
 absl::StatusOr<DockerClient::Response> DockerClient::Call(
     const Request& request) {
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return ClientError(ErrorCode::kInternalError,
-                                "curl_easy_init failed", request, "transport");
+  if (!curl)
+    return ClientError(ErrorCode::kInternalError, "curl_easy_init failed",
+                       request, "transport");
   Transfer transfer;
   transfer.request = &request;
   transfer.curl = curl.get();
 
   // The host part is ignored on a unix socket; the version prefix pins the
   // response shapes.
-  std::string url =
-      "http://docker/v" + options_.api_version + request.target;
+  std::string url = "http://docker/v" + options_.api_version + request.target;
   char error_buffer[CURL_ERROR_SIZE] = {};
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, options_.socket_path.c_str());
@@ -221,8 +221,9 @@ absl::StatusOr<DockerClient::Response> DockerClient::Call(
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, kConnectTimeoutMs);
   if (request.timeout > absl::ZeroDuration()) {
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+    curl_easy_setopt(
+        c, CURLOPT_TIMEOUT_MS,
+        static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
   }
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnWrite);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
@@ -238,7 +239,8 @@ absl::StatusOr<DockerClient::Response> DockerClient::Call(
   std::string body_text;
   if (request.body != nullptr) {
     body_text = request.body->dump();
-    raw_headers = curl_slist_append(raw_headers, "Content-Type: application/json");
+    raw_headers =
+        curl_slist_append(raw_headers, "Content-Type: application/json");
   }
   // No "Expect: 100-continue" round trip for larger bodies.
   raw_headers = curl_slist_append(raw_headers, "Expect:");
@@ -250,7 +252,8 @@ absl::StatusOr<DockerClient::Response> DockerClient::Call(
 
   if (request.method == "POST") {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body_text.size()));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
+                     static_cast<long>(body_text.size()));
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_text.c_str());
   } else if (request.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -263,13 +266,13 @@ absl::StatusOr<DockerClient::Response> DockerClient::Call(
     if (rc == CURLE_WRITE_ERROR && !transfer.sink_status.ok()) {
       return transfer.sink_status;
     }
-    std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
+    std::string detail =
+        error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
     ErrorDetails extra = {{"socket", options_.socket_path},
                           {"curl_error", detail}};
     if (rc == CURLE_ABORTED_BY_CALLBACK && transfer.cancelled) {
-      return ClientError(ErrorCode::kInternalError,
-                         "docker call cancelled", request, "cancelled",
-                         std::move(extra));
+      return ClientError(ErrorCode::kInternalError, "docker call cancelled",
+                         request, "cancelled", std::move(extra));
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return ClientError(ErrorCode::kInternalError,
@@ -278,10 +281,10 @@ absl::StatusOr<DockerClient::Response> DockerClient::Call(
                          request, "timeout", std::move(extra));
     }
     if (rc == CURLE_COULDNT_CONNECT) {
-      return ClientError(ErrorCode::kInternalError,
-                         "dockerd unreachable at " + options_.socket_path +
-                             ": " + detail,
-                         request, "unreachable", std::move(extra));
+      return ClientError(
+          ErrorCode::kInternalError,
+          "dockerd unreachable at " + options_.socket_path + ": " + detail,
+          request, "unreachable", std::move(extra));
     }
     return ClientError(ErrorCode::kInternalError,
                        "docker call failed: " + detail, request, "transport",
@@ -304,10 +307,10 @@ absl::Status DockerClient::Ping(absl::Duration timeout) {
   r.timeout = timeout;
   DROVER_ASSIGN_OR_RETURN(Response resp, Call(r));
   if (resp.body != "OK") {
-    return ClientError(ErrorCode::kInternalError,
-                       "dockerd answered /_ping with '" +
-                           resp.body.substr(0, 100) + "'",
-                       r, "transport");
+    return ClientError(
+        ErrorCode::kInternalError,
+        "dockerd answered /_ping with '" + resp.body.substr(0, 100) + "'", r,
+        "transport");
   }
   return absl::OkStatus();
 }
@@ -486,7 +489,8 @@ absl::StatusOr<PathStat> DockerClient::StatPath(const std::string& id,
   }
   PathStat stat;
   if (j.contains("name") && j["name"].is_string()) stat.name = j["name"];
-  if (j.contains("size") && j["size"].is_number_integer()) stat.size = j["size"];
+  if (j.contains("size") && j["size"].is_number_integer())
+    stat.size = j["size"];
   if (j.contains("mode") && j["mode"].is_number_unsigned()) {
     stat.mode = j["mode"].get<uint32_t>();
   }

@@ -28,8 +28,8 @@ nlohmann::json DockerPayload(const std::vector<std::string>& commands,
                              const std::map<std::string, std::string>& env,
                              int max_run_time_seconds) {
   nlohmann::json command = {
-      "/bin/sh", "-c",
-      "for c in \"$@\"; do /bin/sh -c \"$c\" || exit $?; done", "drover"};
+      "/bin/sh", "-c", "for c in \"$@\"; do /bin/sh -c \"$c\" || exit $?; done",
+      "drover"};
   for (const std::string& c : commands) command.push_back(c);
   return {{"image", kImage},
           {"command", command},
@@ -46,8 +46,7 @@ std::vector<MalformedPayloadCase> DockerMalformedCases() {
       {"image with spaces", json{{"image", "bad image"}}, "payload.image"},
       {"image in upper case", json{{"image", "BusyBox:latest"}},
        "payload.image"},
-      {"short digest", json{{"image", "busybox@sha256:1234"}},
-       "payload.image"},
+      {"short digest", json{{"image", "busybox@sha256:1234"}}, "payload.image"},
       {"command is a string", json{{"image", kImage}, {"command", "echo hi"}},
        "payload.command"},
       {"command is empty", json{{"image", kImage}, {"command", json::array()}},
@@ -55,23 +54,22 @@ std::vector<MalformedPayloadCase> DockerMalformedCases() {
       {"argument not a string",
        json{{"image", kImage}, {"command", json::array({"echo", 5})}},
        "payload.command[1]"},
-      {"env value not a string",
-       json{{"image", kImage}, {"env", {{"A", 1}}}}, "payload.env.A"},
-      {"maxRunTime a string",
-       json{{"image", kImage}, {"maxRunTime", "10"}}, "payload.maxRunTime"},
+      {"env value not a string", json{{"image", kImage}, {"env", {{"A", 1}}}},
+       "payload.env.A"},
+      {"maxRunTime a string", json{{"image", kImage}, {"maxRunTime", "10"}},
+       "payload.maxRunTime"},
       {"memory below dockerd's minimum",
        json{{"image", kImage}, {"resources", {{"memoryMB", 1}}}},
        "payload.resources.memoryMB"},
-      {"negative cpus",
-       json{{"image", kImage}, {"resources", {{"cpus", -1}}}},
+      {"negative cpus", json{{"image", kImage}, {"resources", {{"cpus", -1}}}},
        "payload.resources.cpus"},
       {"unknown resource",
        json{{"image", kImage}, {"resources", {{"gpus", 1}}}},
        "payload.resources.gpus"},
-      {"privileged not a bool",
-       json{{"image", kImage}, {"privileged", "yes"}}, "payload.privileged"},
-      {"artifacts not an array",
-       json{{"image", kImage}, {"artifacts", "a"}}, "payload.artifacts"},
+      {"privileged not a bool", json{{"image", kImage}, {"privileged", "yes"}},
+       "payload.privileged"},
+      {"artifacts not an array", json{{"image", kImage}, {"artifacts", "a"}},
+       "payload.artifacts"},
       {"retry code out of range",
        json{{"image", kImage}, {"onExitStatus", {{"retry", {0}}}}},
        "payload.onExitStatus.retry[0]"},
@@ -118,8 +116,7 @@ EngineFactory DockerFactory() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Docker, EngineConformanceTest,
-                         ::testing::Values(DockerFactory()),
-                         EngineFactoryName);
+                         ::testing::Values(DockerFactory()), EngineFactoryName);
 
 }  // namespace
 }  // namespace drover::engines::conformance

@@ -84,9 +84,8 @@ struct Limits {
 Limits ComputeLimits(const DockerEngineOptions& o,
                      const nlohmann::json& payload) {
   Limits l;
-  const nlohmann::json* res = payload.contains("resources")
-                                  ? &payload["resources"]
-                                  : nullptr;
+  const nlohmann::json* res =
+      payload.contains("resources") ? &payload["resources"] : nullptr;
   int64_t asked_mb = 0;
   double asked_cpus = 0;
   if (res != nullptr && res->contains("memoryMB")) {
@@ -96,7 +95,8 @@ Limits ComputeLimits(const DockerEngineOptions& o,
     asked_cpus = (*res)["cpus"].get<double>();
   }
   l.memory_mb = asked_mb > 0 ? asked_mb : o.default_memory_mb;
-  if (o.max_memory_mb > 0 && (l.memory_mb == 0 || l.memory_mb > o.max_memory_mb)) {
+  if (o.max_memory_mb > 0 &&
+      (l.memory_mb == 0 || l.memory_mb > o.max_memory_mb)) {
     if (asked_mb > o.max_memory_mb) {
       l.notes.push_back("resources.memoryMB " + std::to_string(asked_mb) +
                         " capped to " + std::to_string(o.max_memory_mb) +
@@ -202,14 +202,15 @@ class DockerSandbox final : public Sandbox {
     std::optional<absl::Status> attached = gate->WaitFor(kAttachLimit);
     if (!attached || !attached->ok()) {
       absl::Status s = attached ? *attached
-                                : InternalError("attaching to the container's "
-                                                "output timed out");
+                                : InternalError(
+                                      "attaching to the container's "
+                                      "output timed out");
       RemoveContainer();
       StopOutputThread(absl::ZeroDuration());
-      return MakeError(ErrorCode::kInternalError,
-                       "cannot attach to the container's output: " +
-                           ErrorMessage(s),
-                       {{"container", *id}});
+      return MakeError(
+          ErrorCode::kInternalError,
+          "cannot attach to the container's output: " + ErrorMessage(s),
+          {{"container", *id}});
     }
 
     start_time_ = absl::Now();
@@ -347,18 +348,18 @@ class DockerSandbox final : public Sandbox {
     bool existed = std::filesystem::exists(host_path, ec);
     TarExtractor extractor(host_path,
                            std::filesystem::path(source).filename().string());
-    absl::Status s = api_->GetArchive(
-        id, source,
-        [&](std::string_view chunk) { return extractor.Feed(chunk); });
+    absl::Status s = api_->GetArchive(id, source, [&](std::string_view chunk) {
+      return extractor.Feed(chunk);
+    });
     if (s.ok()) s = extractor.Finish();
     if (!s.ok()) {
       // Leave nothing half-copied behind (but never delete what was there).
       if (!existed) std::filesystem::remove_all(host_path, ec);
       if (HasErrorCode(s, ErrorCode::kResourceNotFound) && IsHttpError(s)) {
-        return MakeError(ErrorCode::kResourceNotFound,
-                         "no such file or directory in the container: " +
-                             sandbox_path,
-                         {{"field", "sandbox_path"}, {"value", sandbox_path}});
+        return MakeError(
+            ErrorCode::kResourceNotFound,
+            "no such file or directory in the container: " + sandbox_path,
+            {{"field", "sandbox_path"}, {"value", sandbox_path}});
       }
       return s;
     }
@@ -385,9 +386,8 @@ class DockerSandbox final : public Sandbox {
     };
     if (path.empty()) return refuse("is empty");
     if (path.front() == '/') return refuse("is absolute");
-    std::string wd = std::filesystem::path(options_.working_dir)
-                         .lexically_normal()
-                         .string();
+    std::string wd =
+        std::filesystem::path(options_.working_dir).lexically_normal().string();
     while (wd.size() > 1 && wd.back() == '/') wd.pop_back();
     auto inside = [&](const std::string& p) {
       return p == wd || absl::StartsWith(p, wd == "/" ? "/" : wd + "/");
@@ -404,10 +404,10 @@ class DockerSandbox final : public Sandbox {
       absl::StatusOr<PathStat> stat = api_->StatPath(id, current);
       if (!stat.ok()) {
         if (HasErrorCode(stat.status(), ErrorCode::kResourceNotFound)) {
-          return MakeError(ErrorCode::kResourceNotFound,
-                           "no such file or directory in the container: " +
-                               path,
-                           {{"field", "sandbox_path"}, {"value", path}});
+          return MakeError(
+              ErrorCode::kResourceNotFound,
+              "no such file or directory in the container: " + path,
+              {{"field", "sandbox_path"}, {"value", path}});
         }
         return stat.status();
       }
@@ -416,9 +416,10 @@ class DockerSandbox final : public Sandbox {
                                  .lexically_normal()
                                  .string();
         if (target.empty() || !inside(target)) {
-          return refuse("leads outside the working directory through a "
-                        "symbolic link to " +
-                        (target.empty() ? std::string("?") : target));
+          return refuse(
+              "leads outside the working directory through a "
+              "symbolic link to " +
+              (target.empty() ? std::string("?") : target));
         }
         current = target;
       }
@@ -517,11 +518,15 @@ class DockerSandbox final : public Sandbox {
     }
     std::string reason = DockerErrorReason(pulled);
     if (reason == "cancelled" || aborted_) return AbortedError();
-    if (reason == "unreachable") {
-      Log("dockerd became unreachable while pulling " + canonical);
-      return MakeError(ErrorCode::kInternalError,
-                       "dockerd unreachable while pulling the image",
-                       {{"image", canonical}});
+    if (reason != "http" && reason != "timeout") {
+      // dockerd went away or broke the connection: a worker problem, not
+      // the image's.
+      Log("lost dockerd while pulling " + canonical + ": " +
+          ErrorMessage(pulled));
+      return MakeError(
+          ErrorCode::kInternalError,
+          "lost dockerd while pulling the image: " + ErrorMessage(pulled),
+          {{"image", canonical}, {"reason", reason}});
     }
     std::string why = reason == "timeout"
                           ? "the pull did not finish within " +
@@ -545,14 +550,14 @@ class DockerSandbox final : public Sandbox {
     Log("cannot create the container: " + message);
     if (IsHttpError(s) && HasErrorCode(s, ErrorCode::kInputError)) {
       // dockerd refused the configuration the payload asked for.
-      return Malformed("payload", "", "dockerd refused the container: " + message);
+      return Malformed("payload", "",
+                       "dockerd refused the container: " + message);
     }
     if (IsHttpError(s) && HasErrorCode(s, ErrorCode::kResourceNotFound)) {
-      return MakeError(ErrorCode::kResourceNotFound,
-                       "image vanished before the container was created: " +
-                           message,
-                       {{"field", "payload.image"},
-                        {"value", image_.Canonical()}});
+      return MakeError(
+          ErrorCode::kResourceNotFound,
+          "image vanished before the container was created: " + message,
+          {{"field", "payload.image"}, {"value", image_.Canonical()}});
     }
     return MakeError(ErrorCode::kInternalError,
                      "cannot create the container: " + message);
@@ -568,11 +573,11 @@ class DockerSandbox final : public Sandbox {
 
   std::atomic<bool> aborted_{false};
   std::mutex mu_;
-  std::string container_id_;  // guarded by mu_
-  bool started_ = false;      // guarded by mu_
-  bool start_failed_ = false; // guarded by mu_
-  bool waited_ = false;       // guarded by mu_
-  bool removed_ = false;      // guarded by mu_
+  std::string container_id_;   // guarded by mu_
+  bool started_ = false;       // guarded by mu_
+  bool start_failed_ = false;  // guarded by mu_
+  bool waited_ = false;        // guarded by mu_
+  bool removed_ = false;       // guarded by mu_
 
   std::thread output_thread_;
   // Written by the output thread before it ends; read after join.
@@ -653,7 +658,8 @@ absl::Status DockerEngine::ValidatePayload(
     for (const auto& [key, value] : res.items()) {
       std::string field = "payload.resources." + key;
       if (key == "memoryMB") {
-        if (!value.is_number() || value.get<double>() != std::floor(value.get<double>()) ||
+        if (!value.is_number() ||
+            value.get<double>() != std::floor(value.get<double>()) ||
             value.get<double>() < kMinMemoryMb ||
             value.get<double>() > kMaxMemoryMb) {
           return Malformed(field, Truncated(value),
@@ -948,8 +954,8 @@ absl::StatusOr<DockerEngineOptions> DockerEngineOptionsFromFlags(
   o.pull_timeout = absl::Seconds(flags.pull_timeout_seconds);
   for (const std::string& entry : flags.registry_auth) {
     size_t eq = entry.find('=');
-    size_t colon = eq == std::string::npos ? std::string::npos
-                                           : entry.find(':', eq + 1);
+    size_t colon =
+        eq == std::string::npos ? std::string::npos : entry.find(':', eq + 1);
     // Only the registry part is echoed: the rest holds a password.
     std::string shown = entry.substr(0, std::min(eq, entry.size()));
     if (eq == 0 || eq == std::string::npos || colon == std::string::npos ||

@@ -6,11 +6,14 @@
 //
 // Needs scripts/start-docker.sh and scripts/make-test-images.sh; without
 // dockerd or the test image every test reports SKIPPED with the reason.
+#include "engines/docker/docker_engine.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -22,7 +25,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "engines/docker/docker_client.h"
-#include "engines/docker/docker_engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -36,6 +38,7 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr char kSocket[] = "/var/run/docker.sock";
 constexpr char kImage[] = "drover-test/busybox:latest";
 constexpr char kRegistryImage[] = "127.0.0.1:5000/drover-test/busybox:latest";
+constexpr char kPullOnlyImage[] = "127.0.0.1:5000/drover-test/pull-only:latest";
 constexpr char kAuthRegistryImage[] =
     "127.0.0.1:5001/drover-test/busybox:latest";
 // Test-only credentials of the registry start-docker.sh runs on :5001.
@@ -63,9 +66,8 @@ class CaptureLog final : public LogSink {
   }
   bool WaitFor(std::string_view needle, std::chrono::seconds timeout) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] {
-      return text_.find(needle) != std::string::npos;
-    });
+    return cv_.wait_for(
+        lock, timeout, [&] { return text_.find(needle) != std::string::npos; });
   }
 
  private:
@@ -102,7 +104,8 @@ bool RegistryAnswers(int port) {
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   if (ok) {
     std::string req = "GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    ok = ::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size());
+    ok =
+        ::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size());
     char buf[64] = {};
     ok = ok && ::read(fd, buf, sizeof buf - 1) > 0 &&
          std::string(buf).rfind("HTTP/", 0) == 0;
@@ -170,8 +173,8 @@ class DockerEngineTest : public ::testing::Test {
 TEST_F(DockerEngineTest, RunsACommandWithLabelsEnvAndWorkingDir) {
   auto engine = MakeEngine();
   CaptureLog log;
-  SandboxSpec spec = Spec(Shell("echo cwd=$(pwd) greeting=$GREETING; sleep 30"),
-                          &log);
+  SandboxSpec spec =
+      Spec(Shell("echo cwd=$(pwd) greeting=$GREETING; sleep 30"), &log);
   spec.env["GREETING"] = "hello there";
   std::string task_id = spec.task_id;
   auto sandbox = engine->NewSandbox(std::move(spec));
@@ -198,6 +201,40 @@ TEST_F(DockerEngineTest, RunsACommandWithLabelsEnvAndWorkingDir) {
   EXPECT_TRUE(result->aborted);
 }
 
+// Output is attached before the container starts: even a task that prints
+// and exits at once loses nothing.
+TEST_F(DockerEngineTest, QuickTasksNeverLoseOutput) {
+  auto engine = MakeEngine();
+  constexpr int kTasks = 24;
+  constexpr int kParallel = 4;
+  std::vector<std::unique_ptr<CaptureLog>> logs;
+  std::vector<std::unique_ptr<Sandbox>> sandboxes;
+  for (int i = 0; i < kTasks; ++i) {
+    logs.push_back(std::make_unique<CaptureLog>());
+    auto sandbox = engine->NewSandbox(Spec(
+        {{"image", kImage}, {"command", {"echo", absl::StrCat("quick-", i)}}},
+        logs.back().get()));
+    ASSERT_TRUE(sandbox.ok());
+    sandboxes.push_back(std::move(*sandbox));
+  }
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kParallel; ++t) {
+    threads.emplace_back([&] {
+      for (int i; (i = next++) < kTasks;) {
+        if (!sandboxes[i]->Start().ok()) continue;
+        auto result = sandboxes[i]->Wait();
+        EXPECT_TRUE(result.ok() && result->exit_code == 0) << i;
+        sandboxes[i].reset();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kTasks; ++i) {
+    EXPECT_EQ(logs[i]->text(), absl::StrCat("quick-", i, "\n")) << i;
+  }
+}
+
 TEST_F(DockerEngineTest, OutOfMemoryKillIsReported) {
   auto engine = MakeEngine();
   CaptureLog log;
@@ -220,9 +257,10 @@ TEST_F(DockerEngineTest, OutOfMemoryKillIsReported) {
 TEST_F(DockerEngineTest, EnoughMemoryIsNotAnOomKill) {
   auto engine = MakeEngine();
   CaptureLog log;
-  nlohmann::json payload = Shell("x=0123456789abcdef; i=0; "
-                                 "while [ $i -lt 10 ]; do x=$x$x; i=$((i+1)); "
-                                 "done; echo ${#x}");
+  nlohmann::json payload = Shell(
+      "x=0123456789abcdef; i=0; "
+      "while [ $i -lt 10 ]; do x=$x$x; i=$((i+1)); "
+      "done; echo ${#x}");
   payload["resources"] = {{"memoryMB", 64}, {"cpus", 0.5}};
   auto sandbox = engine->NewSandbox(Spec(payload, &log));
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();
@@ -280,8 +318,8 @@ TEST_F(DockerEngineTest, PullsFromTheLocalRegistry) {
   RemoveLocalImage(kRegistryImage);
   auto engine = MakeEngine();
   CaptureLog log;
-  auto sandbox =
-      engine->NewSandbox(Spec(Shell("echo pulled-and-ran", kRegistryImage), &log));
+  auto sandbox = engine->NewSandbox(
+      Spec(Shell("echo pulled-and-ran", kRegistryImage), &log));
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();
   absl::Status started = (*sandbox)->Start();
   ASSERT_TRUE(started.ok()) << started << "\n" << log.text();
@@ -289,13 +327,42 @@ TEST_F(DockerEngineTest, PullsFromTheLocalRegistry) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 0);
   std::string text = log.text();
-  EXPECT_THAT(text, HasSubstr("[docker] pulling image " +
-                              std::string(kRegistryImage)));
+  EXPECT_THAT(
+      text, HasSubstr("[docker] pulling image " + std::string(kRegistryImage)));
   EXPECT_THAT(text, HasSubstr("Pulling from drover-test/busybox"));
   EXPECT_THAT(text, HasSubstr("[docker] pulled image"));
   EXPECT_THAT(text, HasSubstr("pulled-and-ran\n"));
   EXPECT_TRUE(client_->InspectImage(kRegistryImage).ok());
-  std::cout << "PULLLOG\n" << text;
+}
+
+TEST_F(DockerEngineTest, PullDownloadsLayersWithProgressInTheLog) {
+  if (!RegistryAnswers(5000)) {
+    GTEST_SKIP() << "no registry on 127.0.0.1:5000 (run "
+                    "scripts/start-docker.sh and scripts/make-test-images.sh)";
+  }
+  RemoveLocalImage(kPullOnlyImage);
+  auto engine = MakeEngine();
+  CaptureLog log;
+  auto sandbox = engine->NewSandbox(
+      Spec(Shell("cat /drover-pull-marker", kPullOnlyImage), &log));
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  absl::Status started = (*sandbox)->Start();
+  if (HasErrorCode(started, ErrorCode::kResourceNotFound) &&
+      absl::StrContains(log.text(), "manifest unknown")) {
+    GTEST_SKIP() << kPullOnlyImage
+                 << " is not in the registry (run scripts/make-test-images.sh)";
+  }
+  ASSERT_TRUE(started.ok()) << started << "\n" << log.text();
+  auto result = (*sandbox)->Wait();
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->exit_code, 0);
+  std::string text = log.text();
+  EXPECT_THAT(text, HasSubstr(": Pulling fs layer\n"));
+  EXPECT_THAT(text, HasSubstr(": Pull complete\n"));
+  EXPECT_THAT(text, HasSubstr("pull-only "));
+  sandbox->reset();
+  // Leave it absent again so the next run downloads it too.
+  RemoveLocalImage(kPullOnlyImage);
 }
 
 TEST_F(DockerEngineTest, RegistryCredentialsComeFromTheWorkerConfig) {
@@ -308,7 +375,8 @@ TEST_F(DockerEngineTest, RegistryCredentialsComeFromTheWorkerConfig) {
   {
     auto engine = MakeEngine();
     CaptureLog log;
-    auto sandbox = engine->NewSandbox(Spec(Shell("true", kAuthRegistryImage), &log));
+    auto sandbox =
+        engine->NewSandbox(Spec(Shell("true", kAuthRegistryImage), &log));
     ASSERT_TRUE(sandbox.ok());
     absl::Status s = (*sandbox)->Start();
     EXPECT_TRUE(HasErrorCode(s, ErrorCode::kResourceNotFound)) << s;
@@ -319,7 +387,8 @@ TEST_F(DockerEngineTest, RegistryCredentialsComeFromTheWorkerConfig) {
   {
     auto engine = MakeEngine();
     CaptureLog log;
-    auto sandbox = engine->NewSandbox(Spec(Shell("true", kAuthRegistryImage), &log));
+    auto sandbox =
+        engine->NewSandbox(Spec(Shell("true", kAuthRegistryImage), &log));
     ASSERT_TRUE(sandbox.ok());
     absl::Status s = (*sandbox)->Start();
     EXPECT_TRUE(HasErrorCode(s, ErrorCode::kResourceNotFound)) << s;
@@ -482,13 +551,12 @@ TEST_F(DockerEngineTest, CleanUpLeftoversRemovesOnlyThisWorkersContainers) {
   // Leftovers of a crashed worker process with this worker's id, and one of
   // another worker that must survive.
   auto make = [&](const std::string& worker_id) {
-    nlohmann::json body = {
-        {"Image", kImage},
-        {"Cmd", {"sleep", "600"}},
-        {"Labels",
-         {{"drover.worker-id", worker_id},
-          {"drover.worker-group", "engine-docker-test"}}},
-        {"HostConfig", {{"LogConfig", {{"Type", "none"}}}}}};
+    nlohmann::json body = {{"Image", kImage},
+                           {"Cmd", {"sleep", "600"}},
+                           {"Labels",
+                            {{"drover.worker-id", worker_id},
+                             {"drover.worker-group", "engine-docker-test"}}},
+                           {"HostConfig", {{"LogConfig", {{"Type", "none"}}}}}};
     auto id = client_->CreateContainer("", body);
     EXPECT_TRUE(id.ok()) << id.status();
     EXPECT_TRUE(client_->StartContainer(*id).ok());
@@ -567,7 +635,6 @@ TEST_F(DockerEngineTest, PrivilegedNeedsConfigAndScope) {
     EXPECT_THAT(log.text(), HasSubstr("CapEff:"));
     EXPECT_FALSE(HasCapability(log.text(), kCapSysAdmin)) << log.text();
   }
-
 }
 
 TEST_F(DockerEngineTest, PrivilegedContainerHoldsCapSysAdmin) {
@@ -664,8 +731,8 @@ class NoLeftoversEnvironment : public ::testing::Environment {
   void TearDown() override {
     if (!SkipReason().empty()) return;
     DockerClient client(DockerClientOptions{});
-    auto list =
-        client.ListContainers({absl::StrCat("drover.worker-id=", TestWorkerId())});
+    auto list = client.ListContainers(
+        {absl::StrCat("drover.worker-id=", TestWorkerId())});
     ASSERT_TRUE(list.ok()) << list.status();
     EXPECT_TRUE(list->empty())
         << list->size() << " container(s) left behind, e.g. "

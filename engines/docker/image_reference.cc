@@ -17,9 +17,7 @@ bool IsLowerAlnum(char c) {
 }
 bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)); }
 bool IsWordChar(char c) { return IsAlnum(c) || c == '_'; }
-bool IsHex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
+bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 absl::Status Malformed(std::string_view field, std::string_view value,
                        std::string_view why) {
@@ -67,8 +65,8 @@ bool IsDomain(std::string_view d) {
     }
   }
   if (host.empty()) return false;
-  for (absl::string_view piece : absl::StrSplit(
-           absl::string_view(host.data(), host.size()), '.')) {
+  for (absl::string_view piece :
+       absl::StrSplit(absl::string_view(host.data(), host.size()), '.')) {
     std::string_view part(piece.data(), piece.size());
     if (part.empty() || !IsAlnum(part.front()) || !IsAlnum(part.back())) {
       return false;
@@ -134,9 +132,9 @@ absl::StatusOr<ImageReference> ParseImageReference(std::string_view text,
                        "digest algorithm must be sha256 or sha512");
     }
     if (hex.size() != want) {
-      return Malformed(field, text,
-                       "digest must have " + std::to_string(want) +
-                           " lowercase hex digits");
+      return Malformed(
+          field, text,
+          "digest must have " + std::to_string(want) + " lowercase hex digits");
     }
     for (char ch : hex) {
       if (!IsHex(ch)) {

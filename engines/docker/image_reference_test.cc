@@ -9,8 +9,7 @@
 namespace drover::engines::docker {
 namespace {
 
-const std::string kDigest =
-    "sha256:" + std::string(64, 'a');
+const std::string kDigest = "sha256:" + std::string(64, 'a');
 
 TEST(ImageReferenceTest, PlainNameDefaultsToLatest) {
   auto ref = ParseImageReference("busybox", "payload.image");
@@ -63,15 +62,26 @@ TEST(ImageReferenceTest, SeparatorsInPathComponents) {
 TEST(ImageReferenceTest, BadReferencesAreMalformedAndNameTheField) {
   const std::string long_name(256, 'a');
   for (const std::string& bad :
-       {std::string(""), std::string("Busybox"), std::string("upper/Case"),
-        std::string("bad image"), std::string("name:"),
-        std::string("name:-tag"), std::string("name:" + std::string(129, 't')),
-        std::string("name@sha256:abc"), std::string("name@md5:" + std::string(32, 'a')),
+       {std::string(""),
+        std::string("Busybox"),
+        std::string("upper/Case"),
+        std::string("bad image"),
+        std::string("name:"),
+        std::string("name:-tag"),
+        std::string("name:" + std::string(129, 't')),
+        std::string("name@sha256:abc"),
+        std::string("name@md5:" + std::string(32, 'a')),
         std::string("name@sha256:" + std::string(64, 'G')),
-        std::string("a//b"), std::string("/abs"), std::string("trailing/"),
-        std::string("-lead"), std::string("a..b"), std::string("a_._b"),
-        std::string("my-host.:5000/x"), std::string("host:port/x"),
-        std::string("has!bang"), long_name}) {
+        std::string("a//b"),
+        std::string("/abs"),
+        std::string("trailing/"),
+        std::string("-lead"),
+        std::string("a..b"),
+        std::string("a_._b"),
+        std::string("my-host.:5000/x"),
+        std::string("host:port/x"),
+        std::string("has!bang"),
+        long_name}) {
     auto ref = ParseImageReference(bad, "payload.image");
     ASSERT_FALSE(ref.ok()) << "accepted: " << bad;
     ErrorInfo info = GetErrorInfo(ref.status());

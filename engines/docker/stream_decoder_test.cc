@@ -27,8 +27,8 @@ struct Collected {
 
 TEST(MultiplexedStreamDecoderTest, SplitsAtEveryOffsetDecodeTheSame) {
   std::string big(70000, 'x');  // a size needing three bytes
-  std::string stream = Frame(1, "hello ") + Frame(2, "oops\n") +
-                       Frame(1, "") + Frame(1, big) + Frame(2, "end");
+  std::string stream = Frame(1, "hello ") + Frame(2, "oops\n") + Frame(1, "") +
+                       Frame(1, big) + Frame(2, "end");
   for (size_t cut = 0; cut <= stream.size(); cut += (cut < 64 ? 1 : 997)) {
     Collected c;
     MultiplexedStreamDecoder d([&](StreamKind k, std::string_view b) {

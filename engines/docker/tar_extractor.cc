@@ -18,7 +18,9 @@ constexpr size_t kBlock = 512;
 // PAX and GNU long-name entries are small; anything larger is corrupt.
 constexpr uint64_t kMaxMetaSize = 1 << 20;
 
-std::string Field(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
+std::string Field(const char* p, size_t n) {
+  return std::string(p, strnlen(p, n));
+}
 
 // Octal (NUL/space padded) or GNU base-256 (high bit of the first byte).
 bool ParseNumber(const char* p, size_t n, uint64_t* out) {
@@ -154,8 +156,8 @@ absl::Status TarExtractor::Feed(std::string_view chunk) {
         break;
       }
       case Phase::kData: {
-        size_t n = static_cast<size_t>(
-            std::min<uint64_t>(data_left_, chunk.size()));
+        size_t n =
+            static_cast<size_t>(std::min<uint64_t>(data_left_, chunk.size()));
         if (absl::Status s = OnDataChunk(chunk.substr(0, n)); !s.ok()) {
           return Fail(s);
         }
@@ -246,8 +248,7 @@ absl::Status TarExtractor::OnHeader() {
   return absl::OkStatus();
 }
 
-absl::Status TarExtractor::MapName(const std::string& name,
-                                   bool create_parents,
+absl::Status TarExtractor::MapName(const std::string& name, bool create_parents,
                                    std::filesystem::path* out) {
   if (!name.empty() && name.front() == '/') {
     return Escapes(name, "absolute path");
@@ -265,8 +266,9 @@ absl::Status TarExtractor::MapName(const std::string& name,
   std::filesystem::path path = target_;
   std::error_code ec;
   std::filesystem::create_directories(target_.parent_path(), ec);
-  if (ec) return OsError("cannot create directory", target_.parent_path(),
-                         ec.value());
+  if (ec)
+    return OsError("cannot create directory", target_.parent_path(),
+                   ec.value());
   // Every directory between the target and the entry must be a real
   // directory: writing through a link could land anywhere.
   for (const std::string& part : parts) {
@@ -314,7 +316,8 @@ absl::Status TarExtractor::BeginEntry(char type, const std::string& name,
       struct stat st;
       if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISDIR(st.st_mode)) {
-          return Escapes(name, "directory entry over an existing non-directory");
+          return Escapes(name,
+                         "directory entry over an existing non-directory");
         }
       } else if (::mkdir(path.c_str(), 0700) != 0) {
         return OsError("cannot create directory", path, errno);
@@ -325,8 +328,8 @@ absl::Status TarExtractor::BeginEntry(char type, const std::string& name,
     }
     case '2': {
       if (link.empty() || link.front() == '/') {
-        return Escapes(name, "symbolic link to an absolute path ('" + link +
-                                 "')");
+        return Escapes(name,
+                       "symbolic link to an absolute path ('" + link + "')");
       }
       DROVER_RETURN_IF_ERROR(MapName(name, true, &path));
       if (::symlink(link.c_str(), path.c_str()) != 0) {
@@ -457,8 +460,9 @@ absl::Status TarExtractor::Finish() {
   }
   for (const auto& [path, name] : links_) {
     if (!StaysInside(target_, path)) {
-      return Fail(Escapes(name, "symbolic link resolves outside the "
-                                "extracted tree"));
+      return Fail(Escapes(name,
+                          "symbolic link resolves outside the "
+                          "extracted tree"));
     }
   }
   return absl::OkStatus();

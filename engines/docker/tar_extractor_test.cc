@@ -66,9 +66,9 @@ class TarExtractorTest : public ::testing::Test {
   std::string GnuTar(const fs::path& from, const std::string& what,
                      const std::string& format) {
     fs::path out = dir_ / "archive.tar";
-    std::string cmd = absl::StrCat("tar --format=", format, " -C '",
-                                   from.string(), "' -cf '", out.string(),
-                                   "' '", what, "' 2>&1");
+    std::string cmd =
+        absl::StrCat("tar --format=", format, " -C '", from.string(), "' -cf '",
+                     out.string(), "' '", what, "' 2>&1");
     FILE* p = ::popen(cmd.c_str(), "r");
     EXPECT_NE(p, nullptr);
     char buf[256];
@@ -199,14 +199,14 @@ TEST_F(TarExtractorTest, HostileArchivesAreRefused) {
       {"outside the requested top", Entry("other/evil", '0', "x")},
       {"symlink to an absolute path", Entry("top/l", '2', "", "/etc")},
       {"symlink climbing out", Entry("top/l", '2', "", "../../outside")},
-      {"write through an inside symlink",
-       Entry("top/sub/", '5') + Entry("top/l", '2', "", "sub") +
-           Entry("top/l/evil", '0', "x")},
-      {"file over a symlink", Entry("top/l", '2', "", "x") +
-                                  Entry("top/l", '0', "x")},
-      {"symlink chain climbing out",
-       Entry("top/d/", '5') + Entry("top/d/b", '2', "", "..") +
-           Entry("top/a", '2', "", "d/b/../..")},
+      {"write through an inside symlink", Entry("top/sub/", '5') +
+                                              Entry("top/l", '2', "", "sub") +
+                                              Entry("top/l/evil", '0', "x")},
+      {"file over a symlink",
+       Entry("top/l", '2', "", "x") + Entry("top/l", '0', "x")},
+      {"symlink chain climbing out", Entry("top/d/", '5') +
+                                         Entry("top/d/b", '2', "", "..") +
+                                         Entry("top/a", '2', "", "d/b/../..")},
       {"hard link to outside", Entry("top/h", '1', "", "../x")},
   };
   for (const Case& c : cases) {

@@ -26,8 +26,8 @@ std::string SignedMessage(std::string_view claims) {
 void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
   const int64_t seconds = absl::ToUnixSeconds(time);
   out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(
-      (time - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  out->set_nanos(static_cast<int32_t>((time - absl::FromUnixSeconds(seconds)) /
+                                      absl::Nanoseconds(1)));
 }
 
 std::optional<absl::Time> FromProto(const google::protobuf::Timestamp& ts) {
@@ -53,17 +53,18 @@ std::string Rfc3339(absl::Time t) {
 
 absl::Status ValidateClientId(std::string_view field,
                               std::string_view client_id) {
-  if (client_id.empty()) return InputError(field, client_id, "must not be empty");
+  if (client_id.empty())
+    return InputError(field, client_id, "must not be empty");
   if (client_id.size() > kMaxClientIdLength) {
-    return InputError(field, client_id,
-                      "is longer than " + std::to_string(kMaxClientIdLength) +
-                          " characters");
+    return InputError(
+        field, client_id,
+        "is longer than " + std::to_string(kMaxClientIdLength) + " characters");
   }
   for (char c : client_id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    (c >= '0' && c <= '9') ||
-                    std::string_view("!@/:.+|_-").find(c) !=
-                        std::string_view::npos;
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') ||
+        std::string_view("!@/:.+|_-").find(c) != std::string_view::npos;
     if (!ok) {
       return InputError(field, client_id,
                         "may only contain letters, digits and !@/:.+|_-");
@@ -83,13 +84,13 @@ absl::StatusOr<std::string> CertificateIssuer::Issue(
   DROVER_RETURN_IF_ERROR(ValidateScopes("scopes", request.scopes));
   if (request.expiry <= request.start) {
     return InputError("expiry", Rfc3339(request.expiry),
-                      "must be after start (" + Rfc3339(request.start) +
-                          ")");
+                      "must be after start (" + Rfc3339(request.start) + ")");
   }
   if (request.expiry - request.start > kMaxCertificateLifetime) {
     return InputError("expiry", Rfc3339(request.expiry),
                       "temporary credentials may last at most 31 days; "
-                      "start is " + Rfc3339(request.start));
+                      "start is " +
+                          Rfc3339(request.start));
   }
   if (request.expiry <= clock_.Now()) {
     return InputError("expiry", Rfc3339(request.expiry), "is in the past");
@@ -120,11 +121,11 @@ absl::StatusOr<std::string> CertificateIssuer::Issue(
   }
   std::string certificate = crypto::Base64UrlEncode(encoded);
   if (certificate.size() > kMaxCertificateSize) {
-    return InputError("scopes", std::to_string(request.scopes.size()) + " scopes",
-                      "certificate would be " +
-                          std::to_string(certificate.size()) +
-                          " bytes, more than the limit of " +
-                          std::to_string(kMaxCertificateSize));
+    return InputError(
+        "scopes", std::to_string(request.scopes.size()) + " scopes",
+        "certificate would be " + std::to_string(certificate.size()) +
+            " bytes, more than the limit of " +
+            std::to_string(kMaxCertificateSize));
   }
   return certificate;
 }
@@ -158,9 +159,8 @@ absl::StatusOr<CertificateClaims> CertificateVerifier::Verify(
     // The key id is attacker-controlled; quote it only if it looks like one.
     std::string key_id = signed_certificate.key_id();
     bool printable = key_id.size() <= 64 &&
-                     std::all_of(key_id.begin(), key_id.end(), [](char c) {
-                       return c > 0x20 && c < 0x7f;
-                     });
+                     std::all_of(key_id.begin(), key_id.end(),
+                                 [](char c) { return c > 0x20 && c < 0x7f; });
     return Unauthenticated(
         "certificate is signed by a key this server does not trust",
         {{"key_id", printable ? key_id : std::string("(unprintable)")}});
@@ -200,9 +200,8 @@ absl::StatusOr<CertificateClaims> CertificateVerifier::Verify(
                           {"expiry", Rfc3339(*expiry)},
                           {"now", Rfc3339(now)}};
   if (now < *start - kCertificateClockSkew) {
-    return Unauthenticated("certificate is not valid until " +
-                               Rfc3339(*start) + " (server time is " +
-                               Rfc3339(now) + ")",
+    return Unauthenticated("certificate is not valid until " + Rfc3339(*start) +
+                               " (server time is " + Rfc3339(now) + ")",
                            std::move(details));
   }
   if (now > *expiry) {

@@ -23,9 +23,11 @@ class CertificateTest : public ::testing::Test {
         verifier_({key_->verify_key()}, clock_) {}
 
   CertificateRequest Request(absl::Duration lifetime = absl::Hours(1)) {
-    return {"user/alice", "user/alice",
+    return {"user/alice",
+            "user/alice",
             {"queue:create-task:*", "secrets:get:a b"},
-            clock_.Now(), clock_.Now() + lifetime};
+            clock_.Now(),
+            clock_.Now() + lifetime};
   }
 
   std::string MustIssue(const CertificateRequest& request) {
@@ -39,7 +41,8 @@ class CertificateTest : public ::testing::Test {
     auto claims = verifier_.Verify(certificate);
     ASSERT_FALSE(claims.ok()) << "accepted: " << certificate.substr(0, 40);
     EXPECT_EQ(claims.status().code(), absl::StatusCode::kUnauthenticated);
-    EXPECT_TRUE(HasErrorCode(claims.status(), ErrorCode::kAuthenticationFailed));
+    EXPECT_TRUE(
+        HasErrorCode(claims.status(), ErrorCode::kAuthenticationFailed));
     EXPECT_NE(claims.status().message().find(message_part), std::string::npos)
         << claims.status();
   }
@@ -64,9 +67,10 @@ class CertificateTest : public ::testing::Test {
 TEST_F(CertificateTest, ValidCertificateVerifiesWithAllClaims) {
   CertificateRequest request = Request();
   std::string certificate = MustIssue(request);
-  EXPECT_EQ(certificate.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-            std::string::npos)
+  EXPECT_EQ(
+      certificate.find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+      std::string::npos)
       << "metadata-safe alphabet";
   auto claims = verifier_.Verify(certificate);
   ASSERT_TRUE(claims.ok()) << claims.status();
@@ -92,7 +96,8 @@ TEST_F(CertificateTest, SubSecondTimesSurvive) {
 
 TEST_F(CertificateTest, EveryCertificateIsUnique) {
   std::set<std::string> seen;
-  for (int i = 0; i < 20; ++i) EXPECT_TRUE(seen.insert(MustIssue(Request())).second);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_TRUE(seen.insert(MustIssue(Request())).second);
 }
 
 TEST_F(CertificateTest, ExpiredIsRejectedWithoutGrace) {
@@ -166,9 +171,9 @@ TEST_F(CertificateTest, SignatureFromAnotherKeyIsRejected) {
   auto certificate = foreign.Issue(Request());
   ASSERT_TRUE(certificate.ok());
   ExpectRejected(*certificate, "does not trust");
-  EXPECT_EQ(GetErrorInfo(verifier_.Verify(*certificate).status())
-                .details["key_id"],
-            other_key_->key_id());
+  EXPECT_EQ(
+      GetErrorInfo(verifier_.Verify(*certificate).status()).details["key_id"],
+      other_key_->key_id());
 
   // Claiming to be signed by our key does not help.
   v1::SignedCertificate forged = Decode(*certificate);
@@ -218,7 +223,8 @@ TEST_F(CertificateTest, GarbageIsRejected) {
 
 TEST_F(CertificateTest, IssueEnforcesTheLifetimeLimit) {
   EXPECT_TRUE(issuer_.Issue(Request(kMaxCertificateLifetime)).ok());
-  auto too_long = issuer_.Issue(Request(kMaxCertificateLifetime + absl::Seconds(1)));
+  auto too_long =
+      issuer_.Issue(Request(kMaxCertificateLifetime + absl::Seconds(1)));
   ASSERT_FALSE(too_long.ok());
   ErrorInfo info = GetErrorInfo(too_long.status());
   EXPECT_EQ(info.code, ErrorCode::kInputError);
@@ -253,8 +259,8 @@ TEST_F(CertificateTest, IssueRejectsBadRequests) {
   cases.back().request.expiry = clock_.Now() - absl::Hours(1);
   cases.push_back({"TooManyScopes", base, "scopes"});
   for (int i = 0; i < 2000; ++i) {
-    cases.back().request.scopes.push_back("queue:route:" + std::string(40, 'r') +
-                                          std::to_string(i));
+    cases.back().request.scopes.push_back(
+        "queue:route:" + std::string(40, 'r') + std::to_string(i));
   }
   for (const Case& c : cases) {
     auto certificate = issuer_.Issue(c.request);

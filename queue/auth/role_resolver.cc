@@ -115,8 +115,9 @@ absl::StatusOr<std::shared_ptr<const RoleResolver>> RoleResolver::Build(
   for (const auto& [prefix, index] : resolver->patterns_) {
     for (const char* parameter : {"", "x"}) {
       DROVER_RETURN_IF_ERROR(
-          resolver->Closure({std::string(kAssume) + prefix + parameter},
-                            /*use_closures=*/true)
+          resolver
+              ->Closure({std::string(kAssume) + prefix + parameter},
+                        /*use_closures=*/true)
               .status());
     }
   }
@@ -200,10 +201,12 @@ absl::StatusOr<std::vector<std::string>> RoleResolver::Closure(
           if (substituted.size() > kMaxScopeLength) {
             error = InputError(
                 "role_id", role.role_id,
-                "expanding role " + role.role_id + " makes a scope longer "
-                "than " + std::to_string(kMaxScopeLength) +
-                " characters; its <..> scopes feed it an ever longer "
-                "parameter (a cycle through parameterised roles)");
+                "expanding role " + role.role_id +
+                    " makes a scope longer "
+                    "than " +
+                    std::to_string(kMaxScopeLength) +
+                    " characters; its <..> scopes feed it an ever longer "
+                    "parameter (a cycle through parameterised roles)");
             return;
           }
           add(substituted, true);

@@ -13,8 +13,8 @@ namespace {
 
 using Scopes = std::vector<std::string>;
 
-std::shared_ptr<const RoleResolver> MustBuild(std::vector<Role> roles,
-                                              RoleResolverOptions options = {}) {
+std::shared_ptr<const RoleResolver> MustBuild(
+    std::vector<Role> roles, RoleResolverOptions options = {}) {
   auto resolver = RoleResolver::Build(std::move(roles), options);
   EXPECT_TRUE(resolver.ok()) << resolver.status();
   return resolver.ok() ? *resolver : nullptr;
@@ -54,56 +54,64 @@ INSTANTIATE_TEST_SUITE_P(
     TaskCluster, ExpansionTest,
     ::testing::Values(
         ExpansionCase{"ScopesPassThrough", {}, {"a", "b"}, {"a", "b"}},
-        ExpansionCase{"UnknownRoleIsJustAScope", {{"r", {"x"}}},
-                      {"assume:other"}, {"assume:other"}},
+        ExpansionCase{"UnknownRoleIsJustAScope",
+                      {{"r", {"x"}}},
+                      {"assume:other"},
+                      {"assume:other"}},
         // The docs' group:admins / group:devs example.
-        ExpansionCase{"RecursiveRoles",
-                      {{"group:admins",
-                        {"admin-scope-1", "admin-scope-2", "assume:group:devs"}},
-                       {"group:devs", {"dev-scope"}}},
-                      {"assume:group:admins", "my-scope"},
-                      {"admin-scope-1", "admin-scope-2", "assume:group:admins",
-                       "assume:group:devs", "dev-scope", "my-scope"}},
+        ExpansionCase{
+            "RecursiveRoles",
+            {{"group:admins",
+              {"admin-scope-1", "admin-scope-2", "assume:group:devs"}},
+             {"group:devs", {"dev-scope"}}},
+            {"assume:group:admins", "my-scope"},
+            {"admin-scope-1", "admin-scope-2", "assume:group:admins",
+             "assume:group:devs", "dev-scope", "my-scope"}},
         // Scope expansion: an assume: wildcard grants every role below it.
-        ExpansionCase{"AssumeWildcardGrantsRolesWithThePrefix",
-                      {{"repo:github.com/taskcluster/taskcluster-auth",
-                        {"secrets:get:auth-tests"}},
-                       {"repo:github.com/other/x", {"secrets:get:other"}}},
-                      {"assume:repo:github.com/taskcluster/*"},
-                      {"assume:repo:github.com/taskcluster/*",
-                       "secrets:get:auth-tests"}},
+        ExpansionCase{
+            "AssumeWildcardGrantsRolesWithThePrefix",
+            {{"repo:github.com/taskcluster/taskcluster-auth",
+              {"secrets:get:auth-tests"}},
+             {"repo:github.com/other/x", {"secrets:get:other"}}},
+            {"assume:repo:github.com/taskcluster/*"},
+            {"assume:repo:github.com/taskcluster/*", "secrets:get:auth-tests"}},
         // Role expansion: a role ending in '*' applies to matching assumes.
-        ExpansionCase{"StarRoleAppliesToMatchingAssume",
-                      {{"hook-id:taskcluster/*",
-                        {"queue:create-task:aws-provisioner/taskcluster-hooks"}}},
-                      {"assume:hook-id:taskcluster/nightly-diagnostics"},
-                      {"assume:hook-id:taskcluster/nightly-diagnostics",
-                       "queue:create-task:aws-provisioner/taskcluster-hooks"}},
-        ExpansionCase{"ParameterisedRole", kProjectAdmin,
-                      {"assume:project-admin:zap"},
-                      {"assume:project-admin:zap",
-                       "auth:create-role:project-zap/*",
-                       "secrets:get:project/zap/*"}},
+        ExpansionCase{
+            "StarRoleAppliesToMatchingAssume",
+            {{"hook-id:taskcluster/*",
+              {"queue:create-task:aws-provisioner/taskcluster-hooks"}}},
+            {"assume:hook-id:taskcluster/nightly-diagnostics"},
+            {"assume:hook-id:taskcluster/nightly-diagnostics",
+             "queue:create-task:aws-provisioner/taskcluster-hooks"}},
+        ExpansionCase{
+            "ParameterisedRole",
+            kProjectAdmin,
+            {"assume:project-admin:zap"},
+            {"assume:project-admin:zap", "auth:create-role:project-zap/*",
+             "secrets:get:project/zap/*"}},
         // Stars in parameters drop what follows <..>.
-        ExpansionCase{"StarInParameterTruncates", kProjectAdmin,
-                      {"assume:project-admin:ops*"},
-                      {"assume:project-admin:ops*",
-                       "auth:create-role:project-ops*",
-                       "secrets:get:project/ops*"}},
-        ExpansionCase{"OrganisationWildcardSurprise",
-                      {{"repo:github.com/*",
-                        {"secrets:get:github/<..>/repo-secrets"}}},
-                      {"assume:repo:github.com/mozilla/*"},
-                      {"assume:repo:github.com/mozilla/*",
-                       "secrets:get:github/mozilla/*"}},
-        ExpansionCase{"WildcardShorterThanRolePrefix", kProjectAdmin,
+        ExpansionCase{
+            "StarInParameterTruncates",
+            kProjectAdmin,
+            {"assume:project-admin:ops*"},
+            {"assume:project-admin:ops*", "auth:create-role:project-ops*",
+             "secrets:get:project/ops*"}},
+        ExpansionCase{
+            "OrganisationWildcardSurprise",
+            {{"repo:github.com/*", {"secrets:get:github/<..>/repo-secrets"}}},
+            {"assume:repo:github.com/mozilla/*"},
+            {"assume:repo:github.com/mozilla/*",
+             "secrets:get:github/mozilla/*"}},
+        ExpansionCase{"WildcardShorterThanRolePrefix",
+                      kProjectAdmin,
                       {"assume:project*"},
                       {"assume:project*", "auth:create-role:project-*",
                        "secrets:get:project/*"}},
-        ExpansionCase{"EmptyParameter", kProjectAdmin,
+        ExpansionCase{"EmptyParameter",
+                      kProjectAdmin,
                       {"assume:project-admin:"},
-                      {"assume:project-admin:",
-                       "auth:create-role:project-/*", "secrets:get:project//*"}},
+                      {"assume:project-admin:", "auth:create-role:project-/*",
+                       "secrets:get:project//*"}},
         ExpansionCase{"NestedPatternRoles",
                       {{"a*", {"x<..>"}}, {"ab*", {"y<..>"}}},
                       {"assume:abc"},
@@ -122,12 +130,15 @@ INSTANTIATE_TEST_SUITE_P(
                       {{"a", {"assume:b", "sa"}}, {"b", {"assume:a", "sb"}}},
                       {"assume:a"},
                       {"assume:a", "assume:b", "sa", "sb"}},
-        ExpansionCase{"SelfCycleTerminates", {{"a", {"assume:a", "x"}}},
-                      {"assume:a"}, {"assume:a", "x"}},
-        ExpansionCase{"ParameterisedCycleWithSameParameterTerminates",
-                      {{"a*", {"assume:b<..>"}}, {"b*", {"assume:a<..>", "s<..>"}}},
-                      {"assume:a1"},
-                      {"assume:a1", "assume:b1", "s1"}},
+        ExpansionCase{"SelfCycleTerminates",
+                      {{"a", {"assume:a", "x"}}},
+                      {"assume:a"},
+                      {"assume:a", "x"}},
+        ExpansionCase{
+            "ParameterisedCycleWithSameParameterTerminates",
+            {{"a*", {"assume:b<..>"}}, {"b*", {"assume:a<..>", "s<..>"}}},
+            {"assume:a1"},
+            {"assume:a1", "assume:b1", "s1"}},
         ExpansionCase{"StarHoldsEverything",
                       {{"r", {"x"}}, {"p*", {"y<..>"}}},
                       {"*", "assume:r"},
@@ -156,19 +167,19 @@ INSTANTIATE_TEST_SUITE_P(
                       {{"a*b", {"literal"}}, {"axb", {"other"}}},
                       {"assume:a*b"},
                       {"assume:a*b", "literal"}},
-        ExpansionCase{"AnonymousRoleStyle",
-                      {{"anonymous", {"queue:get-task:*", "queue:status:*"}}},
-                      {"assume:anonymous"},
-                      {"assume:anonymous", "queue:get-task:*",
-                       "queue:status:*"}}),
+        ExpansionCase{
+            "AnonymousRoleStyle",
+            {{"anonymous", {"queue:get-task:*", "queue:status:*"}}},
+            {"assume:anonymous"},
+            {"assume:anonymous", "queue:get-task:*", "queue:status:*"}}),
     [](const auto& info) { return info.param.name; });
 
 TEST(RoleResolverTest, LongChainsExpandFully) {
   std::vector<Role> roles;
   for (int i = 0; i < 500; ++i) {
-    roles.push_back({"r" + std::to_string(i),
-                     {"assume:r" + std::to_string(i + 1),
-                      "s" + std::to_string(i)}});
+    roles.push_back(
+        {"r" + std::to_string(i),
+         {"assume:r" + std::to_string(i + 1), "s" + std::to_string(i)}});
   }
   auto resolver = MustBuild(roles);
   ASSERT_NE(resolver, nullptr);
@@ -202,9 +213,9 @@ TEST(RoleResolverTest, RunawayThroughSeveralRolesIsRejectedAtBuild) {
 TEST(RoleResolverTest, LimitsAtRequestTimeAreErrorsNotHangs) {
   RoleResolverOptions options;
   options.max_expanded_scopes = 10;
-  auto resolver = MustBuild({{"r1", {"a", "b", "c", "d", "e"}},
-                             {"r2", {"f", "g", "h", "i", "j"}}},
-                            options);
+  auto resolver = MustBuild(
+      {{"r1", {"a", "b", "c", "d", "e"}}, {"r2", {"f", "g", "h", "i", "j"}}},
+      options);
   ASSERT_NE(resolver, nullptr);
   EXPECT_TRUE(resolver->Expand({"assume:r1"}).ok());
   auto both = resolver->Expand({"assume:r1", "assume:r2"});
@@ -225,7 +236,8 @@ TEST(RoleResolverTest, GrowingTwoRoleCycleIsRejectedAtBuild) {
 
 TEST(RoleResolverTest, ExpansionSizeLimit) {
   std::vector<Role> roles = {{"big", {}}};
-  for (int i = 0; i < 20; ++i) roles[0].scopes.push_back("s" + std::to_string(i));
+  for (int i = 0; i < 20; ++i)
+    roles[0].scopes.push_back("s" + std::to_string(i));
   RoleResolverOptions options;
   options.max_expanded_scopes = 10;
   auto resolver = RoleResolver::Build(roles, options);
@@ -258,23 +270,39 @@ INSTANTIATE_TEST_SUITE_P(
     Validation, BadRoleTest,
     ::testing::Values(
         BadRole{"EmptyId", {{"", {"x"}}}, "roles[0].role_id", "empty"},
-        BadRole{"ControlCharInId", {{"ok", {}}, {"a\tb", {}}},
-                "roles[1].role_id", "printable ASCII"},
-        BadRole{"LongId", {{std::string(kMaxRoleIdLength + 1, 'r'), {}}},
-                "roles[0].role_id", "longer than 256"},
-        BadRole{"Duplicate", {{"a", {}}, {"b", {}}, {"a", {"x"}}},
-                "roles[2].role_id", "duplicate"},
-        BadRole{"DuplicatePattern", {{"a*", {}}, {"a*", {}}},
-                "roles[1].role_id", "duplicate"},
-        BadRole{"InvalidScope", {{"a", {"ok", "bad\n"}}},
-                "roles[0].scopes[1]", "0x0a"},
+        BadRole{"ControlCharInId",
+                {{"ok", {}}, {"a\tb", {}}},
+                "roles[1].role_id",
+                "printable ASCII"},
+        BadRole{"LongId",
+                {{std::string(kMaxRoleIdLength + 1, 'r'), {}}},
+                "roles[0].role_id",
+                "longer than 256"},
+        BadRole{"Duplicate",
+                {{"a", {}}, {"b", {}}, {"a", {"x"}}},
+                "roles[2].role_id",
+                "duplicate"},
+        BadRole{"DuplicatePattern",
+                {{"a*", {}}, {"a*", {}}},
+                "roles[1].role_id",
+                "duplicate"},
+        BadRole{"InvalidScope",
+                {{"a", {"ok", "bad\n"}}},
+                "roles[0].scopes[1]",
+                "0x0a"},
         BadRole{"EmptyScope", {{"a", {""}}}, "roles[0].scopes[0]", "empty"},
-        BadRole{"ParameterInPlainRole", {{"a", {"x<..>"}}},
-                "roles[0].scopes[0]", "only allowed in roles whose id ends"},
-        BadRole{"ParameterTwice", {{"a*", {"<..>/<..>"}}},
-                "roles[0].scopes[0]", "only once"},
-        BadRole{"StarBeforeParameter", {{"a*", {"x*<..>"}}},
-                "roles[0].scopes[0]", "'*' directly before <..>"}),
+        BadRole{"ParameterInPlainRole",
+                {{"a", {"x<..>"}}},
+                "roles[0].scopes[0]",
+                "only allowed in roles whose id ends"},
+        BadRole{"ParameterTwice",
+                {{"a*", {"<..>/<..>"}}},
+                "roles[0].scopes[0]",
+                "only once"},
+        BadRole{"StarBeforeParameter",
+                {{"a*", {"x*<..>"}}},
+                "roles[0].scopes[0]",
+                "'*' directly before <..>"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(RoleResolverTest, InvalidInputScopeIsNamed) {
@@ -313,8 +341,8 @@ TEST(RoleResolverTest, CacheEvictsLeastRecentlyUsed) {
 }
 
 TEST(RoleResolverTest, ConcurrentExpansionIsConsistent) {
-  auto resolver = MustBuild(
-      {{"group:admins", {"assume:group:devs", "admin"}}, {"group:devs", {"dev"}}});
+  auto resolver = MustBuild({{"group:admins", {"assume:group:devs", "admin"}},
+                             {"group:devs", {"dev"}}});
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};
   for (int t = 0; t < 4; ++t) {

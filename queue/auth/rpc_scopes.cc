@@ -94,9 +94,10 @@ absl::StatusOr<TaskScopeInfo> LookUpTask(const ScopeContext& context,
 // Scopes in `wanted` that `current` does not already cover: an update only
 // needs the caller to hold what it adds.
 absl::StatusOr<std::vector<std::string>> AddedScopes(
-    const std::function<absl::StatusOr<std::vector<std::string>>(
-        const std::string&)>& lookup,
-    const std::string& id, const google::protobuf::RepeatedPtrField<std::string>& wanted) {
+    const std::function<
+        absl::StatusOr<std::vector<std::string>>(const std::string&)>& lookup,
+    const std::string& id,
+    const google::protobuf::RepeatedPtrField<std::string>& wanted) {
   if (!lookup) return InternalError("scope rule needs a scopes lookup");
   absl::StatusOr<std::vector<std::string>> current = lookup(id);
   std::vector<std::string> existing;
@@ -141,8 +142,7 @@ absl::StatusOr<E> CreateTask(const v1::CreateTaskRequest& request,
   }
   int i = 0;
   for (const std::string& route : task.routes()) {
-    r.Scope("queue:route:" + route,
-            "task.routes[" + std::to_string(i++) + "]");
+    r.Scope("queue:route:" + route, "task.routes[" + std::to_string(i++) + "]");
   }
   r.EachScope(task.scopes(), "task.scopes");
   return r.Done();
@@ -183,9 +183,9 @@ absl::StatusOr<E> ClaimWork(const v1::ClaimWorkRequest& request,
                             const ScopeContext&) {
   Requirements r;
   r.Scope("queue:claim-work:" + request.task_queue_id(), "task_queue_id");
-  r.Scope("queue:worker-id:" + request.worker_group() + "/" +
-              request.worker_id(),
-          "worker_id");
+  r.Scope(
+      "queue:worker-id:" + request.worker_group() + "/" + request.worker_id(),
+      "worker_id");
   return r.Done();
 }
 
@@ -251,9 +251,9 @@ constexpr char kGetClient[] = "get-client";
 
 absl::StatusOr<E> UpdateClient(const v1::UpdateClientRequest& request,
                                const ScopeContext& context) {
-  DROVER_ASSIGN_OR_RETURN(
-      std::vector<std::string> added,
-      AddedScopes(context.client_scopes, request.client_id(), request.scopes()));
+  DROVER_ASSIGN_OR_RETURN(std::vector<std::string> added,
+                          AddedScopes(context.client_scopes,
+                                      request.client_id(), request.scopes()));
   Requirements r;
   r.Scope("auth:update-client:" + request.client_id(), "client_id");
   r.EachScope(added, "scopes");

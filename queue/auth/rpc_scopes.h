@@ -53,8 +53,7 @@ struct TaskScopeInfo {
 struct ScopeContext {
   // The authenticated caller ("" for anonymous).
   std::string caller_client_id;
-  std::function<absl::StatusOr<TaskScopeInfo>(const std::string& task_id)>
-      task;
+  std::function<absl::StatusOr<TaskScopeInfo>(const std::string& task_id)> task;
   // Current (unexpanded) scopes of a client or role; ResourceNotFound is
   // treated as "no scopes" (the RPC itself then reports the missing client).
   std::function<absl::StatusOr<std::vector<std::string>>(

@@ -28,7 +28,8 @@ struct FakeLookups {
   ScopeContext Context(std::string caller = "user/alice") {
     ScopeContext context;
     context.caller_client_id = std::move(caller);
-    context.task = [this](const std::string& id) -> absl::StatusOr<TaskScopeInfo> {
+    context.task =
+        [this](const std::string& id) -> absl::StatusOr<TaskScopeInfo> {
       ++calls;
       auto it = tasks.find(id);
       if (it == tasks.end()) return NotFoundError("task", id);
@@ -41,7 +42,8 @@ struct FakeLookups {
       if (it == clients.end()) return NotFoundError("client", id);
       return it->second;
     };
-    context.role_scopes = [this](const std::string& id) -> absl::StatusOr<Scopes> {
+    context.role_scopes =
+        [this](const std::string& id) -> absl::StatusOr<Scopes> {
       ++calls;
       auto it = roles.find(id);
       if (it == roles.end()) return NotFoundError("role", id);
@@ -152,17 +154,17 @@ TEST(CreateTaskScopesTest, HigherPriorityScopeAllowsLowerPriorities) {
                           "secrets:get:project/*",
                           "queue:create-task:low:proj/*"});
   EXPECT_TRUE(decision_task.Satisfies(expression));
-  ScopeSet low_only({"queue:create-task:low:proj/linux", "queue:scheduler-id:ci",
-                     "queue:route:*", "secrets:get:project/*",
-                     "queue:create-task:low:proj/*"});
+  ScopeSet low_only({"queue:create-task:low:proj/linux",
+                     "queue:scheduler-id:ci", "queue:route:*",
+                     "secrets:get:project/*", "queue:create-task:low:proj/*"});
   EXPECT_FALSE(low_only.Satisfies(expression));
 }
 
 TEST(CreateTaskScopesTest, NoEscalationThroughTaskScopes) {
   E expression = MustRequire("drover.v1.Queue/CreateTask", SampleTask(), {});
   // Everything except one of the task's scopes.
-  ScopeSet held({"queue:create-task:*", "queue:scheduler-id:*",
-                 "queue:route:*"});
+  ScopeSet held(
+      {"queue:create-task:*", "queue:scheduler-id:*", "queue:route:*"});
   EXPECT_TRUE(held.Satisfies("queue:create-task:low:proj/*"));
   ASSERT_FALSE(held.Satisfies(expression));
   absl::Status error =
@@ -180,9 +182,9 @@ TEST(CreateTaskScopesTest, DefaultPriorityIsLowestAndAnyPrioritySuffices) {
   ASSERT_EQ(expression.kind(), E::Kind::kAllOf);
   ASSERT_EQ(expression.terms().size(), 2u);
   EXPECT_EQ(expression.terms()[1].terms().size(), 7u);
-  EXPECT_TRUE(ScopeSet({"queue:scheduler-id:ci",
-                        "queue:create-task:medium:proj/linux"})
-                  .Satisfies(expression));
+  EXPECT_TRUE(
+      ScopeSet({"queue:scheduler-id:ci", "queue:create-task:medium:proj/linux"})
+          .Satisfies(expression));
 }
 
 TEST(CreateTaskScopesTest, InvalidFieldsAreInputErrorsNamingTheField) {
@@ -217,9 +219,10 @@ TEST(QueueScopesTest, ClaimWorkNeedsQueueAndWorkerIdentity) {
             E::AllOf({E::Scope("queue:claim-work:proj/linux"),
                       E::Scope("queue:worker-id:us-east-1/i-123")}));
   // A worker may not claim as another worker.
-  ScopeSet worker({"queue:claim-work:proj/*", "queue:worker-id:us-east-1/i-999"});
-  EXPECT_FALSE(worker.Satisfies(
-      MustRequire("drover.v1.Queue/ClaimWork", request, {})));
+  ScopeSet worker(
+      {"queue:claim-work:proj/*", "queue:worker-id:us-east-1/i-999"});
+  EXPECT_FALSE(
+      worker.Satisfies(MustRequire("drover.v1.Queue/ClaimWork", request, {})));
 }
 
 TEST(QueueScopesTest, TaskCredentialsCoverExactlyTheirRun) {
@@ -298,20 +301,23 @@ TEST(QueueScopesTest, ReadsAndListings) {
                         v1::ListTaskQueuesRequest(), {}),
             E::Scope("queue:list-task-queues"));
   // Nothing is public unless the anonymous role grants it.
-  EXPECT_FALSE(ScopeSet().Satisfies(MustRequire("drover.v1.Queue/GetTask", task, {})));
+  EXPECT_FALSE(
+      ScopeSet().Satisfies(MustRequire("drover.v1.Queue/GetTask", task, {})));
 }
 
 TEST(AuthScopesTest, CreateClientAndRoleNeedTheGrantedScopes) {
   v1::CreateClientRequest client;
   client.set_client_id("user/bob");
   client.add_scopes("queue:create-task:*");
-  EXPECT_EQ(MustRequire("drover.v1.Auth/CreateClient", client, {}).ToString(),
-            R"({"AllOf":["auth:create-client:user/bob","queue:create-task:*"]})");
+  EXPECT_EQ(
+      MustRequire("drover.v1.Auth/CreateClient", client, {}).ToString(),
+      R"({"AllOf":["auth:create-client:user/bob","queue:create-task:*"]})");
   v1::CreateRoleRequest role;
   role.set_role_id("project-admin:*");
   role.add_scopes("secrets:get:project/<..>/*");
   E expression = MustRequire("drover.v1.Auth/CreateRole", role, {});
-  EXPECT_TRUE(ScopeSet({"auth:create-role:*", "secrets:get:*"}).Satisfies(expression));
+  EXPECT_TRUE(
+      ScopeSet({"auth:create-role:*", "secrets:get:*"}).Satisfies(expression));
   EXPECT_FALSE(ScopeSet({"auth:create-role:*", "secrets:get:project/a/*"})
                    .Satisfies(expression));
 }
@@ -323,19 +329,22 @@ TEST(AuthScopesTest, UpdatesNeedOnlyTheAddedScopes) {
   v1::UpdateClientRequest client;
   client.set_client_id("user/bob");
   for (const char* s : {"a1", "b", "c", "a**"}) client.add_scopes(s);
-  EXPECT_EQ(MustRequire("drover.v1.Auth/UpdateClient", client, lookups.Context())
-                .ToString(),
-            R"({"AllOf":["auth:update-client:user/bob","c"]})");
+  EXPECT_EQ(
+      MustRequire("drover.v1.Auth/UpdateClient", client, lookups.Context())
+          .ToString(),
+      R"({"AllOf":["auth:update-client:user/bob","c"]})");
   // Removing scopes needs only the update scope.
   client.clear_scopes();
   client.add_scopes("b");
-  EXPECT_EQ(MustRequire("drover.v1.Auth/UpdateClient", client, lookups.Context()),
-            E::Scope("auth:update-client:user/bob"));
+  EXPECT_EQ(
+      MustRequire("drover.v1.Auth/UpdateClient", client, lookups.Context()),
+      E::Scope("auth:update-client:user/bob"));
   // A client that does not exist: everything counts as added.
   client.set_client_id("user/nobody");
-  EXPECT_EQ(MustRequire("drover.v1.Auth/UpdateClient", client, lookups.Context())
-                .ToString(),
-            R"({"AllOf":["auth:update-client:user/nobody","b"]})");
+  EXPECT_EQ(
+      MustRequire("drover.v1.Auth/UpdateClient", client, lookups.Context())
+          .ToString(),
+      R"({"AllOf":["auth:update-client:user/nobody","b"]})");
 
   v1::UpdateRoleRequest role;
   role.set_role_id("r");
@@ -358,8 +367,9 @@ TEST(AuthScopesTest, WideningAWildcardCountsAsAdding) {
 }
 
 TEST(AuthScopesTest, CallerRequirements) {
-  EXPECT_EQ(FindRpcScopeRule("drover.v1.Auth/CreateTemporaryCredentials")->caller,
-            CallerRequirement::kPermanentClient);
+  EXPECT_EQ(
+      FindRpcScopeRule("drover.v1.Auth/CreateTemporaryCredentials")->caller,
+      CallerRequirement::kPermanentClient);
   EXPECT_EQ(FindRpcScopeRule("drover.v1.Auth/CurrentScopes")->caller,
             CallerRequirement::kAuthenticated);
   EXPECT_EQ(FindRpcScopeRule("drover.v1.Queue/CreateTask")->caller,
@@ -381,10 +391,11 @@ TEST(AuthScopesTest, TemporaryCredentialsNeedTheirScopesAndNamingRights) {
                         lookups.Context("user/alice")),
             E::Scope("queue:create-task:*"));
   request.set_client_id("ci/deploy");
-  EXPECT_EQ(MustRequire("drover.v1.Auth/CreateTemporaryCredentials", request,
-                        lookups.Context("user/alice"))
-                .ToString(),
-            R"({"AllOf":["auth:create-client:ci/deploy","queue:create-task:*"]})");
+  EXPECT_EQ(
+      MustRequire("drover.v1.Auth/CreateTemporaryCredentials", request,
+                  lookups.Context("user/alice"))
+          .ToString(),
+      R"({"AllOf":["auth:create-client:ci/deploy","queue:create-task:*"]})");
 }
 
 TEST(AuthScopesTest, ClientAndRoleActions) {
@@ -397,7 +408,8 @@ TEST(AuthScopesTest, ClientAndRoleActions) {
       {"DeleteClient", "auth:delete-client:user/bob"},
       {"GetClient", "auth:get-client:user/bob"}};
   for (const auto& [method, scope] : expected) {
-    EXPECT_EQ(MustRequire("drover.v1.Auth/" + method, client, {}), E::Scope(scope));
+    EXPECT_EQ(MustRequire("drover.v1.Auth/" + method, client, {}),
+              E::Scope(scope));
   }
   v1::RoleIdRequest role;
   role.set_role_id("repo:*");
@@ -405,12 +417,14 @@ TEST(AuthScopesTest, ClientAndRoleActions) {
             E::Scope("auth:delete-role:repo:*"));
   EXPECT_EQ(MustRequire("drover.v1.Auth/GetRole", role, {}),
             E::Scope("auth:get-role:repo:*"));
-  EXPECT_EQ(MustRequire("drover.v1.Auth/ListClients", v1::ListClientsRequest(), {}),
-            E::Scope("auth:list-clients"));
+  EXPECT_EQ(
+      MustRequire("drover.v1.Auth/ListClients", v1::ListClientsRequest(), {}),
+      E::Scope("auth:list-clients"));
   EXPECT_EQ(MustRequire("drover.v1.Auth/ListRoles", v1::ListRolesRequest(), {}),
             E::Scope("auth:list-roles"));
-  EXPECT_EQ(MustRequire("drover.v1.Auth/ExpandScopes", v1::ExpandScopesRequest(), {}),
-            E::Scope("auth:expand-scopes"));
+  EXPECT_EQ(
+      MustRequire("drover.v1.Auth/ExpandScopes", v1::ExpandScopesRequest(), {}),
+      E::Scope("auth:expand-scopes"));
 }
 
 TEST(SecretsScopesTest, GetAndSetScopes) {
@@ -424,7 +438,8 @@ TEST(SecretsScopesTest, GetAndSetScopes) {
             E::Scope("secrets:get:project/release/key"));
   EXPECT_EQ(MustRequire("drover.v1.Secrets/RemoveSecret", name, {}),
             E::Scope("secrets:set:project/release/key"));
-  EXPECT_EQ(MustRequire("drover.v1.Secrets/ListSecrets", v1::ListSecretsRequest(), {}),
+  EXPECT_EQ(MustRequire("drover.v1.Secrets/ListSecrets",
+                        v1::ListSecretsRequest(), {}),
             E::Scope("secrets:list-secrets"));
   name.set_name("bad\nname");
   auto bad = RequiredScopes("drover.v1.Secrets/GetSecret", name, {});

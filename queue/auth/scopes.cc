@@ -41,9 +41,8 @@ void SortUnique(std::vector<std::string>& scopes) {
 
 bool IsValidScope(std::string_view scope) {
   if (scope.empty() || scope.size() > kMaxScopeLength) return false;
-  return std::all_of(scope.begin(), scope.end(), [](char c) {
-    return c >= 0x20 && c <= 0x7e;
-  });
+  return std::all_of(scope.begin(), scope.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
 absl::Status ValidateScope(std::string_view field, std::string_view scope) {
@@ -131,8 +130,8 @@ std::vector<std::string> NormalizeScopes(std::vector<std::string> scopes) {
     // A wildcard "p*" is implied only by a wildcard whose prefix is a prefix
     // of p (i < |p|); "p*" itself and "p**" (which satisfies the literal
     // "p*" but not "px") do not count.
-    const size_t end = is_wildcard ? std::min(limit + 1, scope.size() - 1)
-                                   : limit + 1;
+    const size_t end =
+        is_wildcard ? std::min(limit + 1, scope.size() - 1) : limit + 1;
     for (size_t i = 0; i < end; ++i) {
       if (prefixes.count(scope.substr(0, i)) != 0) {
         implied[k] = true;
@@ -282,7 +281,8 @@ absl::StatusOr<ScopeExpression> FromJsonAt(const Json& json,
   if (key != "AllOf" && key != "AnyOf") {
     return InputError(field, DumpForError(json),
                       "scope expression object must have the key AllOf or "
-                      "AnyOf, not '" + Printable(key) + "'");
+                      "AnyOf, not '" +
+                          Printable(key) + "'");
   }
   const std::string inner = field + "." + key;
   if (!value.is_array()) {
@@ -484,8 +484,8 @@ absl::Status InsufficientScopesError(std::string_view action,
     listed += DumpForError(one);
     sets.push_back(std::move(one));
   }
-  std::string message = "the caller lacks the scopes " + std::string(action) +
-                        " requires";
+  std::string message =
+      "the caller lacks the scopes " + std::string(action) + " requires";
   if (alternatives.sets.empty()) {
     message += "; no scopes can satisfy it";
   } else {

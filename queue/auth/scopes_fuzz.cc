@@ -89,7 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckExpression(*expression, ScopeSet());
   }
   if (auto list = ParseScopeList(input, "fuzz"); list.ok()) {
-    for (const auto& scope : *list) Check(IsValidScope(scope), "list scope valid");
+    for (const auto& scope : *list)
+      Check(IsValidScope(scope), "list scope valid");
   }
 
   std::vector<Role> roles;

@@ -16,8 +16,9 @@ using E = ScopeExpression;
 
 TEST(ValidateScopeTest, AcceptsPrintableAsciiIncludingSpace) {
   for (const std::string& scope : std::vector<std::string>{
-           "queue:create-task:highest:proj/linux", "a b", "~!@#$%^&*()_+{}|:\"<>?",
-        "*", "assume:repo:github.com/org/*", std::string(kMaxScopeLength, 'x')}) {
+           "queue:create-task:highest:proj/linux", "a b",
+           "~!@#$%^&*()_+{}|:\"<>?", "*", "assume:repo:github.com/org/*",
+           std::string(kMaxScopeLength, 'x')}) {
     EXPECT_TRUE(IsValidScope(scope)) << scope;
     EXPECT_TRUE(ValidateScope("scopes[0]", scope).ok()) << scope;
   }
@@ -101,26 +102,20 @@ INSTANTIATE_TEST_SUITE_P(
     Classic, SatisfiesTest,
     ::testing::Values(
         SatisfyCase{{"*"}, "anything:at:all", true},
-        SatisfyCase{{"*"}, "*", true},
-        SatisfyCase{{"a"}, "a", true},
-        SatisfyCase{{"a"}, "ab", false},
-        SatisfyCase{{"ab"}, "a", false},
-        SatisfyCase{{"a*"}, "a", true},
-        SatisfyCase{{"a*"}, "ab", true},
-        SatisfyCase{{"a*"}, "a*", true},
-        SatisfyCase{{"a*"}, "a**", true},
-        SatisfyCase{{"a*"}, "b", false},
-        SatisfyCase{{"ab"}, "a*", false},
-        SatisfyCase{{"ab*"}, "a*", false},
-        SatisfyCase{{"a**"}, "a*", true},
+        SatisfyCase{{"*"}, "*", true}, SatisfyCase{{"a"}, "a", true},
+        SatisfyCase{{"a"}, "ab", false}, SatisfyCase{{"ab"}, "a", false},
+        SatisfyCase{{"a*"}, "a", true}, SatisfyCase{{"a*"}, "ab", true},
+        SatisfyCase{{"a*"}, "a*", true}, SatisfyCase{{"a*"}, "a**", true},
+        SatisfyCase{{"a*"}, "b", false}, SatisfyCase{{"ab"}, "a*", false},
+        SatisfyCase{{"ab*"}, "a*", false}, SatisfyCase{{"a**"}, "a*", true},
         SatisfyCase{{"a**"}, "ab", false},
         // '*' is only a wildcard at the end.
-        SatisfyCase{{"a*b"}, "axb", false},
-        SatisfyCase{{"a*b"}, "a*b", true},
-        SatisfyCase{{"queue:create-task:*"},
-                    "queue:create-task:high:proj/linux", true},
+        SatisfyCase{{"a*b"}, "axb", false}, SatisfyCase{{"a*b"}, "a*b", true},
+        SatisfyCase{
+            {"queue:create-task:*"}, "queue:create-task:high:proj/linux", true},
         SatisfyCase{{"queue:create-task:low:*"},
-                    "queue:create-task:high:proj/linux", false},
+                    "queue:create-task:high:proj/linux",
+                    false},
         SatisfyCase{{"x", "y", "queue:*"}, "queue:claim-work:p/w", true},
         SatisfyCase{{}, "a", false},
         SatisfyCase{{"assume:repo:*"}, "assume:repo:github.com/x", true},
@@ -152,25 +147,25 @@ TEST_P(NormalizeTest, RemovesImpliedScopesAndSorts) {
   EXPECT_EQ(NormalizeScopes(normalized), normalized) << "idempotent";
   // Satisfaction-equivalent to the input.
   ScopeSet after(normalized);
-  for (const auto& scope : c.input) EXPECT_TRUE(after.Satisfies(scope)) << scope;
+  for (const auto& scope : c.input)
+    EXPECT_TRUE(after.Satisfies(scope)) << scope;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Classic, NormalizeTest,
-    ::testing::Values(
-        NormalizeCase{{}, {}},
-        NormalizeCase{{"b", "a", "b"}, {"a", "b"}},
-        NormalizeCase{{"a", "a*"}, {"a*"}},
-        NormalizeCase{{"ab*", "a*"}, {"a*"}},
-        NormalizeCase{{"a*", "a**"}, {"a*"}},
-        NormalizeCase{{"a**"}, {"a**"}},
-        NormalizeCase{{"*", "anything", "a*"}, {"*"}},
-        NormalizeCase{{"ab", "a!", "a*", "b"}, {"a*", "b"}},
-        NormalizeCase{{"a*b", "a"}, {"a", "a*b"}},
-        NormalizeCase{{"queue:route:*", "queue:route:index.x",
-                       "queue:route", "queue:scheduler-id:x"},
-                      {"queue:route", "queue:route:*",
-                       "queue:scheduler-id:x"}}));
+    ::testing::Values(NormalizeCase{{}, {}},
+                      NormalizeCase{{"b", "a", "b"}, {"a", "b"}},
+                      NormalizeCase{{"a", "a*"}, {"a*"}},
+                      NormalizeCase{{"ab*", "a*"}, {"a*"}},
+                      NormalizeCase{{"a*", "a**"}, {"a*"}},
+                      NormalizeCase{{"a**"}, {"a**"}},
+                      NormalizeCase{{"*", "anything", "a*"}, {"*"}},
+                      NormalizeCase{{"ab", "a!", "a*", "b"}, {"a*", "b"}},
+                      NormalizeCase{{"a*b", "a"}, {"a", "a*b"}},
+                      NormalizeCase{{"queue:route:*", "queue:route:index.x",
+                                     "queue:route", "queue:scheduler-id:x"},
+                                    {"queue:route", "queue:route:*",
+                                     "queue:scheduler-id:x"}}));
 
 TEST(MergeScopesTest, UnionIsNormalised) {
   EXPECT_EQ(MergeScopes({"a", "c*"}, {"b", "cd", "a"}),
@@ -214,9 +209,9 @@ TEST(ScopeExpressionTest, ParsesTaskClusterJson) {
       R"({"AllOf": ["a", {"AnyOf": ["b", {"AllOf": []}]}, {"AnyOf": []}]})",
       "expr");
   ASSERT_TRUE(expr.ok()) << expr.status();
-  EXPECT_EQ(*expr, E::AllOf({E::Scope("a"),
-                             E::AnyOf({E::Scope("b"), E::AllOf({})}),
-                             E::AnyOf({})}));
+  EXPECT_EQ(*expr,
+            E::AllOf({E::Scope("a"), E::AnyOf({E::Scope("b"), E::AllOf({})}),
+                      E::AnyOf({})}));
   EXPECT_EQ(expr->ToString(),
             R"({"AllOf":["a",{"AnyOf":["b",{"AllOf":[]}]},{"AnyOf":[]}]})");
   auto again = E::Parse(expr->ToString(), "expr");
@@ -230,17 +225,18 @@ TEST(ScopeExpressionTest, RejectsMalformedExpressionsWithThePath) {
     std::string text;
     std::string field;
   };
-  for (const Case& c : std::vector<Case>{
-           {"nope", "expr"},
-           {"3", "expr"},
-           {"[]", "expr"},
-           {R"({})", "expr"},
-           {R"({"AllOf": [], "AnyOf": []})", "expr"},
-           {R"({"allof": []})", "expr"},
-           {R"({"AllOf": "a"})", "expr.AllOf"},
-           {R"({"AllOf": ["a", {"AnyOf": ["b", 1]}]})", "expr.AllOf[1].AnyOf[1]"},
-           {R"({"AnyOf": ["ok", "bad\u0001"]})", "expr.AnyOf[1]"},
-           {R"({"AnyOf": [""]})", "expr.AnyOf[0]"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"nope", "expr"},
+                         {"3", "expr"},
+                         {"[]", "expr"},
+                         {R"({})", "expr"},
+                         {R"({"AllOf": [], "AnyOf": []})", "expr"},
+                         {R"({"allof": []})", "expr"},
+                         {R"({"AllOf": "a"})", "expr.AllOf"},
+                         {R"({"AllOf": ["a", {"AnyOf": ["b", 1]}]})",
+                          "expr.AllOf[1].AnyOf[1]"},
+                         {R"({"AnyOf": ["ok", "bad\u0001"]})", "expr.AnyOf[1]"},
+                         {R"({"AnyOf": [""]})", "expr.AnyOf[0]"}}) {
     auto expr = E::Parse(c.text, "expr");
     ASSERT_FALSE(expr.ok()) << c.text;
     ErrorInfo info = GetErrorInfo(expr.status());
@@ -251,7 +247,8 @@ TEST(ScopeExpressionTest, RejectsMalformedExpressionsWithThePath) {
 
 TEST(ScopeExpressionTest, RejectsDeepNesting) {
   std::string text = "\"a\"";
-  for (int i = 0; i < E::kMaxDepth + 1; ++i) text = "{\"AllOf\":[" + text + "]}";
+  for (int i = 0; i < E::kMaxDepth + 1; ++i)
+    text = "{\"AllOf\":[" + text + "]}";
   auto expr = E::Parse(text, "expr");
   ASSERT_FALSE(expr.ok());
   EXPECT_NE(expr.status().message().find("nested deeper"), std::string::npos);
@@ -266,8 +263,8 @@ struct ExpressionCase {
   bool satisfied;
 };
 
-class ExpressionSatisfiedTest : public ::testing::TestWithParam<ExpressionCase> {
-};
+class ExpressionSatisfiedTest
+    : public ::testing::TestWithParam<ExpressionCase> {};
 
 TEST_P(ExpressionSatisfiedTest, Evaluates) {
   const ExpressionCase& c = GetParam();
@@ -288,14 +285,14 @@ INSTANTIATE_TEST_SUITE_P(
         ExpressionCase{R"({"AnyOf": ["abc", "def"]})", {"def"}, true},
         ExpressionCase{R"({"AllOf": ["abc", "def"]})", {"abc"}, false},
         ExpressionCase{R"({"AllOf": ["abc", "def"]})", {"abc", "def"}, true},
-        ExpressionCase{R"({"AllOf": [{"AnyOf": ["a", "b"]}, "c"]})",
-                       {"b", "c"}, true},
-        ExpressionCase{R"({"AnyOf": [{"AllOf": ["a", "b"]}, "c"]})", {"a"},
-                       false},
-        ExpressionCase{R"({"AnyOf": [{"AllOf": ["a", "b"]}, "c"]})",
-                       {"a", "b"}, true},
-        ExpressionCase{R"({"AllOf": [{"AllOf": [{"AllOf": ["x"]}]}]})",
-                       {"x*"}, true}));
+        ExpressionCase{
+            R"({"AllOf": [{"AnyOf": ["a", "b"]}, "c"]})", {"b", "c"}, true},
+        ExpressionCase{
+            R"({"AnyOf": [{"AllOf": ["a", "b"]}, "c"]})", {"a"}, false},
+        ExpressionCase{
+            R"({"AnyOf": [{"AllOf": ["a", "b"]}, "c"]})", {"a", "b"}, true},
+        ExpressionCase{
+            R"({"AllOf": [{"AllOf": [{"AllOf": ["x"]}]}]})", {"x*"}, true}));
 
 TEST(UnsatisfiedTest, RemovesWhatIsHeldAndFlattens) {
   ScopeSet held({"a", "c*"});
@@ -312,10 +309,9 @@ TEST(UnsatisfiedTest, RemovesWhatIsHeldAndFlattens) {
 
 TEST(SufficientAlternativesTest, ListsMinimalMissingSets) {
   // CreateTask-like: task scopes, a route, and any priority at or above.
-  E expr = E::AllOf(
-      {E::Scope("secrets:get:x"), E::Scope("queue:route:r"),
-       E::AnyOf({E::Scope("queue:create-task:high:p/w"),
-                 E::Scope("queue:create-task:highest:p/w")})});
+  E expr = E::AllOf({E::Scope("secrets:get:x"), E::Scope("queue:route:r"),
+                     E::AnyOf({E::Scope("queue:create-task:high:p/w"),
+                               E::Scope("queue:create-task:highest:p/w")})});
   ScopeSet held({"secrets:get:*"});
   ScopeAlternatives alternatives = SufficientAlternatives(expr, held);
   EXPECT_FALSE(alternatives.truncated);
@@ -336,7 +332,8 @@ TEST(SufficientAlternativesTest, DropsNonMinimalSetsAndHandlesEdges) {
                      E::AllOf({E::Scope("a"), E::Scope("a")})});
   auto alternatives = SufficientAlternatives(expr, ScopeSet());
   EXPECT_EQ(alternatives.sets, (std::vector<Scopes>{{"a"}}));
-  EXPECT_TRUE(SufficientAlternatives(E::Scope("a"), ScopeSet({"a"})).sets.empty());
+  EXPECT_TRUE(
+      SufficientAlternatives(E::Scope("a"), ScopeSet({"a"})).sets.empty());
   EXPECT_TRUE(SufficientAlternatives(E::AnyOf({}), ScopeSet()).sets.empty());
 }
 
@@ -354,8 +351,8 @@ TEST(SufficientAlternativesTest, CapsExponentialBlowUp) {
 }
 
 TEST(InsufficientScopesErrorTest, ExplainsWhatWouldSuffice) {
-  E expr = E::AllOf({E::Scope("queue:claim-work:p/w"),
-                     E::Scope("queue:worker-id:g/w1")});
+  E expr = E::AllOf(
+      {E::Scope("queue:claim-work:p/w"), E::Scope("queue:worker-id:g/w1")});
   absl::Status status = InsufficientScopesError(
       "drover.v1.Queue/ClaimWork", expr, ScopeSet({"queue:claim-work:*"}));
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);

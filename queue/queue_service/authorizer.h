@@ -35,10 +35,9 @@ class Authorizer {
 // Lets every call through. A placeholder until queue/auth lands.
 class AllowAllAuthorizer final : public Authorizer {
  public:
-  absl::Status Authorize(grpc::CallbackServerContext* /*context*/,
-                         std::string_view /*method*/,
-                         const google::protobuf::Message& /*request*/)
-      override {
+  absl::Status Authorize(
+      grpc::CallbackServerContext* /*context*/, std::string_view /*method*/,
+      const google::protobuf::Message& /*request*/) override {
     return absl::OkStatus();
   }
 };

@@ -42,9 +42,7 @@ class ClaimLongPoll::Call final : public grpc::ServerUnaryReactor {
   void OnCancel() override { owner_->Cancel(this); }
   void OnDone() override { delete this; }
 
-  void Answer(const absl::Status& status) {
-    Finish(rpc::ToGrpcStatus(status));
-  }
+  void Answer(const absl::Status& status) { Finish(rpc::ToGrpcStatus(status)); }
 
   ClaimLongPoll* const owner_;
   grpc::CallbackServerContext* const context_;
@@ -80,8 +78,8 @@ grpc::ServerUnaryReactor* ClaimLongPoll::Start(
                       std::chrono::duration_cast<SteadyClock::duration>(left) -
                       kClientDeadlineMargin);
   }
-  auto* call = new Call(this, context, request, response, std::move(precheck),
-                        deadline);
+  auto* call =
+      new Call(this, context, request, response, std::move(precheck), deadline);
   if (!executor_->TrySubmit([this, call] { Begin(call); })) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -202,6 +200,14 @@ void ClaimLongPoll::ForgetIfIdleLocked(const std::string& queue_id) {
 
 void ClaimLongPoll::Wake(const std::string& task_queue_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (task_queue_id.empty()) {
+    // "Any queue": the notifier reconnected and may have missed some.
+    for (auto& [queue_id, entry] : queues_) {
+      entry.dirty = true;
+      PumpLocked(entry, 1);
+    }
+    return;
+  }
   auto it = queues_.find(task_queue_id);
   if (it == queues_.end()) return;
   it->second.dirty = true;

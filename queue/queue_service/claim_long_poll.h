@@ -69,8 +69,9 @@ class ClaimLongPoll {
                                   v1::ClaimWorkResponse* response,
                                   Precheck precheck);
 
-  // Work may have arrived on `task_queue_id`: wakes its parked calls
-  // (debounced). Thread-safe, cheap, never blocks on the store.
+  // Work may have arrived on `task_queue_id` (empty: on any queue): wakes
+  // its parked calls (debounced). Thread-safe, cheap, never blocks on the
+  // store.
   void Wake(const std::string& task_queue_id);
 
   // Answers every parked call with no tasks and stops parking new ones

@@ -29,8 +29,8 @@ google::protobuf::Timestamp ToProtoTime(absl::Time t) {
   return ts;
 }
 
-absl::StatusOr<absl::Time> FromProtoTime(
-    const google::protobuf::Timestamp& ts, std::string_view field) {
+absl::StatusOr<absl::Time> FromProtoTime(const google::protobuf::Timestamp& ts,
+                                         std::string_view field) {
   if (ts.seconds() < kMinTimestampSeconds ||
       ts.seconds() > kMaxTimestampSeconds) {
     return InputError(field, std::to_string(ts.seconds()) + "s",
@@ -81,7 +81,8 @@ v1::RunStatus ToProto(const store::Run& run) {
   out.set_worker_group(run.worker_group);
   out.set_worker_id(run.worker_id);
   // Unset optional times stay absent rather than reading as the epoch.
-  if (run.taken_until) *out.mutable_taken_until() = ToProtoTime(*run.taken_until);
+  if (run.taken_until)
+    *out.mutable_taken_until() = ToProtoTime(*run.taken_until);
   *out.mutable_scheduled() = ToProtoTime(run.scheduled);
   if (run.started) *out.mutable_started() = ToProtoTime(*run.started);
   if (run.resolved) *out.mutable_resolved() = ToProtoTime(*run.resolved);

@@ -18,8 +18,8 @@ namespace drover::queue::queue_service {
 google::protobuf::Timestamp ToProtoTime(absl::Time t);
 // Errors: InputError naming `field` when the timestamp is outside
 // 0001-01-01..9999-12-31 or its nanos are outside 0..999999999.
-absl::StatusOr<absl::Time> FromProtoTime(
-    const google::protobuf::Timestamp& ts, std::string_view field);
+absl::StatusOr<absl::Time> FromProtoTime(const google::protobuf::Timestamp& ts,
+                                         std::string_view field);
 // RFC 3339 text of `t` ("2024-05-01T10:00:00.123Z"), for error details.
 std::string Rfc3339(absl::Time t);
 

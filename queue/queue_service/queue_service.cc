@@ -49,10 +49,14 @@ grpc::ServerUnaryReactor* QueueService::Run(
 }
 
 absl::Status QueueService::Respond(absl::StatusOr<store::TaskStatus> status,
-                                   v1::TaskStatusResponse* response) {
+                                   v1::TaskStatusResponse* response,
+                                   bool wake_claimers) {
   if (!status.ok()) return status.status();
   // Claimers in this process need not wait for the NOTIFY round trip.
-  if (status->state == "pending") NotifyPending(status->task_queue_id);
+  // (Dependents made pending elsewhere are announced by the store's NOTIFY.)
+  if (wake_claimers && status->state == "pending") {
+    NotifyPending(status->task_queue_id);
+  }
   *response->mutable_status() = ToProto(*status);
   return absl::OkStatus();
 }
@@ -88,7 +92,8 @@ grpc::ServerUnaryReactor* QueueService::GetTaskStatus(
     v1::TaskStatusResponse* response) {
   return Run(context, kGetTaskStatusMethod, *request, [=, this] {
     DROVER_RETURN_IF_ERROR(ValidateSlugId("task_id", request->task_id()));
-    return Respond(store_->GetTaskStatus(request->task_id()), response);
+    return Respond(store_->GetTaskStatus(request->task_id()), response,
+                   /*wake_claimers=*/false);
   });
 }
 
@@ -97,7 +102,8 @@ grpc::ServerUnaryReactor* QueueService::ScheduleTask(
     v1::TaskStatusResponse* response) {
   return Run(context, kScheduleTaskMethod, *request, [=, this] {
     DROVER_RETURN_IF_ERROR(ValidateSlugId("task_id", request->task_id()));
-    return Respond(store_->ScheduleTask(request->task_id()), response);
+    return Respond(store_->ScheduleTask(request->task_id()), response,
+                   /*wake_claimers=*/true);
   });
 }
 
@@ -106,7 +112,8 @@ grpc::ServerUnaryReactor* QueueService::CancelTask(
     v1::TaskStatusResponse* response) {
   return Run(context, kCancelTaskMethod, *request, [=, this] {
     DROVER_RETURN_IF_ERROR(ValidateSlugId("task_id", request->task_id()));
-    return Respond(store_->CancelTask(request->task_id()), response);
+    return Respond(store_->CancelTask(request->task_id()), response,
+                   /*wake_claimers=*/false);
   });
 }
 
@@ -115,7 +122,8 @@ grpc::ServerUnaryReactor* QueueService::RerunTask(
     v1::TaskStatusResponse* response) {
   return Run(context, kRerunTaskMethod, *request, [=, this] {
     DROVER_RETURN_IF_ERROR(ValidateSlugId("task_id", request->task_id()));
-    return Respond(store_->RerunTask(request->task_id()), response);
+    return Respond(store_->RerunTask(request->task_id()), response,
+                   /*wake_claimers=*/true);
   });
 }
 
@@ -153,7 +161,7 @@ grpc::ServerUnaryReactor* QueueService::ReportCompleted(
         ValidateRunRequest(*request, /*needs_worker=*/false));
     return Respond(store_->ResolveRun(request->task_id(), request->run_id(),
                                       store::RunState::kCompleted, "completed"),
-                   response);
+                   response, /*wake_claimers=*/false);
   });
 }
 
@@ -165,7 +173,7 @@ grpc::ServerUnaryReactor* QueueService::ReportFailed(
         ValidateRunRequest(*request, /*needs_worker=*/false));
     return Respond(store_->ResolveRun(request->task_id(), request->run_id(),
                                       store::RunState::kFailed, "failed"),
-                   response);
+                   response, /*wake_claimers=*/false);
   });
 }
 
@@ -178,7 +186,7 @@ grpc::ServerUnaryReactor* QueueService::ReportException(
     return Respond(
         store_->ResolveRun(request->task_id(), request->run_id(),
                            store::RunState::kException, request->reason()),
-        response);
+        response, /*wake_claimers=*/true);
   });
 }
 

@@ -96,10 +96,9 @@ class QueueService final : public v1::Queue::CallbackService {
   grpc::ServerUnaryReactor* RerunTask(
       grpc::CallbackServerContext* context, const v1::TaskIdRequest* request,
       v1::TaskStatusResponse* response) override;
-  grpc::ServerUnaryReactor* ClaimWork(
-      grpc::CallbackServerContext* context,
-      const v1::ClaimWorkRequest* request,
-      v1::ClaimWorkResponse* response) override;
+  grpc::ServerUnaryReactor* ClaimWork(grpc::CallbackServerContext* context,
+                                      const v1::ClaimWorkRequest* request,
+                                      v1::ClaimWorkResponse* response) override;
   grpc::ServerUnaryReactor* ReclaimTask(
       grpc::CallbackServerContext* context, const v1::RunRequest* request,
       v1::ReclaimTaskResponse* response) override;
@@ -114,8 +113,7 @@ class QueueService final : public v1::Queue::CallbackService {
       const v1::ReportExceptionRequest* request,
       v1::TaskStatusResponse* response) override;
   grpc::ServerUnaryReactor* GetTaskQueueCounts(
-      grpc::CallbackServerContext* context,
-      const v1::TaskQueueRequest* request,
+      grpc::CallbackServerContext* context, const v1::TaskQueueRequest* request,
       v1::TaskQueueCounts* response) override;
   grpc::ServerUnaryReactor* ListTaskQueues(
       grpc::CallbackServerContext* context,
@@ -129,10 +127,10 @@ class QueueService final : public v1::Queue::CallbackService {
                                 std::string_view method,
                                 const google::protobuf::Message& request,
                                 std::function<absl::Status()> work);
-  // Fills a TaskStatusResponse from a store result and wakes claimers when
-  // the task became pending.
+  // Fills a TaskStatusResponse from a store result; with `wake_claimers`,
+  // wakes this process's parked claimers when the task is now pending.
   absl::Status Respond(absl::StatusOr<store::TaskStatus> status,
-                       v1::TaskStatusResponse* response);
+                       v1::TaskStatusResponse* response, bool wake_claimers);
 
   const QueueServiceOptions options_;
   store::Store* const store_;

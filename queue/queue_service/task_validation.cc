@@ -92,10 +92,10 @@ absl::StatusOr<std::string> CanonicalJsonObject(std::string_view field,
                      std::move(details));
   }
   if (!doc.is_object()) {
-    return MakeError(bad_code,
-                     std::string(field) + " must be a JSON object, not " +
-                         doc.type_name(),
-                     std::move(details));
+    return MakeError(
+        bad_code,
+        std::string(field) + " must be a JSON object, not " + doc.type_name(),
+        std::move(details));
   }
   try {
     return doc.dump();
@@ -152,16 +152,16 @@ absl::Status ValidateSource(std::string_view field, std::string_view value) {
   bool ok = !rest.empty() && rest.front() != '/' && IsPrintableAscii(value) &&
             value.find(' ') == std::string_view::npos;
   if (!ok) {
-    return InputError(field, value,
-                      std::string(field) +
-                          " must be an http:// or https:// URL");
+    return InputError(
+        field, value,
+        std::string(field) + " must be an http:// or https:// URL");
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<absl::Time> RequiredTime(
-    bool present, const google::protobuf::Timestamp& ts,
-    std::string_view field) {
+absl::StatusOr<absl::Time> RequiredTime(bool present,
+                                        const google::protobuf::Timestamp& ts,
+                                        std::string_view field) {
   if (!present) {
     return InputError(field, "", std::string(field) + " is required");
   }
@@ -178,9 +178,9 @@ absl::Status ValidateSlugId(std::string_view field, std::string_view value) {
     return InputError(field, value, std::string(field) + " is required");
   }
   if (!IsValidSlugId(value)) {
-    return InputError(field, value,
-                      std::string(field) +
-                          " must be a 22-character URL-safe base64 slug id");
+    return InputError(
+        field, value,
+        std::string(field) + " must be a 22-character URL-safe base64 slug id");
   }
   return absl::OkStatus();
 }
@@ -247,11 +247,10 @@ absl::StatusOr<store::Task> ValidateCreateTask(
   }
 
   if (static_cast<size_t>(def.dependencies_size()) > limits.max_dependencies) {
-    return InputError("task.dependencies",
-                      std::to_string(def.dependencies_size()),
-                      "a task may have at most " +
-                          std::to_string(limits.max_dependencies) +
-                          " dependencies");
+    return InputError(
+        "task.dependencies", std::to_string(def.dependencies_size()),
+        "a task may have at most " + std::to_string(limits.max_dependencies) +
+            " dependencies");
   }
   std::unordered_set<std::string_view> seen;
   for (int i = 0; i < def.dependencies_size(); ++i) {
@@ -304,9 +303,9 @@ absl::StatusOr<store::Task> ValidateCreateTask(
 
   task.retries = def.has_retries() ? def.retries() : kDefaultRetries;
   if (task.retries < 0 || task.retries > kMaxRetries) {
-    return InputError("task.retries", std::to_string(task.retries),
-                      "task.retries must be within 0.." +
-                          std::to_string(kMaxRetries));
+    return InputError(
+        "task.retries", std::to_string(task.retries),
+        "task.retries must be within 0.." + std::to_string(kMaxRetries));
   }
 
   DROVER_ASSIGN_OR_RETURN(
@@ -327,11 +326,10 @@ absl::StatusOr<store::Task> ValidateCreateTask(
                           Rfc3339(task.created) + ")");
   }
   if (task.deadline - task.created > limits.max_deadline) {
-    return InputError("task.deadline", Rfc3339(task.deadline),
-                      "task.deadline may be at most " +
-                          DurationText(limits.max_deadline) +
-                          " after task.created (" + Rfc3339(task.created) +
-                          ")");
+    return InputError(
+        "task.deadline", Rfc3339(task.deadline),
+        "task.deadline may be at most " + DurationText(limits.max_deadline) +
+            " after task.created (" + Rfc3339(task.created) + ")");
   }
   if (def.has_expires()) {
     DROVER_ASSIGN_OR_RETURN(task.expires,
@@ -369,11 +367,10 @@ absl::StatusOr<store::Task> ValidateCreateTask(
                      "task.payload is required (a JSON object; {} for none)",
                      {{"field", "task.payload"}, {"value", ""}});
   }
-  DROVER_ASSIGN_OR_RETURN(
-      task.payload,
-      CanonicalJsonObject("task.payload", def.payload(),
-                          limits.max_payload_bytes,
-                          ErrorCode::kMalformedPayload));
+  DROVER_ASSIGN_OR_RETURN(task.payload,
+                          CanonicalJsonObject("task.payload", def.payload(),
+                                              limits.max_payload_bytes,
+                                              ErrorCode::kMalformedPayload));
 
   if (!def.has_metadata()) {
     return InputError("task.metadata", "",
@@ -394,9 +391,9 @@ absl::StatusOr<store::Task> ValidateCreateTask(
   task.metadata_source = md.source();
 
   if (static_cast<size_t>(def.tags_size()) > limits.max_tags) {
-    return InputError("task.tags", std::to_string(def.tags_size()),
-                      "a task may have at most " +
-                          std::to_string(limits.max_tags) + " tags");
+    return InputError(
+        "task.tags", std::to_string(def.tags_size()),
+        "a task may have at most " + std::to_string(limits.max_tags) + " tags");
   }
   for (const auto& [key, value] : def.tags()) {
     std::string field = "task.tags[" + key + "]";
@@ -414,8 +411,8 @@ absl::StatusOr<store::Task> ValidateCreateTask(
   } else {
     DROVER_ASSIGN_OR_RETURN(
         task.extra,
-        CanonicalJsonObject("task.extra", def.extra(),
-                            limits.max_payload_bytes, ErrorCode::kInputError));
+        CanonicalJsonObject("task.extra", def.extra(), limits.max_payload_bytes,
+                            ErrorCode::kInputError));
   }
   return task;
 }
@@ -427,9 +424,9 @@ absl::Status ValidateClaimWork(const v1::ClaimWorkRequest& request) {
       ValidateIdentifier("worker_group", request.worker_group()));
   DROVER_RETURN_IF_ERROR(ValidateIdentifier("worker_id", request.worker_id()));
   if (request.max_tasks() < 1 || request.max_tasks() > kMaxClaimTasks) {
-    return InputError("max_tasks", std::to_string(request.max_tasks()),
-                      "max_tasks must be within 1.." +
-                          std::to_string(kMaxClaimTasks));
+    return InputError(
+        "max_tasks", std::to_string(request.max_tasks()),
+        "max_tasks must be within 1.." + std::to_string(kMaxClaimTasks));
   }
   return absl::OkStatus();
 }
@@ -470,9 +467,9 @@ absl::StatusOr<int> ValidateListTaskQueues(
     const v1::ListTaskQueuesRequest& request) {
   if (request.limit() == 0) return kDefaultListLimit;
   if (request.limit() < 1 || request.limit() > kMaxListLimit) {
-    return InputError("limit", std::to_string(request.limit()),
-                      "limit must be within 1.." +
-                          std::to_string(kMaxListLimit));
+    return InputError(
+        "limit", std::to_string(request.limit()),
+        "limit must be within 1.." + std::to_string(kMaxListLimit));
   }
   return request.limit();
 }

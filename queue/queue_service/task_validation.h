@@ -69,8 +69,7 @@ absl::StatusOr<store::Task> ValidateCreateTask(
 // A 22-character slug id (common/slugid.h).
 absl::Status ValidateSlugId(std::string_view field, std::string_view value);
 // [a-zA-Z0-9_-]{1,38}: scheduler, worker group and worker ids.
-absl::Status ValidateIdentifier(std::string_view field,
-                                std::string_view value);
+absl::Status ValidateIdentifier(std::string_view field, std::string_view value);
 // "<provisioner>/<worker-type>", each part an identifier.
 absl::Status ValidateTaskQueueId(std::string_view field,
                                  std::string_view value);

@@ -127,8 +127,7 @@ std::vector<BadCase> BadCases() {
        ErrorCode::kInputError, "task_id"},
       {"missing definition", [](auto& r) { r.clear_task(); },
        ErrorCode::kInputError, "task"},
-      {"missing task queue",
-       [=](auto& r) { def(r)->clear_task_queue_id(); },
+      {"missing task queue", [=](auto& r) { def(r)->clear_task_queue_id(); },
        ErrorCode::kInputError, "task.task_queue_id"},
       {"task queue without slash",
        [=](auto& r) { def(r)->set_task_queue_id("linux"); },
@@ -182,14 +181,11 @@ std::vector<BadCase> BadCases() {
        ErrorCode::kInputError, "task.routes[1]"},
       {"empty route", [=](auto& r) { def(r)->add_routes(""); },
        ErrorCode::kInputError, "task.routes[0]"},
-      {"route with newline",
-       [=](auto& r) { def(r)->add_routes("a\nb"); },
+      {"route with newline", [=](auto& r) { def(r)->add_routes("a\nb"); },
        ErrorCode::kInputError, "task.routes[0]"},
-      {"unknown priority",
-       [=](auto& r) { def(r)->set_priority("urgent"); },
+      {"unknown priority", [=](auto& r) { def(r)->set_priority("urgent"); },
        ErrorCode::kInputError, "task.priority"},
-      {"priority wrong case",
-       [=](auto& r) { def(r)->set_priority("High"); },
+      {"priority wrong case", [=](auto& r) { def(r)->set_priority("High"); },
        ErrorCode::kInputError, "task.priority"},
       {"negative retries", [=](auto& r) { def(r)->set_retries(-1); },
        ErrorCode::kInputError, "task.retries"},
@@ -233,9 +229,7 @@ std::vector<BadCase> BadCases() {
        },
        ErrorCode::kInputError, "task.expires"},
       {"expires out of range",
-       [=](auto& r) {
-         def(r)->mutable_expires()->set_seconds(253402300800);
-       },
+       [=](auto& r) { def(r)->mutable_expires()->set_seconds(253402300800); },
        ErrorCode::kInputError, "task.expires"},
       {"scope with control character",
        [=](auto& r) {
@@ -251,11 +245,9 @@ std::vector<BadCase> BadCases() {
       {"payload not JSON",
        [=](auto& r) { def(r)->set_payload("{command: echo}"); },
        ErrorCode::kMalformedPayload, "task.payload"},
-      {"payload an array",
-       [=](auto& r) { def(r)->set_payload("[1, 2]"); },
+      {"payload an array", [=](auto& r) { def(r)->set_payload("[1, 2]"); },
        ErrorCode::kMalformedPayload, "task.payload"},
-      {"payload a string",
-       [=](auto& r) { def(r)->set_payload("\"hello\""); },
+      {"payload a string", [=](auto& r) { def(r)->set_payload("\"hello\""); },
        ErrorCode::kMalformedPayload, "task.payload"},
       {"payload trailing garbage",
        [=](auto& r) { def(r)->set_payload("{} {}"); },
@@ -280,15 +272,13 @@ std::vector<BadCase> BadCases() {
        [=](auto& r) { md(r)->set_name(std::string(256, 'n')); },
        ErrorCode::kInputError, "task.metadata.name"},
       {"missing metadata description",
-       [=](auto& r) { md(r)->clear_description(); },
-       ErrorCode::kInputError, "task.metadata.description"},
+       [=](auto& r) { md(r)->clear_description(); }, ErrorCode::kInputError,
+       "task.metadata.description"},
       {"missing metadata owner", [=](auto& r) { md(r)->clear_owner(); },
        ErrorCode::kInputError, "task.metadata.owner"},
-      {"owner not an email",
-       [=](auto& r) { md(r)->set_owner("just-a-name"); },
+      {"owner not an email", [=](auto& r) { md(r)->set_owner("just-a-name"); },
        ErrorCode::kInputError, "task.metadata.owner"},
-      {"owner with two at signs",
-       [=](auto& r) { md(r)->set_owner("a@b@c"); },
+      {"owner with two at signs", [=](auto& r) { md(r)->set_owner("a@b@c"); },
        ErrorCode::kInputError, "task.metadata.owner"},
       {"missing metadata source", [=](auto& r) { md(r)->clear_source(); },
        ErrorCode::kInputError, "task.metadata.source"},
@@ -305,16 +295,14 @@ std::vector<BadCase> BadCases() {
          }
        },
        ErrorCode::kInputError, "task.tags"},
-      {"empty tag key",
-       [=](auto& r) { (*def(r)->mutable_tags())[""] = "v"; },
+      {"empty tag key", [=](auto& r) { (*def(r)->mutable_tags())[""] = "v"; },
        ErrorCode::kInputError, "task.tags[]"},
       {"tag value too long",
        [=](auto& r) {
          (*def(r)->mutable_tags())["k"] = std::string(4097, 'v');
        },
        ErrorCode::kInputError, "task.tags[k]"},
-      {"extra not an object",
-       [=](auto& r) { def(r)->set_extra("[]"); },
+      {"extra not an object", [=](auto& r) { def(r)->set_extra("[]"); },
        ErrorCode::kInputError, "task.extra"},
       {"extra not JSON", [=](auto& r) { def(r)->set_extra("{"); },
        ErrorCode::kInputError, "task.extra"},
@@ -429,9 +417,9 @@ TEST(ValidateOtherRequestsTest, RunRequestsAndReasons) {
   v1::ListTaskQueuesRequest list;
   EXPECT_EQ(*ValidateListTaskQueues(list), 100);
   list.set_limit(1001);
-  EXPECT_EQ(GetErrorInfo(ValidateListTaskQueues(list).status())
-                .details["field"],
-            "limit");
+  EXPECT_EQ(
+      GetErrorInfo(ValidateListTaskQueues(list).status()).details["field"],
+      "limit");
 }
 
 }  // namespace

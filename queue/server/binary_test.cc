@@ -164,10 +164,10 @@ class DroverQueueBinaryTest : public ::testing::Test {
 
   // Starts `drover-queue` and returns the gRPC port it printed.
   int StartServer(QueueProcess& process) {
-    EXPECT_TRUE(process.Spawn({"--data-dir", data_dir_, "--listen",
-                               "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-                               "--poll-timeout", "1s", "--log-level", "info"},
-                              stderr_path_));
+    EXPECT_TRUE(process.Spawn(
+        {"--data-dir", data_dir_, "--listen", "127.0.0.1:0", "--http-listen",
+         "127.0.0.1:0", "--poll-timeout", "1s", "--log-level", "info"},
+        stderr_path_));
     auto line = process.WaitForLine(
         std::regex("gRPC listening on 127\\.0\\.0\\.1:([0-9]+)"),
         std::chrono::seconds(180));
@@ -267,8 +267,8 @@ TEST_F(DroverQueueBinaryTest, ServesStopsOnSigtermAndKeepsTasksAcrossRestarts) {
 TEST_F(DroverQueueBinaryTest, MigrateThenRefuseANewerSchema) {
   {
     QueueProcess process;
-    ASSERT_TRUE(process.Spawn({"migrate", "--data-dir", data_dir_},
-                              stderr_path_));
+    ASSERT_TRUE(
+        process.Spawn({"migrate", "--data-dir", data_dir_}, stderr_path_));
     auto line = process.WaitForLine(std::regex("schema version ([0-9]+)"),
                                     std::chrono::seconds(180));
     ASSERT_TRUE(line) << ReadFile(stderr_path_);
@@ -300,9 +300,9 @@ TEST_F(DroverQueueBinaryTest, MigrateThenRefuseANewerSchema) {
     StopWithSigterm(process);
   }
   QueueProcess process;
-  ASSERT_TRUE(process.Spawn({"--data-dir", data_dir_, "--listen",
-                             "127.0.0.1:0", "--http-listen", ""},
-                            stderr_path_));
+  ASSERT_TRUE(process.Spawn(
+      {"--data-dir", data_dir_, "--listen", "127.0.0.1:0", "--http-listen", ""},
+      stderr_path_));
   EXPECT_EQ(process.Wait(std::chrono::seconds(120)), 1);
   std::string err = ReadFile(stderr_path_);
   EXPECT_NE(err.find("9999"), std::string::npos) << err;

@@ -45,10 +45,10 @@ absl::Status HttpListener::Start(std::string_view address) {
     port_ = port;
   }
   if (port_ <= 0) {
-    return MakeError(ErrorCode::kInternalError,
-                     "cannot listen for HTTP on " + std::string(address),
-                     {{"field", "http-listen"},
-                      {"value", std::string(address)}});
+    return MakeError(
+        ErrorCode::kInternalError,
+        "cannot listen for HTTP on " + std::string(address),
+        {{"field", "http-listen"}, {"value", std::string(address)}});
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // httplib's stop() is a no-op until the accept loop runs, so a Stop()

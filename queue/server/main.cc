@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   SystemClock clock;
   // Replaced by queue/auth's authorizer once it lands.
   queue_service::AllowAllAuthorizer authorizer;
-  absl::Status s = server::Serve(config, &clock, &authorizer, &signal,
-                                 std::cout);
+  absl::Status s =
+      server::Serve(config, &clock, &authorizer, &signal, std::cout);
   return s.ok() ? 0 : Fail(s);
 }

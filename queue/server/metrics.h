@@ -38,7 +38,7 @@ class MetricsRegistry {
   // Upper bounds, in seconds, of the RPC latency histogram buckets.
   static constexpr std::array<double, 15> kLatencyBuckets = {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-      0.25,   0.5,   1,      2.5,   5,    10,   30};
+      0.25,   0.5,   1,      2.5,   5,    10,    30};
 
   // Counts one finished RPC. `error` is the Drover error code name
   // ("InputError") for failed calls, empty for OK. Thread-safe.

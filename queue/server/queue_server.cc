@@ -49,8 +49,8 @@ absl::Status QueueServer::Start() {
   listen_host_ = host_port.first;
 
   if (notifier_ != nullptr) {
-    DROVER_RETURN_IF_ERROR(notifier_->Start(
-        [this](const std::string& queue_id) {
+    DROVER_RETURN_IF_ERROR(
+        notifier_->Start([this](const std::string& queue_id) {
           queue_service_->NotifyPending(queue_id);
         }));
     notifier_started_ = true;
@@ -68,7 +68,8 @@ absl::Status QueueServer::Start() {
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(&metrics_));
+  interceptors.push_back(
+      std::make_unique<MetricsInterceptorFactory>(&metrics_));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
@@ -82,10 +83,10 @@ absl::Status QueueServer::Start() {
   AddQueueCollector();
   if (!options_.http_listen.empty()) {
     AddHealthRoutes();
-    http_.server().Get("/metrics", [this](const httplib::Request&,
-                                          httplib::Response& res) {
-      res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
-    });
+    http_.server().Get(
+        "/metrics", [this](const httplib::Request&, httplib::Response& res) {
+          res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
+        });
     DROVER_RETURN_IF_ERROR(http_.Start(options_.http_listen));
   }
   if (options_.run_resolvers) resolvers_.Start();
@@ -165,10 +166,12 @@ void QueueServer::AddQueueCollector() {
         }
         for (const auto& q : listed->items) {
           std::string label = EscapeLabelValue(q.task_queue_id);
-          absl::StrAppend(&pending, "drover_queue_pending_tasks{task_queue_id=\"",
-                          label, "\"} ", q.pending, "\n");
-          absl::StrAppend(&claimed, "drover_queue_claimed_tasks{task_queue_id=\"",
-                          label, "\"} ", q.claimed, "\n");
+          absl::StrAppend(&pending,
+                          "drover_queue_pending_tasks{task_queue_id=\"", label,
+                          "\"} ", q.pending, "\n");
+          absl::StrAppend(&claimed,
+                          "drover_queue_claimed_tasks{task_queue_id=\"", label,
+                          "\"} ", q.claimed, "\n");
         }
         token = listed->continuation_token;
         if (token.empty()) break;
@@ -186,23 +189,23 @@ void QueueServer::AddQueueCollector() {
 }
 
 void QueueServer::AddHealthRoutes() {
-  http_.server().Get("/healthz", [this](const httplib::Request&,
-                                        httplib::Response& res) {
-    if (!serving_) {
-      res.status = 503;
-      res.set_content("shutting down\n", "text/plain");
-      return;
-    }
-    // A cheap query proves the database answers.
-    auto probe = store_->ListTaskQueues("", 1);
-    if (!probe.ok()) {
-      res.status = 503;
-      res.set_content("unhealthy: " + probe.status().ToString() + "\n",
-                      "text/plain");
-      return;
-    }
-    res.set_content("ok\n", "text/plain");
-  });
+  http_.server().Get(
+      "/healthz", [this](const httplib::Request&, httplib::Response& res) {
+        if (!serving_) {
+          res.status = 503;
+          res.set_content("shutting down\n", "text/plain");
+          return;
+        }
+        // A cheap query proves the database answers.
+        auto probe = store_->ListTaskQueues("", 1);
+        if (!probe.ok()) {
+          res.status = 503;
+          res.set_content("unhealthy: " + probe.status().ToString() + "\n",
+                          "text/plain");
+          return;
+        }
+        res.set_content("ok\n", "text/plain");
+      });
 }
 
 }  // namespace drover::queue::server

@@ -341,18 +341,15 @@ TEST_F(QueueServiceTest, BadInputReturnsPreciseErrorsAndWritesNothing) {
       {"missing metadata",
        create([](auto& r) { r.mutable_task()->clear_metadata(); }), kInvalid,
        ErrorCode::kInputError, "task.metadata"},
-      {"missing metadata owner",
-       create([](auto& r) {
+      {"missing metadata owner", create([](auto& r) {
          r.mutable_task()->mutable_metadata()->clear_owner();
        }),
        kInvalid, ErrorCode::kInputError, "task.metadata.owner"},
-      {"owner not an email",
-       create([](auto& r) {
+      {"owner not an email", create([](auto& r) {
          r.mutable_task()->mutable_metadata()->set_owner("nobody");
        }),
        kInvalid, ErrorCode::kInputError, "task.metadata.owner"},
-      {"source not a URL",
-       create([](auto& r) {
+      {"source not a URL", create([](auto& r) {
          r.mutable_task()->mutable_metadata()->set_source("here");
        }),
        kInvalid, ErrorCode::kInputError, "task.metadata.source"},
@@ -364,32 +361,27 @@ TEST_F(QueueServiceTest, BadInputReturnsPreciseErrorsAndWritesNothing) {
       {"bad task group id",
        create([](auto& r) { r.mutable_task()->set_task_group_id("g"); }),
        kInvalid, ErrorCode::kInputError, "task.task_group_id"},
-      {"deadline before created",
-       create([](auto& r) {
+      {"deadline before created", create([](auto& r) {
          *r.mutable_task()->mutable_deadline() =
              ToProtoTime(absl::Now() - absl::Hours(1));
        }),
        kInvalid, ErrorCode::kInputError, "task.deadline"},
-      {"deadline too far",
-       create([](auto& r) {
+      {"deadline too far", create([](auto& r) {
          *r.mutable_task()->mutable_deadline() =
              ToProtoTime(absl::Now() + absl::Hours(24 * 6));
        }),
        kInvalid, ErrorCode::kInputError, "task.deadline"},
-      {"expires before deadline",
-       create([](auto& r) {
+      {"expires before deadline", create([](auto& r) {
          *r.mutable_task()->mutable_expires() =
              ToProtoTime(absl::Now() + absl::Minutes(30));
        }),
        kInvalid, ErrorCode::kInputError, "task.expires"},
-      {"created long ago",
-       create([](auto& r) {
+      {"created long ago", create([](auto& r) {
          *r.mutable_task()->mutable_created() =
              ToProtoTime(absl::Now() - absl::Hours(2));
        }),
        kInvalid, ErrorCode::kInputError, "task.created"},
-      {"too many routes",
-       create([](auto& r) {
+      {"too many routes", create([](auto& r) {
          for (int i = 0; i < 65; ++i) r.mutable_task()->add_routes("r");
        }),
        kInvalid, ErrorCode::kInputError, "task.routes"},
@@ -402,8 +394,7 @@ TEST_F(QueueServiceTest, BadInputReturnsPreciseErrorsAndWritesNothing) {
       {"retries out of range",
        create([](auto& r) { r.mutable_task()->set_retries(50); }), kInvalid,
        ErrorCode::kInputError, "task.retries"},
-      {"oversized payload",
-       create([](auto& r) {
+      {"oversized payload", create([](auto& r) {
          r.mutable_task()->set_payload(
              absl::StrCat("{\"x\":\"", std::string(300 * 1024, 'x'), "\"}"));
        }),
@@ -421,8 +412,8 @@ TEST_F(QueueServiceTest, BadInputReturnsPreciseErrorsAndWritesNothing) {
        create([](auto& r) { r.mutable_task()->add_dependencies(r.task_id()); }),
        kInvalid, ErrorCode::kInputError, "task.dependencies[0]"},
       {"scope not printable",
-       create([](auto& r) { r.mutable_task()->add_scopes("a\x01"); }),
-       kInvalid, ErrorCode::kInputError, "task.scopes[0]"},
+       create([](auto& r) { r.mutable_task()->add_scopes("a\x01"); }), kInvalid,
+       ErrorCode::kInputError, "task.scopes[0]"},
       {"GetTask bad id",
        [](v1::Queue::Stub& stub) {
          v1::TaskIdRequest request;
@@ -476,8 +467,8 @@ TEST_F(QueueServiceTest, BadInputReturnsPreciseErrorsAndWritesNothing) {
        run_call(&v1::Queue::Stub::ReportFailed, completed_req.task_id(), 0),
        kPrecondition, ErrorCode::kRequestConflict, ""},
       {"ReportCompleted on a run that does not exist",
-       run_call(&v1::Queue::Stub::ReportCompleted, running_id, 7),
-       kNotFound, ErrorCode::kResourceNotFound, ""},
+       run_call(&v1::Queue::Stub::ReportCompleted, running_id, 7), kNotFound,
+       ErrorCode::kResourceNotFound, ""},
       {"ReportCompleted negative run id",
        run_call(&v1::Queue::Stub::ReportCompleted, running_id, -1), kInvalid,
        ErrorCode::kInputError, "run_id"},
@@ -537,8 +528,8 @@ TEST_F(QueueServiceTest, BadInputReturnsPreciseErrorsAndWritesNothing) {
     v1::ListTaskQueuesResponse listed;
     EXPECT_TRUE(stub().ListTaskQueues(Context().get(), list, &listed).ok());
     for (const auto& q : listed.task_queues()) {
-      out += absl::StrCat(q.task_queue_id(), ":", q.pending(), ":",
-                          q.claimed(), ";");
+      out += absl::StrCat(q.task_queue_id(), ":", q.pending(), ":", q.claimed(),
+                          ";");
     }
     return out;
   };
@@ -594,8 +585,8 @@ TEST_F(QueueServiceTest, LongPollIsWokenByCreateTask) {
       done = true;
     });
     // Wait until the call is parked (its first attempt found nothing).
-    for (int i = 0; i < 500 && replica_->server->queue_service()
-                                       .parked_claims() == 0;
+    for (int i = 0;
+         i < 500 && replica_->server->queue_service().parked_claims() == 0;
          ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -604,9 +595,8 @@ TEST_F(QueueServiceTest, LongPollIsWokenByCreateTask) {
 
     v1::CreateTaskRequest request = NewTaskRequest();
     v1::CreateTaskResponse response;
-    grpc::Status status =
-        (via_other_replica ? *other.stub : stub())
-            .CreateTask(Context().get(), request, &response);
+    grpc::Status status = (via_other_replica ? *other.stub : stub())
+                              .CreateTask(Context().get(), request, &response);
     Clock::time_point created_at = Clock::now();
     ASSERT_TRUE(status.ok()) << status.error_message();
     claimer.join();
@@ -736,10 +726,10 @@ TEST_F(QueueServiceTest, ReclaimExtendsTheClaimAndConflictsAfterCancel) {
 
   absl::SleepFor(absl::Milliseconds(1100));
   v1::ReclaimTaskResponse reclaimed;
-  ASSERT_TRUE(stub()
-                  .ReclaimTask(Context().get(), Run(request.task_id(), 0),
-                               &reclaimed)
-                  .ok());
+  ASSERT_TRUE(
+      stub()
+          .ReclaimTask(Context().get(), Run(request.task_id(), 0), &reclaimed)
+          .ok());
   EXPECT_GT(reclaimed.taken_until().seconds(), first_until);
   EXPECT_EQ(reclaimed.status().state(), "running");
 
@@ -779,10 +769,9 @@ TEST_F(QueueServiceTest, ExpiredClaimIsRetriedUntilRetriesRunOut) {
   EXPECT_EQ((*claimed)[0].run_id(), 0);
 
   // The resolver expires the claim and schedules run 1.
-  v1::TaskStatus status = WaitForStatus(
-      request.task_id(), [](const v1::TaskStatus& s) {
-        return s.runs_size() == 2;
-      });
+  v1::TaskStatus status =
+      WaitForStatus(request.task_id(),
+                    [](const v1::TaskStatus& s) { return s.runs_size() == 2; });
   ASSERT_EQ(status.runs_size(), 2);
   EXPECT_EQ(status.runs(0).state(), "exception");
   EXPECT_EQ(status.runs(0).reason_resolved(), "claim-expired");
@@ -823,10 +812,10 @@ TEST_F(QueueServiceTest, RestartKeepsEverything) {
   EXPECT_EQ((*claimed)[0].task_id(), running_req.task_id());
   EXPECT_EQ((*claimed)[1].task_id(), done_req.task_id());
   v1::TaskStatusResponse done;
-  ASSERT_TRUE(stub()
-                  .ReportCompleted(Context().get(), Run(done_req.task_id(), 0),
-                                   &done)
-                  .ok());
+  ASSERT_TRUE(
+      stub()
+          .ReportCompleted(Context().get(), Run(done_req.task_id(), 0), &done)
+          .ok());
 
   std::map<std::string, std::string> before;
   for (const auto* r : {&pending_req, &running_req, &done_req}) {
@@ -916,9 +905,9 @@ absl::StatusOr<std::string> RawUnary(std::shared_ptr<grpc::Channel> channel,
 }
 
 // One request/response exchange on a bidi stream (server reflection).
-absl::StatusOr<std::string> RawBidiOnce(
-    std::shared_ptr<grpc::Channel> channel, const std::string& method,
-    const std::string& request) {
+absl::StatusOr<std::string> RawBidiOnce(std::shared_ptr<grpc::Channel> channel,
+                                        const std::string& method,
+                                        const std::string& request) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   auto context = Context(absl::Seconds(10));
@@ -964,8 +953,7 @@ TEST_F(QueueServiceTest, HealthReflectionAndMetrics) {
 
   // grpc.health.v1.HealthCheckRequest{} -> HealthCheckResponse{status:
   // SERVING (1)}, i.e. the bytes 08 01.
-  auto health = RawUnary(replica_->channel,
-                         "/grpc.health.v1.Health/Check", "");
+  auto health = RawUnary(replica_->channel, "/grpc.health.v1.Health/Check", "");
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, std::string("\x08\x01", 2));
 

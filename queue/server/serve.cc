@@ -110,8 +110,7 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
         << WithPort(config.http_listen, server.http_port());
   }
   out << "; database: " << database.description() << std::endl;
-  spdlog::info("serving; schema version {}",
-               store::LatestKnownSchemaVersion());
+  spdlog::info("serving; schema version {}", store::LatestKnownSchemaVersion());
 
   int signo = signal->Wait();
   spdlog::info("received signal {}; shutting down", signo);

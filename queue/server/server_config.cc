@@ -26,8 +26,8 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view field,
   if (s.empty()) return InputError(field, text, "a duration is required");
   bool digits_only = true;
   for (char c : s) {
-    digits_only = digits_only && (std::isdigit(static_cast<unsigned char>(c)) ||
-                                  c == '.');
+    digits_only = digits_only &&
+                  (std::isdigit(static_cast<unsigned char>(c)) || c == '.');
   }
   if (digits_only) s += "s";
   // absl knows h/m/s/ms/us/ns; days are common enough for deadlines.
@@ -101,8 +101,8 @@ absl::Status ServerFlags::Resolve() {
     return absl::OkStatus();
   };
   queue_service::QueueServiceOptions& service = config_->service;
-  DROVER_RETURN_IF_ERROR(duration("claim-timeout", claim_timeout_,
-                                  &service.claim.claim_timeout));
+  DROVER_RETURN_IF_ERROR(
+      duration("claim-timeout", claim_timeout_, &service.claim.claim_timeout));
   DROVER_RETURN_IF_ERROR(
       duration("poll-timeout", poll_timeout_, &service.claim.poll_timeout));
   DROVER_RETURN_IF_ERROR(duration("safety-poll-interval", safety_poll_,
@@ -119,8 +119,8 @@ absl::Status ServerFlags::Resolve() {
   DROVER_RETURN_IF_ERROR(duration("expiry-interval", expiry_interval_,
                                   &config_->resolvers.expiry_interval));
   if (service.claim.claim_timeout < absl::Seconds(1)) {
-    return InputError("claim-timeout", absl::FormatDuration(
-                                           service.claim.claim_timeout),
+    return InputError("claim-timeout",
+                      absl::FormatDuration(service.claim.claim_timeout),
                       "claim-timeout must be at least 1s");
   }
   if (service.claim.safety_poll_interval < absl::Milliseconds(10)) {

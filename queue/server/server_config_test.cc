@@ -80,10 +80,10 @@ TEST_F(ServerFlagsTest, FlagsBeatConfigFileWhichBeatsEnvironment) {
   absl::Status status =
       Parse({"--config", path, "--poll-timeout", "3s"}, &config);
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_EQ(config.service.claim.poll_timeout, absl::Seconds(3));  // flag
-  EXPECT_EQ(config.listen, "127.0.0.1:6000");                      // file
-  EXPECT_EQ(config.db_pool_size, 3);                               // file
-  EXPECT_EQ(config.log.format, LogFormat::kJson);                  // file
+  EXPECT_EQ(config.service.claim.poll_timeout, absl::Seconds(3));   // flag
+  EXPECT_EQ(config.listen, "127.0.0.1:6000");                       // file
+  EXPECT_EQ(config.db_pool_size, 3);                                // file
+  EXPECT_EQ(config.log.format, LogFormat::kJson);                   // file
   EXPECT_EQ(config.service.claim.claim_timeout, absl::Minutes(2));  // env
 }
 

@@ -75,9 +75,7 @@ std::string ReadTail(const std::string& path, size_t bytes) {
   return out;
 }
 
-bool IsExecutable(const fs::path& p) {
-  return access(p.c_str(), X_OK) == 0;
-}
+bool IsExecutable(const fs::path& p) { return access(p.c_str(), X_OK) == 0; }
 
 // "15" < "16" numerically; other names sort last.
 int VersionOf(const fs::path& dir) {
@@ -153,8 +151,7 @@ absl::Status EmbeddedPostgres::FindBinaries() {
   }
   std::vector<fs::path> candidates;
   std::error_code ec;
-  for (const auto& entry :
-       fs::directory_iterator("/usr/lib/postgresql", ec)) {
+  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
     fs::path bin = entry.path() / "bin";
     if (IsExecutable(bin / "initdb") && IsExecutable(bin / "pg_ctl")) {
       candidates.push_back(entry.path());
@@ -208,8 +205,10 @@ absl::Status EmbeddedPostgres::CheckReachable(const std::string& dir) {
       if (!searchable) {
         return InputError(
             "data_dir", dir,
-            absl::StrCat("PostgreSQL runs as ", run_as_, " (initdb refuses "
-                         "root), which cannot enter ", p.string(),
+            absl::StrCat("PostgreSQL runs as ", run_as_,
+                         " (initdb refuses "
+                         "root), which cannot enter ",
+                         p.string(),
                          "; choose a data directory whose parents are "
                          "searchable (chmod o+x) or run as another user"));
       }
@@ -240,10 +239,10 @@ absl::Status EmbeddedPostgres::PrepareDirectories() {
     std::error_code err;
     fs::create_directories(path, err);
     if (err) {
-      return MakeError(ErrorCode::kInternalError,
-                       absl::StrCat("cannot create ", path, ": ",
-                                    err.message()),
-                       {{"path", path}});
+      return MakeError(
+          ErrorCode::kInternalError,
+          absl::StrCat("cannot create ", path, ": ", err.message()),
+          {{"path", path}});
     }
     fs::permissions(path, perms, err);
     if (give_away) return Chown(path);
@@ -255,15 +254,14 @@ absl::Status EmbeddedPostgres::PrepareDirectories() {
   bool existed = fs::exists(data);
   DROVER_RETURN_IF_ERROR(make_dir(
       data_dir_,
-      existed ? fs::status(data).permissions() : fs::perms::owner_all,
-      false));
+      existed ? fs::status(data).permissions() : fs::perms::owner_all, false));
   if (!run_as_.empty()) {
     fs::permissions(data, fs::perms::others_exec | fs::perms::group_exec,
                     fs::perm_options::add, ec);
     DROVER_RETURN_IF_ERROR(CheckReachable(data));
   }
-  DROVER_RETURN_IF_ERROR(make_dir(cluster_dir_, fs::perms::owner_all,
-                                  !run_as_.empty()));
+  DROVER_RETURN_IF_ERROR(
+      make_dir(cluster_dir_, fs::perms::owner_all, !run_as_.empty()));
   DROVER_RETURN_IF_ERROR(
       make_dir(socket_dir_, fs::perms::owner_all, !run_as_.empty()));
   if (!fs::exists(log_file_)) {
@@ -292,8 +290,8 @@ absl::Status EmbeddedPostgres::ToolError(const std::string& what,
                                          const ProcessOutcome& outcome) {
   std::string log = ReadTail(log_file_, kLogTailBytes);
   std::string message =
-      absl::StrCat(what, " failed (exit ", outcome.exit_code, "): ",
-                   absl::StripAsciiWhitespace(outcome.output));
+      absl::StrCat(what, " failed (exit ", outcome.exit_code,
+                   "): ", absl::StripAsciiWhitespace(outcome.output));
   if (!log.empty()) {
     absl::StrAppend(&message, "\n--- ", log_file_, " (tail) ---\n", log);
   }
@@ -305,8 +303,8 @@ absl::Status EmbeddedPostgres::ToolError(const std::string& what,
 absl::Status EmbeddedPostgres::InitCluster() {
   spdlog::info("initialising PostgreSQL cluster in {}", cluster_dir_);
   std::vector<std::string> args = {
-      "-D", cluster_dir_, "-U", options_.superuser, "--auth=trust",
-      "--encoding=UTF8", "--locale=C"};
+      "-D",           cluster_dir_,      "-U",        options_.superuser,
+      "--auth=trust", "--encoding=UTF8", "--locale=C"};
   if (options_.fast_initdb) args.push_back("--no-sync");
   DROVER_ASSIGN_OR_RETURN(ProcessOutcome outcome, RunTool("initdb", args));
   if (outcome.exit_code != 0) return ToolError("initdb", outcome);
@@ -335,9 +333,9 @@ absl::Status EmbeddedPostgres::StartServer() {
   for (const auto& s : settings) server_args.push_back("-c " + ShellQuote(s));
   DROVER_ASSIGN_OR_RETURN(
       ProcessOutcome outcome,
-      RunTool("pg_ctl", {"start", "-D", cluster_dir_, "-w", "-t",
-                         kStartTimeoutSeconds, "-s", "-l", log_file_, "-o",
-                         absl::StrJoin(server_args, " ")}));
+      RunTool("pg_ctl",
+              {"start", "-D", cluster_dir_, "-w", "-t", kStartTimeoutSeconds,
+               "-s", "-l", log_file_, "-o", absl::StrJoin(server_args, " ")}));
   if (outcome.exit_code != 0) return ToolError("pg_ctl start", outcome);
   running_ = true;
   return absl::OkStatus();

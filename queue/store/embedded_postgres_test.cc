@@ -2,6 +2,7 @@
 // and for real (initdb, start, reuse, stop), plus SubprocessLauncher.
 #include "queue/store/embedded_postgres.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -102,8 +103,8 @@ TEST(EmbeddedPostgresTest, FirstStartRunsInitdbThenStartsOnASocketOnly) {
   EXPECT_TRUE(absl::StrContains(
       start_args, "-c 'unix_socket_directories=" + dir.path() + "/data/run'"))
       << start_args;
-  EXPECT_TRUE(absl::StrContains(start_args, "-l " + dir.path() +
-                                                "/data/postgres.log"));
+  EXPECT_TRUE(
+      absl::StrContains(start_args, "-l " + dir.path() + "/data/postgres.log"));
   EXPECT_TRUE(fs::is_directory(cluster));
   EXPECT_TRUE(fs::is_directory(dir.path() + "/data/run"));
 }
@@ -204,8 +205,8 @@ TEST(EmbeddedPostgresTest, MissingBinariesAreResourceNotFound) {
   } else {
     // Found under /usr/lib/postgresql/*/bin instead of pg_config's answer.
     ASSERT_GE(launcher.calls.size(), 2u);
-    EXPECT_TRUE(absl::StartsWith(launcher.calls[1].argv[0],
-                                 "/usr/lib/postgresql/"))
+    EXPECT_TRUE(
+        absl::StartsWith(launcher.calls[1].argv[0], "/usr/lib/postgresql/"))
         << launcher.calls[1].argv[0];
   }
 }
@@ -238,6 +239,31 @@ TEST(EmbeddedPostgresTest, RealClusterStartsStopsAndIsReused) {
     EXPECT_EQ(txn.exec1("SHOW listen_addresses")[0].as<std::string>(), "");
     ASSERT_TRUE(pg.Stop().ok());
     EXPECT_TRUE(pg.Stop().ok()) << "stopping a stopped server is fine";
+  }
+  {
+    EmbeddedPostgres pg(options, &launcher);
+    auto conn = pg.Start();
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    {
+      pqxx::connection c(*conn);
+      EXPECT_EQ(pqxx::nontransaction(c)
+                    .exec1("SELECT v FROM kept")[0]
+                    .as<std::string>(),
+                "still here");
+    }
+    // A crash: the server dies without a clean shutdown and leaves a stale
+    // postmaster.pid behind. The next start recovers.
+    std::ifstream pid_file(data + "/postgres/postmaster.pid");
+    pid_t pid = 0;
+    pid_file >> pid;
+    ASSERT_GT(pid, 0);
+    pid_t group = getpgid(pid);
+    ASSERT_GT(group, 1);
+    ASSERT_EQ(kill(-group, SIGKILL), 0);
+    for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) usleep(50000);
+    // Backends notice their postmaster is gone and exit shortly after.
+    usleep(500000);
+    ASSERT_TRUE(fs::exists(data + "/postgres/postmaster.pid"));
   }
   {
     EmbeddedPostgres pg(options, &launcher);
@@ -293,8 +319,7 @@ TEST(SubprocessLauncherTest, RunsAsAnotherUserWhenRoot) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
   SubprocessLauncher launcher;
   auto out = launcher.Run({{"id", "-un"}, "postgres"});
-  if (!out.ok() &&
-      GetErrorInfo(out.status()).code == ErrorCode::kInputError) {
+  if (!out.ok() && GetErrorInfo(out.status()).code == ErrorCode::kInputError) {
     GTEST_SKIP() << "no postgres user: " << out.status().message();
   }
   ASSERT_TRUE(out.ok()) << out.status();

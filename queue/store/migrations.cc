@@ -2,8 +2,10 @@
 
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "queue/store/pg_util.h"
 
@@ -35,12 +37,19 @@ std::string Label(int version, std::string_view name) {
   return absl::StrCat(number, "_", absl::string_view(name.data(), name.size()));
 }
 
-// Returns the applied history (version -> name), creating the table first.
-absl::StatusOr<std::map<int, std::string>> ReadHistory(pqxx::connection& conn) {
+using History = std::map<int, std::string>;  // version -> name
+
+// The applied history; empty when schema_migrations does not exist (and,
+// with `create`, creates it).
+absl::StatusOr<History> ReadHistory(pqxx::connection& conn, bool create) {
   try {
     pqxx::nontransaction txn(conn);
-    txn.exec(kCreateHistorySql);
-    std::map<int, std::string> history;
+    if (create) {
+      txn.exec(kCreateHistorySql);
+    } else if (!txn.exec1(kHistoryExistsSql)[0].as<bool>()) {
+      return History{};
+    }
+    History history;
     for (const auto& row : txn.exec(kReadHistorySql)) {
       history[row[0].as<int>()] = row[1].as<std::string>();
     }
@@ -50,16 +59,15 @@ absl::StatusOr<std::map<int, std::string>> ReadHistory(pqxx::connection& conn) {
   }
 }
 
-absl::Status ApplyLocked(pqxx::connection& conn,
-                         std::span<const EmbeddedMigration> migrations) {
-  DROVER_ASSIGN_OR_RETURN(auto history, ReadHistory(conn));
+// Every applied migration must be one this binary carries, under the same
+// name. One newer than all it carries means a newer binary migrated the
+// database; any other stranger means two schemas share version numbers.
+absl::Status CheckHistoryKnown(const History& history,
+                               std::span<const EmbeddedMigration> migrations) {
   int known = migrations.empty() ? 0 : migrations.back().version;
-  int applied = history.empty() ? 0 : history.rbegin()->first;
-  DROVER_RETURN_IF_ERROR(
-      applied > known ? CheckSchemaVersion(applied, known) : absl::OkStatus());
-
-  // The recorded history must be a prefix of what this binary carries;
-  // anything else means two different schemas share the version numbers.
+  if (!history.empty() && history.rbegin()->first > known) {
+    return CheckSchemaVersion(history.rbegin()->first, known);
+  }
   for (const auto& [version, name] : history) {
     const EmbeddedMigration* match = nullptr;
     for (const auto& m : migrations) {
@@ -67,26 +75,28 @@ absl::Status ApplyLocked(pqxx::connection& conn,
     }
     if (match == nullptr || match->name != name) {
       return ConflictError(
-          absl::StrCat("schema_migrations records migration ",
-                       Label(version, name), " which this binary ",
-                       match == nullptr ? "does not have"
-                                        : absl::StrCat("knows as ",
-                                                       Label(version, match->name))),
+          absl::StrCat(
+              "schema_migrations records migration ", Label(version, name),
+              " which this binary ",
+              match == nullptr
+                  ? "does not have"
+                  : absl::StrCat("knows as ", Label(version, match->name))),
           {{"schema_version", std::to_string(version)},
            {"recorded_name", name}});
     }
   }
+  return absl::OkStatus();
+}
 
+absl::Status ApplyLocked(pqxx::connection& conn,
+                         std::span<const EmbeddedMigration> migrations) {
+  DROVER_ASSIGN_OR_RETURN(History history, ReadHistory(conn, true));
+  DROVER_RETURN_IF_ERROR(CheckHistoryKnown(history, migrations));
+  // Whatever is missing is applied in version order, including a version
+  // below the newest applied: migration areas are numbered apart (core
+  // 0001-0099, artifacts 0100, ...) and grow independently.
   for (const auto& m : migrations) {
     if (history.count(m.version) > 0) continue;
-    if (m.version < applied) {
-      return ConflictError(
-          absl::StrCat("migration ", Label(m.version, m.name),
-                       " is missing from a database already at version ",
-                       applied),
-          {{"schema_version", std::to_string(applied)},
-           {"missing_version", std::to_string(m.version)}});
-    }
     try {
       pqxx::work txn(conn);
       txn.exec(std::string(m.sql));
@@ -145,9 +155,9 @@ absl::StatusOr<int> SchemaVersion(const std::string& connection_string) {
 }
 
 absl::Status CheckSchemaVersion(int database_version, int known_version) {
-  ErrorDetails details = {{"schema_version", std::to_string(database_version)},
-                          {"binary_schema_version",
-                           std::to_string(known_version)}};
+  ErrorDetails details = {
+      {"schema_version", std::to_string(database_version)},
+      {"binary_schema_version", std::to_string(known_version)}};
   if (database_version > known_version) {
     return ConflictError(
         absl::StrCat("database schema version ", database_version,
@@ -166,8 +176,28 @@ absl::Status CheckSchemaVersion(int database_version, int known_version) {
 }
 
 absl::Status CheckSchema(const std::string& connection_string) {
-  DROVER_ASSIGN_OR_RETURN(int version, SchemaVersion(connection_string));
-  return CheckSchemaVersion(version, LatestKnownSchemaVersion());
+  DROVER_ASSIGN_OR_RETURN(auto conn, pg::Connect(connection_string));
+  DROVER_ASSIGN_OR_RETURN(History history, ReadHistory(*conn, false));
+  auto migrations = EmbeddedMigrations();
+  DROVER_RETURN_IF_ERROR(CheckHistoryKnown(history, migrations));
+  std::vector<std::string> missing;
+  for (const auto& m : migrations) {
+    if (history.count(m.version) == 0)
+      missing.push_back(Label(m.version, m.name));
+  }
+  if (!missing.empty()) {
+    int newest = history.empty() ? 0 : history.rbegin()->first;
+    return ConflictError(
+        absl::StrCat("database schema (version ", newest,
+                     ") lacks migrations this binary needs (",
+                     absl::StrJoin(missing, ", "), "; newest known ",
+                     LatestKnownSchemaVersion(),
+                     "); run `drover-queue migrate`"),
+        {{"schema_version", std::to_string(newest)},
+         {"binary_schema_version", std::to_string(LatestKnownSchemaVersion())},
+         {"missing", absl::StrJoin(missing, ",")}});
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace drover::queue::store

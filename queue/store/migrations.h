@@ -29,12 +29,14 @@ std::span<const EmbeddedMigration> EmbeddedMigrations();
 // The newest version in EmbeddedMigrations().
 int LatestKnownSchemaVersion();
 
-// Applies every embedded migration the database lacks. Thread-safe and safe
-// against concurrent callers in other processes. Errors: InternalError when
-// the database cannot be reached or a migration fails (naming it; that
-// migration's changes are rolled back), RequestConflict when the schema is
-// newer than this binary knows or its recorded history differs from the
-// embedded migrations.
+// Applies every embedded migration the database lacks, in version order
+// (a missing version below the newest applied is applied too: areas of the
+// schema are numbered apart, core 0001-0099, artifacts 0100, ...).
+// Thread-safe and safe against concurrent callers in other processes.
+// Errors: InternalError when the database cannot be reached or a migration
+// fails (naming it; that migration's changes are rolled back),
+// RequestConflict when the schema is newer than this binary knows or
+// records a migration this binary does not carry under that name.
 absl::Status Migrate(const std::string& connection_string);
 
 // As Migrate, with an explicit list (sorted by version); for tests.
@@ -45,10 +47,11 @@ absl::Status ApplyMigrations(const std::string& connection_string,
 // InternalError when the database cannot be reached.
 absl::StatusOr<int> SchemaVersion(const std::string& connection_string);
 
-// OK when the database schema is exactly the version this binary knows.
+// OK when the database has exactly the migrations this binary carries.
 // Errors: RequestConflict naming both versions when the schema is newer
-// (upgrade the binary) or older (run `drover-queue migrate`); InternalError
-// when the database cannot be reached.
+// (upgrade the binary), lacks migrations (run `drover-queue migrate`; the
+// details list them) or records foreign ones; InternalError when the
+// database cannot be reached.
 absl::Status CheckSchema(const std::string& connection_string);
 
 // The pure comparison behind CheckSchema.

@@ -15,13 +15,13 @@ namespace {
 using testing::TestDatabase;
 
 // An empty database, or a skip with the reason PostgreSQL is unavailable.
-#define EMPTY_DATABASE_OR_SKIP(var)                                      \
-  auto var##_or = TestDatabase::CreateEmpty();                           \
-  if (!var##_or.ok() &&                                                  \
-      var##_or.status().code() == absl::StatusCode::kUnavailable) {      \
-    GTEST_SKIP() << var##_or.status().message();                         \
-  }                                                                      \
-  ASSERT_TRUE(var##_or.ok()) << var##_or.status();                       \
+#define EMPTY_DATABASE_OR_SKIP(var)                                 \
+  auto var##_or = TestDatabase::CreateEmpty();                      \
+  if (!var##_or.ok() &&                                             \
+      var##_or.status().code() == absl::StatusCode::kUnavailable) { \
+    GTEST_SKIP() << var##_or.status().message();                    \
+  }                                                                 \
+  ASSERT_TRUE(var##_or.ok()) << var##_or.status();                  \
   std::unique_ptr<TestDatabase> var = std::move(var##_or).value()
 
 int CountRows(const std::string& conn_string, const std::string& query) {
@@ -108,8 +108,8 @@ TEST(MigrateTest, RefusesASchemaNewerThanItKnows) {
   }
   std::string newer = std::to_string(LatestKnownSchemaVersion() + 5);
   std::string known = std::to_string(LatestKnownSchemaVersion());
-  for (const absl::Status& s :
-       {CheckSchema(db->connection_string()), Migrate(db->connection_string())}) {
+  for (const absl::Status& s : {CheckSchema(db->connection_string()),
+                                Migrate(db->connection_string())}) {
     EXPECT_EQ(GetErrorInfo(s).code, ErrorCode::kRequestConflict);
     EXPECT_NE(s.message().find(newer), std::string::npos) << s;
     EXPECT_NE(s.message().find(known), std::string::npos) << s;
@@ -131,6 +131,39 @@ TEST(MigrateTest, FailedMigrationRollsBackAndIsNamed) {
                       "SELECT count(*) FROM information_schema.tables "
                       "WHERE table_name = 'b'"),
             0);
+}
+
+TEST(MigrateTest, AppliesAMissingLowerVersionFromAnotherArea) {
+  EMPTY_DATABASE_OR_SKIP(db);
+  const EmbeddedMigration before[] = {{1, "core", "CREATE TABLE a (x int);"},
+                                      {100, "area", "CREATE TABLE c (x int);"}};
+  ASSERT_TRUE(ApplyMigrations(db->connection_string(), before).ok());
+  const EmbeddedMigration after[] = {{1, "core", "CREATE TABLE a (x int);"},
+                                     {2, "more", "CREATE TABLE b (x int);"},
+                                     {100, "area", "CREATE TABLE c (x int);"}};
+  ASSERT_TRUE(ApplyMigrations(db->connection_string(), after).ok());
+  EXPECT_EQ(CountRows(db->connection_string(),
+                      "SELECT count(*) FROM schema_migrations"),
+            3);
+  EXPECT_EQ(CountRows(db->connection_string(),
+                      "SELECT count(*) FROM information_schema.tables "
+                      "WHERE table_name = 'b'"),
+            1);
+}
+
+TEST(MigrateTest, CheckSchemaListsMissingMigrations) {
+  EMPTY_DATABASE_OR_SKIP(db);
+  ASSERT_TRUE(Migrate(db->connection_string()).ok());
+  {
+    pqxx::connection conn(db->connection_string());
+    pqxx::nontransaction(conn).exec_params(
+        "DELETE FROM schema_migrations WHERE version = $1",
+        EmbeddedMigrations().front().version);
+  }
+  absl::Status s = CheckSchema(db->connection_string());
+  EXPECT_EQ(GetErrorInfo(s).code, ErrorCode::kRequestConflict);
+  EXPECT_NE(s.message().find("0001_initial"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("migrate"), std::string::npos) << s;
 }
 
 TEST(MigrateTest, RefusesAForeignHistory) {

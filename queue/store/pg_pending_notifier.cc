@@ -62,8 +62,8 @@ absl::Status PgPendingNotifier::Start(Callback callback) {
   DROVER_ASSIGN_OR_RETURN(auto listener,
                           Listen(options_.connection_string, &callback_));
   connections_++;
-  thread_ = std::thread(
-      [this, listener]() mutable { Loop(std::move(listener)); });
+  thread_ =
+      std::thread([this, listener]() mutable { Loop(std::move(listener)); });
   return absl::OkStatus();
 }
 
@@ -74,8 +74,8 @@ void PgPendingNotifier::Stop() {
 
 void PgPendingNotifier::Loop(std::shared_ptr<Listener> listener) {
   absl::Duration backoff = options_.min_backoff;
-  const long poll_us = static_cast<long>(
-      absl::ToInt64Microseconds(options_.poll_interval));
+  const long poll_us =
+      static_cast<long>(absl::ToInt64Microseconds(options_.poll_interval));
   while (!stop_) {
     if (listener == nullptr) {
       auto next = Listen(options_.connection_string, &callback_);

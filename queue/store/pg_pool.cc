@@ -54,8 +54,8 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgConnectionPool::Open() {
       // and the first real call pays no extra round trip.
       conn->prepare_now(statement.name);
     } catch (...) {
-      return pg::CurrentExceptionToStatus(
-          std::string("preparing statement ") + statement.name);
+      return pg::CurrentExceptionToStatus(std::string("preparing statement ") +
+                                          statement.name);
     }
   }
   return conn;
@@ -75,7 +75,8 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
       }
       return false;
     };
-    if (!freed_.wait_for(lock, absl::ToChronoMilliseconds(options_.acquire_timeout),
+    if (!freed_.wait_for(lock,
+                         absl::ToChronoMilliseconds(options_.acquire_timeout),
                          free_slot)) {
       return MakeError(ErrorCode::kInternalError,
                        "no database connection became free in time",

@@ -371,8 +371,8 @@ SELECT (SELECT count(*) FROM r) AS resolved,
 // Resolves the unresolved (pending or running) run $2 of a locked task as
 // exception/$3 at $4 (cancel, deadline); records task-exception.
 // $1 task_id.
-inline constexpr PreparedStatement kResolveOpenRun = {
-    "drover_resolve_open_run", R"sql(
+inline constexpr PreparedStatement kResolveOpenRun = {"drover_resolve_open_run",
+                                                      R"sql(
 WITH r AS (
   UPDATE runs
   SET state = 'exception', reason_resolved = $3, resolved = $4::timestamptz
@@ -607,9 +607,10 @@ inline constexpr PreparedStatement kDeleteExpiredTaskGroups = {
 WITH doomed AS (
   SELECT g.task_group_id FROM task_groups g
   WHERE g.expires < $1::timestamptz
-    -- LIMIT keeps this a per-group index probe, never an anti-join.
+    -- OFFSET 0 keeps this a per-group index probe: pulled up into an
+    -- anti-join it could hash the whole tasks table.
     AND NOT EXISTS (SELECT 1 FROM tasks t
-                    WHERE t.task_group_id = g.task_group_id LIMIT 1)
+                    WHERE t.task_group_id = g.task_group_id OFFSET 0)
   ORDER BY g.expires
   LIMIT $2
   FOR UPDATE SKIP LOCKED
@@ -622,26 +623,31 @@ WHERE task_group_id = ANY (ARRAY(SELECT task_group_id FROM doomed))
 inline constexpr PreparedStatement kQueueCounts = {"drover_queue_counts",
                                                    R"sql(
 SELECT (SELECT count(*) FROM pending WHERE task_queue_id = $1) AS pending,
-       (SELECT count(*) FROM runs r JOIN tasks t ON t.task_id = r.task_id
-        WHERE r.state = 'running' AND t.task_queue_id = $1) AS claimed,
+       -- Driven from the running runs (bounded by worker capacity), each
+       -- probing its task; tasks has no index on the queue.
+       (SELECT count(*) FROM runs r
+        WHERE r.state = 'running'
+          AND (SELECT t.task_queue_id FROM tasks t
+               WHERE t.task_id = r.task_id) = $1) AS claimed,
        (SELECT epoch_us(last_date_active) FROM task_queues
         WHERE task_queue_id = $1) AS last_active_us
 )sql"};
 
 // A page of queues after id $1 (empty: from the start), at most $2.
-inline constexpr PreparedStatement kListTaskQueues = {
-    "drover_list_task_queues", R"sql(
+inline constexpr PreparedStatement kListTaskQueues = {"drover_list_task_queues",
+                                                      R"sql(
 WITH page AS (
   SELECT task_queue_id, last_date_active FROM task_queues
   WHERE task_queue_id > $1
   ORDER BY task_queue_id
   LIMIT $2
 ), claimed AS (
-  SELECT t.task_queue_id, count(*) AS n
-  FROM runs r JOIN tasks t ON t.task_id = r.task_id
-  WHERE r.state = 'running'
-    AND t.task_queue_id IN (SELECT task_queue_id FROM page)
-  GROUP BY t.task_queue_id
+  SELECT q.task_queue_id, count(*) AS n
+  FROM (SELECT (SELECT t.task_queue_id FROM tasks t
+                WHERE t.task_id = r.task_id) AS task_queue_id
+        FROM runs r WHERE r.state = 'running') q
+  WHERE q.task_queue_id IN (SELECT task_queue_id FROM page)
+  GROUP BY q.task_queue_id
 )
 SELECT p.task_queue_id, epoch_us(p.last_date_active) AS last_active_us,
        (SELECT count(*) FROM pending x
@@ -653,14 +659,17 @@ ORDER BY p.task_queue_id
 
 // Every statement above, for preparing on each pooled connection.
 inline constexpr PreparedStatement kAllStatements[] = {
-    kCreateTask,        kGetTask,          kTaskStatus,
-    kLockTask,          kScheduleFirstRun, kClaimWork,
-    kReclaimRun,        kGetRun,           kTaskExists,
-    kResolveRun,        kResolveOpenRun,   kInsertExceptionRun,
-    kDeletePending,     kRetryTask,        kRerunTask,
-    kFinishTask,        kExpireClaims,     kLockDeadlineTasks,
-    kDeleteExpiredTasks, kDeleteExpiredTaskGroups, kQueueCounts,
-    kListTaskQueues,
+    kCreateTask,         kGetTask,
+    kTaskStatus,         kLockTask,
+    kScheduleFirstRun,   kClaimWork,
+    kReclaimRun,         kGetRun,
+    kTaskExists,         kResolveRun,
+    kResolveOpenRun,     kInsertExceptionRun,
+    kDeletePending,      kRetryTask,
+    kRerunTask,          kFinishTask,
+    kExpireClaims,       kLockDeadlineTasks,
+    kDeleteExpiredTasks, kDeleteExpiredTaskGroups,
+    kQueueCounts,        kListTaskQueues,
 };
 
 }  // namespace drover::queue::store::sql

@@ -41,7 +41,8 @@ absl::Time TruncateToMicros(absl::Time t) {
 // document reads back byte-identical to what a caller canonicalised the
 // same way (JSONB output has its own spacing and key order).
 std::string CanonicalJson(const char* text) {
-  auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto parsed =
+      nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return text;
   return parsed.dump();
 }
@@ -296,11 +297,11 @@ std::invoke_result_t<Fn, Txn&> PgStore::Execute(const char* operation,
       // database refused, i.e. input that slipped past validation.
       std::string state = e.sqlstate();
       if (state.rfind("22", 0) == 0 || state == "23514") {
-        return MakeError(ErrorCode::kInputError,
-                         absl::StrCat(operation,
-                                      ": the database rejected a value: ",
-                                      e.what()),
-                         {{"operation", operation}, {"sqlstate", state}});
+        return MakeError(
+            ErrorCode::kInputError,
+            absl::StrCat(operation,
+                         ": the database rejected a value: ", e.what()),
+            {{"operation", operation}, {"sqlstate", state}});
       }
       return pg::CurrentExceptionToStatus(operation);
     } catch (...) {
@@ -360,8 +361,8 @@ absl::StatusOr<TaskStatus> PgStore::CreateTask(const Task& task) {
 
         // Not inserted. An existing task comes first: repeating a create
         // answers with the task even if its group was sealed since.
-        pqxx::result existing = txn.exec_prepared(sql::kGetTask.name,
-                                                  task.task_id);
+        pqxx::result existing =
+            txn.exec_prepared(sql::kGetTask.name, task.task_id);
         if (!existing.empty()) {
           if (auto field = FirstDifference(TaskFromRow(existing[0]), task)) {
             return ConflictError(
@@ -376,29 +377,27 @@ absl::StatusOr<TaskStatus> PgStore::CreateTask(const Task& task) {
         if (!missing.empty()) {
           return MakeError(
               ErrorCode::kInputError,
-              absl::StrCat("task ", task.task_id, " depends on ",
-                           missing.size(), " task(s) that do not exist: ",
-                           absl::StrJoin(missing, ", ")),
+              absl::StrCat(
+                  "task ", task.task_id, " depends on ", missing.size(),
+                  " task(s) that do not exist: ", absl::StrJoin(missing, ", ")),
               {{"field", "task.dependencies"},
                {"value", absl::StrJoin(missing, ",")}});
         }
         std::string scheduler = pg::TextOrEmpty(row["group_scheduler_id"]);
         if (scheduler != task.scheduler_id) {
-          return ConflictError(
-              absl::StrCat("task group ", task.task_group_id,
-                           " belongs to scheduler ", scheduler, ", not ",
-                           task.scheduler_id),
-              {{"field", "task.scheduler_id"},
-               {"value", task.scheduler_id},
-               {"task_group_id", task.task_group_id},
-               {"group_scheduler_id", scheduler}});
+          return ConflictError(absl::StrCat("task group ", task.task_group_id,
+                                            " belongs to scheduler ", scheduler,
+                                            ", not ", task.scheduler_id),
+                               {{"field", "task.scheduler_id"},
+                                {"value", task.scheduler_id},
+                                {"task_group_id", task.task_group_id},
+                                {"group_scheduler_id", scheduler}});
         }
         if (row["group_sealed"].as<bool>()) {
           return ConflictError(
               absl::StrCat("task group ", task.task_group_id,
                            " is sealed; no task may join it"),
-              {{"field", "task.task_group_id"},
-               {"value", task.task_group_id}});
+              {{"field", "task.task_group_id"}, {"value", task.task_group_id}});
         }
         // The id was taken by a create that committed after this
         // statement's snapshot and was deleted again before the lookup
@@ -421,9 +420,8 @@ absl::StatusOr<Task> PgStore::GetTask(const std::string& task_id) {
 
 absl::StatusOr<TaskStatus> PgStore::GetTaskStatus(const std::string& task_id) {
   return Execute<pqxx::nontransaction>(
-      "GetTaskStatus", [&](pqxx::nontransaction& txn) {
-        return ReadStatus(txn, task_id);
-      });
+      "GetTaskStatus",
+      [&](pqxx::nontransaction& txn) { return ReadStatus(txn, task_id); });
 }
 
 absl::StatusOr<TaskStatus> PgStore::ScheduleTask(const std::string& task_id) {
@@ -439,7 +437,8 @@ absl::StatusOr<TaskStatus> PgStore::ScheduleTask(const std::string& task_id) {
             return ConflictError(
                 absl::StrCat("task ", task_id, " is past its deadline (",
                              absl::FormatTime(deadline), ")"),
-                {{"task_id", task_id}, {"deadline", absl::FormatTime(deadline)}});
+                {{"task_id", task_id},
+                 {"deadline", absl::FormatTime(deadline)}});
           }
           txn.exec_prepared(sql::kScheduleFirstRun.name, task_id,
                             pg::TimeParam(now));
@@ -488,8 +487,7 @@ absl::StatusOr<TaskStatus> PgStore::RerunTask(const std::string& task_id) {
           return ConflictError(
               absl::StrCat("task ", task_id, " already has ", *latest + 1,
                            " runs, the most a task may have"),
-              {{"task_id", task_id},
-               {"runs", std::to_string(*latest + 1)}});
+              {{"task_id", task_id}, {"runs", std::to_string(*latest + 1)}});
         }
         txn.exec_prepared(sql::kRerunTask.name, task_id, *latest + 1,
                           pg::TimeParam(now));
@@ -499,8 +497,7 @@ absl::StatusOr<TaskStatus> PgStore::RerunTask(const std::string& task_id) {
 
 absl::StatusOr<std::vector<ClaimedTask>> PgStore::ClaimWork(
     const std::string& task_queue_id, const std::string& worker_group,
-    const std::string& worker_id, int max_tasks,
-    absl::Duration claim_timeout) {
+    const std::string& worker_id, int max_tasks, absl::Duration claim_timeout) {
   if (max_tasks < 1) {
     return InputError("max_tasks", std::to_string(max_tasks),
                       "must be at least 1");
@@ -549,10 +546,10 @@ absl::StatusOr<ReclaimResult> PgStore::ReclaimTask(
             sql::kReclaimRun.name, task_id, run_id, worker_group, worker_id,
             pg::TimeParam(now), pg::TimeParam(taken_until));
         if (rows.empty()) {
-          pqxx::result run = txn.exec_prepared(sql::kGetRun.name, task_id,
-                                               run_id);
-          if (!run.empty() && std::string(run[0]["state"].c_str()) ==
-                                  "running") {
+          pqxx::result run =
+              txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
+          if (!run.empty() &&
+              std::string(run[0]["state"].c_str()) == "running") {
             std::string holder = absl::StrCat(run[0]["worker_group"].c_str(),
                                               "/", run[0]["worker_id"].c_str());
             if (holder != absl::StrCat(worker_group, "/", worker_id)) {
@@ -564,8 +561,8 @@ absl::StatusOr<ReclaimResult> PgStore::ReclaimTask(
                    {"worker", absl::StrCat(worker_group, "/", worker_id)}});
             }
             return ConflictError(
-                absl::StrCat("the claim on run ", run_id, " of task ",
-                             task_id, " has expired"),
+                absl::StrCat("the claim on run ", run_id, " of task ", task_id,
+                             " has expired"),
                 {{"task_id", task_id}, {"run_id", std::to_string(run_id)}});
           }
           return ExplainRunConflict(txn, task_id, run_id, "reclaim it");
@@ -618,9 +615,9 @@ absl::StatusOr<TaskStatus> PgStore::ResolveRun(const std::string& task_id,
   return Execute<pqxx::nontransaction>(
       "ResolveRun",
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
-        pqxx::row row = txn.exec_prepared1(
-            sql::kResolveRun.name, task_id, run_id, state_name,
-            reason_resolved, now, retryable, retry_reason);
+        pqxx::row row = txn.exec_prepared1(sql::kResolveRun.name, task_id,
+                                           run_id, state_name, reason_resolved,
+                                           now, retryable, retry_reason);
         if (row["resolved"].as<int>() == 0) {
           pqxx::result run =
               txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
@@ -658,15 +655,14 @@ absl::StatusOr<TaskQueueCounts> PgStore::GetTaskQueueCounts(
 absl::StatusOr<Page<TaskQueueCounts>> PgStore::ListTaskQueues(
     const std::string& continuation_token, int limit) {
   if (limit < 1 || limit > kMaxListLimit) {
-    return InputError("limit", std::to_string(limit),
-                      "must be within 1..1000");
+    return InputError("limit", std::to_string(limit), "must be within 1..1000");
   }
   return Execute<pqxx::nontransaction>(
       "ListTaskQueues",
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<Page<TaskQueueCounts>> {
         // One extra row tells whether another page follows.
-        pqxx::result rows = txn.exec_prepared(
-            sql::kListTaskQueues.name, continuation_token, limit + 1);
+        pqxx::result rows = txn.exec_prepared(sql::kListTaskQueues.name,
+                                              continuation_token, limit + 1);
         Page<TaskQueueCounts> page;
         for (const auto& row : rows) {
           if (static_cast<int>(page.items.size()) == limit) {
@@ -694,9 +690,8 @@ absl::StatusOr<int> PgStore::ExpireClaims(int batch) {
         pqxx::result expired =
             txn.exec_prepared(sql::kExpireClaims.name, now, batch);
         for (const auto& row : expired) {
-          AfterRunResolved(txn, row["task_id"].c_str(),
-                           row["run_id"].as<int>(), RunState::kException,
-                           "claim-expired", now);
+          AfterRunResolved(txn, row["task_id"].c_str(), row["run_id"].as<int>(),
+                           RunState::kException, "claim-expired", now);
         }
         return static_cast<int>(expired.size());
       });

@@ -58,8 +58,8 @@ class PgStore final : public Store {
   absl::StatusOr<ReclaimResult> ReclaimTask(
       const std::string& task_id, int run_id, const std::string& worker_group,
       const std::string& worker_id, absl::Duration claim_timeout) override;
-  absl::StatusOr<TaskStatus> ResolveRun(const std::string& task_id,
-                                        int run_id, RunState state,
+  absl::StatusOr<TaskStatus> ResolveRun(const std::string& task_id, int run_id,
+                                        RunState state,
                                         const std::string& reason) override;
   absl::StatusOr<TaskQueueCounts> GetTaskQueueCounts(
       const std::string& task_queue_id) override;

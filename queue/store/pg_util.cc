@@ -28,9 +28,9 @@ absl::Status CurrentExceptionToStatus(std::string_view what_failed) {
                      prefix + ": lost the database connection: " + e.what(),
                      {{"operation", std::string(what_failed)}});
   } catch (const pqxx::sql_error& e) {
-    return MakeError(ErrorCode::kInternalError, prefix + ": " + e.what(),
-                     {{"operation", std::string(what_failed)},
-                      {"sqlstate", e.sqlstate()}});
+    return MakeError(
+        ErrorCode::kInternalError, prefix + ": " + e.what(),
+        {{"operation", std::string(what_failed)}, {"sqlstate", e.sqlstate()}});
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kInternalError, prefix + ": " + e.what(),
                      {{"operation", std::string(what_failed)}});

@@ -59,7 +59,8 @@ absl::StatusOr<ProcessOutcome> SubprocessLauncher::Run(
     DROVER_ASSIGN_OR_RETURN(identity, LookUpUser(spec.run_as_user));
   }
   std::vector<char*> argv;
-  for (const auto& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  for (const auto& arg : spec.argv)
+    argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
 
   char path[] = "/tmp/drover-proc-XXXXXX";

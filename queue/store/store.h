@@ -95,6 +95,8 @@ class Store {
 
 // Wakes idle ClaimWork long-polls when work may have arrived on a queue.
 // The PostgreSQL implementation keeps one LISTEN connection per process.
+// An empty task_queue_id means "any queue": notifications may have been
+// lost (e.g. while reconnecting), so every waiter should look again.
 class PendingNotifier {
  public:
   using Callback = std::function<void(const std::string& task_queue_id)>;

@@ -30,8 +30,8 @@ constexpr std::array<std::pair<RunState, std::string_view>, 5> kRunStates = {{
 }};
 
 template <typename E, size_t N>
-std::string_view NameOf(const std::array<std::pair<E, std::string_view>, N>& table,
-                        E value) {
+std::string_view NameOf(
+    const std::array<std::pair<E, std::string_view>, N>& table, E value) {
   for (const auto& [v, name] : table) {
     if (v == value) return name;
   }
@@ -39,8 +39,9 @@ std::string_view NameOf(const std::array<std::pair<E, std::string_view>, N>& tab
 }
 
 template <typename E, size_t N>
-std::optional<E> Parse(const std::array<std::pair<E, std::string_view>, N>& table,
-                       std::string_view name) {
+std::optional<E> Parse(
+    const std::array<std::pair<E, std::string_view>, N>& table,
+    std::string_view name) {
   for (const auto& [v, n] : table) {
     if (n == name) return v;
   }

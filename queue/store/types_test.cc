@@ -6,7 +6,7 @@ namespace drover::queue::store {
 namespace {
 
 TEST(TypesTest, PrioritiesRoundTripInOrder) {
-  const char* names[] = {"lowest", "very-low", "low",     "medium",
+  const char* names[] = {"lowest", "very-low",  "low",    "medium",
                          "high",   "very-high", "highest"};
   for (int i = 0; i < 7; ++i) {
     auto p = ParsePriority(names[i]);
@@ -32,13 +32,13 @@ TEST(TypesTest, RequiresAndRunStatesRoundTrip) {
 }
 
 TEST(TypesTest, ExceptionReasons) {
-  for (const char* r : {"worker-shutdown", "malformed-payload",
-                        "resource-unavailable", "internal-error",
-                        "intermittent-task"}) {
+  for (const char* r :
+       {"worker-shutdown", "malformed-payload", "resource-unavailable",
+        "internal-error", "intermittent-task"}) {
     EXPECT_TRUE(IsWorkerExceptionReason(r)) << r;
   }
-  for (const char* r : {"claim-expired", "canceled", "deadline-exceeded",
-                        "completed", ""}) {
+  for (const char* r :
+       {"claim-expired", "canceled", "deadline-exceeded", "completed", ""}) {
     EXPECT_FALSE(IsWorkerExceptionReason(r)) << r;
   }
   EXPECT_TRUE(IsRetryableExceptionReason("claim-expired"));

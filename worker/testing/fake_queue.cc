@@ -23,6 +23,11 @@ FakeQueue::FakeQueue(absl::Duration claim_timeout, absl::Duration poll_timeout)
     : claim_timeout_(claim_timeout), poll_timeout_(poll_timeout) {}
 
 std::string FakeQueue::AddTask(const std::string& payload_json) {
+  return AddTask(payload_json, claim_timeout_);
+}
+
+std::string FakeQueue::AddTask(const std::string& payload_json,
+                               absl::Duration claim_timeout) {
   std::lock_guard<std::mutex> lock(mu_);
   v1::ClaimedTask claim;
   claim.set_task_id(NewSlugId());
@@ -31,6 +36,7 @@ std::string FakeQueue::AddTask(const std::string& payload_json) {
   claim.mutable_task()->set_payload(payload_json);
   claim.mutable_task()->mutable_metadata()->set_name(
       absl::StrCat("task ", next_id_++));
+  claim_timeouts_[claim.task_id()] = claim_timeout;
   pending_.push_back(claim);
   cv_.notify_all();
   return claim.task_id();
@@ -64,6 +70,47 @@ int FakeQueue::ReclaimCount(const std::string& task_id) const {
   return it == reclaims_.end() ? 0 : it->second;
 }
 
+bool FakeQueue::WaitForReclaims(const std::string& task_id, int count,
+                                absl::Duration timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
+    auto it = reclaims_.find(task_id);
+    return it != reclaims_.end() && it->second >= count;
+  });
+}
+
+std::vector<std::string> FakeQueue::ExpiredClaims() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> expired = expired_;
+  const absl::Time now = absl::Now();
+  for (const auto& [task_id, taken_until] : outstanding_) {
+    if (taken_until < now) expired.push_back(task_id);
+  }
+  return expired;
+}
+
+int FakeQueue::RefusedReports() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refused_reports_;
+}
+
+std::vector<FakeQueue::ClaimRequest> FakeQueue::ClaimRequests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return claim_requests_;
+}
+
+void FakeQueue::ExpireClaimsLocked() {
+  const absl::Time now = absl::Now();
+  for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+    if (it->second < now) {
+      expired_.push_back(it->first);
+      it = outstanding_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 int FakeQueue::MaxAskedFor() const {
   std::lock_guard<std::mutex> lock(mu_);
   return max_asked_;
@@ -84,17 +131,29 @@ absl::StatusOr<std::vector<v1::ClaimedTask>> FakeQueue::ClaimWork(
   std::unique_lock<std::mutex> lock(mu_);
   ++claim_calls_;
   max_asked_ = std::max(max_asked_, max_tasks);
+  ExpireClaimsLocked();
+  claim_requests_.push_back(
+      ClaimRequest{max_tasks, static_cast<int>(outstanding_.size())});
+  cv_.notify_all();
   if (unavailable_) return absl::UnavailableError("fake queue is down");
+  if (max_tasks < 1 || max_tasks > 100) {
+    return InputError("max_tasks", std::to_string(max_tasks),
+                      "max_tasks must be within 1..100");
+  }
   cv_.wait_for(lock, absl::ToChronoNanoseconds(poll_timeout_), [&] {
     return !pending_.empty() || cancel_claims_ || unavailable_;
   });
   if (unavailable_) return absl::UnavailableError("fake queue is down");
   std::vector<v1::ClaimedTask> out;
+  // A canceled long-poll ends without work, like a canceled gRPC call.
+  if (cancel_claims_) return out;
   while (!pending_.empty() && static_cast<int>(out.size()) < max_tasks) {
     v1::ClaimedTask claim = std::move(pending_.front());
     pending_.pop_front();
-    *claim.mutable_taken_until() = ToProto(absl::Now() + claim_timeout_);
-    outstanding_.insert(claim.task_id());
+    const absl::Time taken_until =
+        absl::Now() + claim_timeouts_[claim.task_id()];
+    *claim.mutable_taken_until() = ToProto(taken_until);
+    outstanding_[claim.task_id()] = taken_until;
     out.push_back(std::move(claim));
   }
   max_outstanding_ =
@@ -112,13 +171,17 @@ absl::StatusOr<v1::ReclaimTaskResponse> FakeQueue::ReclaimTask(
     const WorkerIdentity& worker, const std::string& task_id, int run_id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (unavailable_) return absl::UnavailableError("fake queue is down");
+  ExpireClaimsLocked();
   ++reclaims_[task_id];
+  cv_.notify_all();
   if (canceled_.contains(task_id) || !outstanding_.contains(task_id)) {
     return ConflictError("run " + task_id + "/" + std::to_string(run_id) +
                          " is no longer running");
   }
+  const absl::Time taken_until = absl::Now() + claim_timeouts_[task_id];
+  outstanding_[task_id] = taken_until;
   v1::ReclaimTaskResponse response;
-  *response.mutable_taken_until() = ToProto(absl::Now() + claim_timeout_);
+  *response.mutable_taken_until() = ToProto(taken_until);
   return response;
 }
 
@@ -126,7 +189,12 @@ absl::Status FakeQueue::Resolve(const std::string& task_id, int run_id,
                                 const std::string& state,
                                 const std::string& reason) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (unavailable_) return absl::UnavailableError("fake queue is down");
+  if (unavailable_) {
+    ++refused_reports_;
+    cv_.notify_all();
+    return absl::UnavailableError("fake queue is down");
+  }
+  ExpireClaimsLocked();
   if (canceled_.contains(task_id)) {
     return ConflictError("run " + task_id + " was canceled");
   }

@@ -1,7 +1,9 @@
 // FakeQueue: an in-memory QueueApi for worker tests. It keeps pending tasks,
 // hands them out like the real queue (up to max_tasks, long-polling briefly),
-// records every reclaim and report, and can simulate an unreachable queue or
-// a run canceled under the worker. Thread-safe.
+// lets claims expire when they are not reclaimed in time (a later reclaim or
+// report then conflicts, as on the real queue), records every claim request,
+// reclaim and report, and can simulate an unreachable queue or a run
+// canceled under the worker. Thread-safe.
 #ifndef DROVER_WORKER_TESTING_FAKE_QUEUE_H_
 #define DROVER_WORKER_TESTING_FAKE_QUEUE_H_
 
@@ -32,6 +34,9 @@ class FakeQueue final : public QueueApi {
 
   // Queues a task whose payload is `payload_json`; returns its id.
   std::string AddTask(const std::string& payload_json);
+  // Like AddTask, with a claim timeout for this task only.
+  std::string AddTask(const std::string& payload_json,
+                      absl::Duration claim_timeout);
   // Makes the next reclaim of `task_id` answer RequestConflict.
   void CancelRun(const std::string& task_id);
   // While set, every call answers UNAVAILABLE.
@@ -41,6 +46,20 @@ class FakeQueue final : public QueueApi {
   // Blocks until `count` reports arrived or `timeout` passed.
   bool WaitForReports(size_t count, absl::Duration timeout) const;
   int ReclaimCount(const std::string& task_id) const;
+  // Blocks until `task_id` was reclaimed `count` times or `timeout` passed.
+  bool WaitForReclaims(const std::string& task_id, int count,
+                       absl::Duration timeout) const;
+  // Runs whose claim expired before the worker reclaimed or resolved them.
+  std::vector<std::string> ExpiredClaims() const;
+  // Resolution attempts refused while the queue was unavailable.
+  int RefusedReports() const;
+  // Every ClaimWork request: max_tasks asked, and the runs claimed but not
+  // resolved at that moment.
+  struct ClaimRequest {
+    int max_tasks = 0;
+    int outstanding = 0;
+  };
+  std::vector<ClaimRequest> ClaimRequests() const;
   // The largest max_tasks ever asked for, and the most runs claimed but not
   // yet reported at any moment.
   int MaxAskedFor() const;
@@ -62,13 +81,20 @@ class FakeQueue final : public QueueApi {
  private:
   absl::Status Resolve(const std::string& task_id, int run_id,
                        const std::string& state, const std::string& reason);
+  // Moves outstanding runs whose claim lapsed to expired_. Needs mu_.
+  void ExpireClaimsLocked();
 
   const absl::Duration claim_timeout_;
   const absl::Duration poll_timeout_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<v1::ClaimedTask> pending_;
-  std::set<std::string> outstanding_;
+  // Claimed, unresolved runs and when their claims lapse.
+  std::map<std::string, absl::Time> outstanding_;
+  std::map<std::string, absl::Duration> claim_timeouts_;
+  std::vector<std::string> expired_;
+  std::vector<ClaimRequest> claim_requests_;
+  int refused_reports_ = 0;
   std::set<std::string> canceled_;
   std::map<std::string, int> reclaims_;
   std::vector<Report> reports_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <regex>
 #include <utility>
 #include <vector>
 
@@ -43,8 +42,10 @@ absl::StatusOr<UploadOptions> UploadOptionsOf(const SignedUrlParams& params) {
     if (!absl::SimpleAtoi(
             absl::string_view(params.length.data(), params.length.size()),
             &length)) {
-      return InputError("len", PrintableForError(params.length),
-                        "not a byte count");
+      return MakeError(
+          ErrorCode::kInternalError,
+          "a signed upload URL carries a malformed length",
+          {{"field", "len"}, {"value", PrintableForError(params.length)}});
     }
     options.content_length = length;
   }

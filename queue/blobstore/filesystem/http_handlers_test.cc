@@ -365,7 +365,6 @@ TEST_F(HttpHandlersTest, LargeUploadStreamsWithBoundedMemory) {
   upload.upload_size = kSize;
   upload.pattern_seed = kSeed;
   upload.on_progress = [&peak] { peak = std::max(peak, CurrentRssBytes()); };
-  upload.no_expect = std::getenv("NOEXP") != nullptr;
   CurlResponse uploaded = Perform(upload);
   ASSERT_EQ(uploaded.status, 200) << uploaded.error << uploaded.body;
   peak = std::max(peak, CurrentRssBytes());

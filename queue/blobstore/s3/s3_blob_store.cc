@@ -481,109 +481,64 @@ absl::StatusOr<BlobInfo> S3BlobStore::Put(std::string_view key,
                                   ChecksumHeaderValue(*options.sha256));
   }
 
+  // Spooled first, to an unnamed file that vanishes on close: S3 needs the
+  // length up front, and with the bytes in hand every promise is checked
+  // and the payload signed with its SHA-256 (which S3 verifies) before
+  // anything is sent, so a broken source never leaves a partial object.
+  std::unique_ptr<FILE, int (*)(FILE*)> spool(std::tmpfile(), std::fclose);
+  if (!spool) return InternalError("cannot create a spool file for S3 Put");
   Sha256 hasher;
-  uint64_t sent = 0;
-  absl::Status source_status;
-  std::string sha;
-  std::unique_ptr<FILE, int (*)(FILE*)> spool(nullptr, std::fclose);
-  if (options.content_length) {
-    uint64_t length = *options.content_length;
-    exchange.body_size = length;
-    exchange.payload_sha256 =
-        options.sha256 ? *options.sha256 : std::string(kUnsignedPayload);
-    exchange.read = [&](char* buffer, size_t size) -> size_t {
-      if (sent == length) return 0;
-      absl::StatusOr<size_t> n =
-          source(buffer, std::min<uint64_t>(size, length - sent));
-      if (!n.ok() || *n == 0) {
-        source_status = n.ok()
-                            ? InputError("content_length", absl::StrCat(sent),
-                                         absl::StrCat("blob ended after ", sent,
-                                                      " of ", length, " bytes"))
-                            : n.status();
-        return CURL_READFUNC_ABORT;
-      }
-      hasher.Update(buffer, *n);
-      sent += *n;
-      if (sent == length) {
-        // libcurl asks for nothing past the length, so check now, before
-        // the last bytes go out, that the source has ended too.
-        char probe = 0;
-        absl::StatusOr<size_t> extra = source(&probe, 1);
-        if (!extra.ok() || *extra > 0) {
-          source_status =
-              extra.ok() ? MakeError(ErrorCode::kInputTooLarge,
-                                     absl::StrCat("blob is longer than its "
-                                                  "content_length of ",
-                                                  length),
-                                     {{"field", "content_length"},
-                                      {"value", absl::StrCat(length)}})
-                         : extra.status();
-          return CURL_READFUNC_ABORT;
-        }
-      }
-      return *n;
-    };
-  } else {
-    // Spool to learn the length; the file has no name and vanishes on
-    // close.
-    spool.reset(std::tmpfile());
-    if (!spool) return InternalError("cannot create a spool file for S3 Put");
-    std::vector<char> buffer(1 << 20);
-    for (;;) {
-      DROVER_ASSIGN_OR_RETURN(size_t n, source(buffer.data(), buffer.size()));
-      if (n == 0) break;
-      if (std::fwrite(buffer.data(), 1, n, spool.get()) != n) {
-        return InternalError("cannot write the spool file for S3 Put");
-      }
-      hasher.Update(buffer.data(), n);
-      sent += n;
+  uint64_t size = 0;
+  std::vector<char> buffer(1 << 20);
+  for (;;) {
+    DROVER_ASSIGN_OR_RETURN(size_t n, source(buffer.data(), buffer.size()));
+    if (n == 0) break;
+    if (n > buffer.size()) {
+      return InternalError("blob source returned more bytes than asked for");
     }
-    if (std::fflush(spool.get()) != 0) {
+    size += n;
+    if (options.content_length && size > *options.content_length) {
+      return MakeError(
+          ErrorCode::kInputTooLarge,
+          absl::StrCat("blob is longer than its content_length of ",
+                       *options.content_length),
+          {{"field", "content_length"},
+           {"value", absl::StrCat(*options.content_length)}});
+    }
+    if (std::fwrite(buffer.data(), 1, n, spool.get()) != n) {
       return InternalError("cannot write the spool file for S3 Put");
     }
-    std::rewind(spool.get());
-    sha = HexEncode(hasher.Finish());
-    if (options.sha256 && sha != *options.sha256) {
-      return InputError(
-          "sha256", sha,
-          absl::StrCat("bytes hash to ", sha, ", not ", *options.sha256));
-    }
-    exchange.body_size = sent;
-    exchange.payload_sha256 = sha;  // S3 verifies the body against it
-    FILE* file = spool.get();
-    exchange.read = [file](char* buffer, size_t size) -> size_t {
-      size_t n = std::fread(buffer, 1, size, file);
-      return n == 0 && std::ferror(file) ? CURL_READFUNC_ABORT : n;
-    };
+    hasher.Update(buffer.data(), n);
   }
-
-  absl::StatusOr<Response> response = Send(exchange, target);
-  if (!source_status.ok()) {
-    // S3 drops a body cut short, but some compatible servers keep what
-    // arrived; make sure no partial blob stays behind.
-    Delete(key).IgnoreError();
-    return source_status;
+  if (std::fflush(spool.get()) != 0) {
+    return InternalError("cannot write the spool file for S3 Put");
   }
-  if (!response.ok()) return response.status();
-  if (response->status != 200) {
-    return UnexpectedStatus("PUT", target, key, *response);
+  std::rewind(spool.get());
+  if (options.content_length && size != *options.content_length) {
+    return InputError("content_length", absl::StrCat(size),
+                      absl::StrCat("blob has ", size, " bytes, not ",
+                                   *options.content_length));
   }
-  if (sha.empty()) sha = HexEncode(hasher.Finish());
+  std::string sha = HexEncode(hasher.Finish());
   if (options.sha256 && sha != *options.sha256) {
-    // A server that checks x-amz-checksum-sha256 refused this already; one
-    // that does not stored it, so take it back.
-    absl::Status deleted = Delete(key);
     return InputError(
         "sha256", sha,
-        absl::StrCat("bytes hash to ", sha, ", not ", *options.sha256,
-                     deleted.ok() ? ""
-                                  : " (and the stored "
-                                    "object could not be "
-                                    "removed)"));
+        absl::StrCat("bytes hash to ", sha, ", not ", *options.sha256));
+  }
+
+  exchange.body_size = size;
+  exchange.payload_sha256 = sha;
+  FILE* file = spool.get();
+  exchange.read = [file](char* out, size_t room) -> size_t {
+    size_t n = std::fread(out, 1, room, file);
+    return n == 0 && std::ferror(file) ? CURL_READFUNC_ABORT : n;
+  };
+  DROVER_ASSIGN_OR_RETURN(Response response, Send(exchange, target));
+  if (response.status != 200) {
+    return UnexpectedStatus("PUT", target, key, response);
   }
   BlobInfo info;
-  info.size = sent;
+  info.size = size;
   info.sha256 = sha;
   info.content_type = options.content_type;
   info.content_encoding = options.content_encoding;

@@ -69,13 +69,10 @@ class S3BlobStore final : public BlobStore {
   // returns a verified x-amz-checksum-sha256.
   absl::StatusOr<BlobInfo> Stat(std::string_view key) override;
   absl::Status Delete(std::string_view key) override;
-  // PutObject from the server itself. S3 needs the length first: without
-  // options.content_length the bytes are spooled to an unnamed temporary
-  // file (and then signed with their SHA-256); with it they stream straight
-  // through. options.sha256, when set, travels as x-amz-checksum-sha256.
-  // When the source fails or breaks its length mid-stream the upload is
-  // aborted and the key deleted, since some S3-compatible servers keep a
-  // partial body.
+  // PutObject from the server itself. The bytes are first spooled to an
+  // unnamed temporary file (S3 needs the length up front), so every
+  // promise in `options` is checked before anything is sent and the body
+  // is signed with its SHA-256, which S3 verifies.
   absl::StatusOr<BlobInfo> Put(std::string_view key,
                                const UploadOptions& options,
                                const BlobSource& source) override;

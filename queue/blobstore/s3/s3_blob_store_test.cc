@@ -305,7 +305,7 @@ TEST_F(S3EndToEndTest, ServerSidePutAndGetStream) {
   constexpr uint64_t kSize = (3 << 20) + 5;
   std::string sha = PatternSha256(11, kSize);
   for (bool known_length : {true, false}) {
-    SCOPED_TRACE(known_length ? "streamed" : "spooled");
+    SCOPED_TRACE(known_length ? "length given" : "length unknown");
     UploadOptions options{"text/plain", "", std::nullopt, std::nullopt};
     if (known_length) options.content_length = kSize;
     auto info = store_->Put("logs/live.log", options, PatternSource(11, kSize));

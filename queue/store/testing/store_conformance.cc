@@ -17,18 +17,18 @@ namespace {
 #define DROVER_CONCAT_(a, b) DROVER_CONCAT_INNER_(a, b)
 
 // Fails the test unless `expr` (a Status or StatusOr) is OK.
-#define ASSERT_OK(expr)                                   \
-  do {                                                    \
-    const auto& drover_result_ = (expr);                  \
+#define ASSERT_OK(expr)                                           \
+  do {                                                            \
+    const auto& drover_result_ = (expr);                          \
     ASSERT_TRUE(drover_result_.ok()) << StatusOf(drover_result_); \
   } while (false)
 
 // Assigns the value of a StatusOr or fails the test.
 #define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   ASSERT_OK_AND_ASSIGN_IMPL_(DROVER_CONCAT_(drover_or_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)         \
-  auto tmp = (expr);                                       \
-  ASSERT_TRUE(tmp.ok()) << StatusOf(tmp);                  \
+#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                               \
+  ASSERT_TRUE(tmp.ok()) << StatusOf(tmp);          \
   lhs = std::move(tmp).value()
 
 const absl::Status& StatusOf(const absl::Status& s) { return s; }
@@ -182,7 +182,8 @@ TEST_P(StoreConformanceTest, TaskGroupKeepsOneScheduler) {
   b.scheduler_id = "another-scheduler";
   auto result = store().CreateTask(b);
   EXPECT_EQ(CodeOf(result), ErrorCode::kRequestConflict);
-  EXPECT_EQ(GetErrorInfo(result.status()).details["field"], "task.scheduler_id");
+  EXPECT_EQ(GetErrorInfo(result.status()).details["field"],
+            "task.scheduler_id");
   EXPECT_EQ(CodeOf(store().GetTask(b.task_id)), ErrorCode::kResourceNotFound);
   Task c = NewTask();
   c.task_group_id = kGroup;
@@ -192,8 +193,8 @@ TEST_P(StoreConformanceTest, TaskGroupKeepsOneScheduler) {
 TEST_P(StoreConformanceTest, ClaimTakesPriorityThenAge) {
   const std::string queue = "prio-prov/prio-type";
   std::vector<std::pair<std::string, Priority>> order = {
-      {"", Priority::kLow},    {"", Priority::kHighest},
-      {"", Priority::kLow},    {"", Priority::kMedium},
+      {"", Priority::kLow},     {"", Priority::kHighest},
+      {"", Priority::kLow},     {"", Priority::kMedium},
       {"", Priority::kHighest}, {"", Priority::kLowest},
   };
   for (auto& [id, priority] : order) {
@@ -207,9 +208,9 @@ TEST_P(StoreConformanceTest, ClaimTakesPriorityThenAge) {
                                    order[3].first, order[0].first,
                                    order[2].first, order[5].first};
   // Another queue sees none of them.
-  ASSERT_OK_AND_ASSIGN(auto other,
-                       store().ClaimWork("other-prov/other-type", "g", "w", 10,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(
+      auto other,
+      store().ClaimWork("other-prov/other-type", "g", "w", 10, kClaimTimeout));
   EXPECT_TRUE(other.empty());
 
   std::vector<std::string> got;
@@ -235,9 +236,9 @@ TEST_P(StoreConformanceTest, ClaimReturnsDefinitionAndMarksRunning) {
   Task task = NewTask();
   ASSERT_OK(store().CreateTask(task));
   clock_.Advance(absl::Seconds(3));
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(task.task_queue_id, "grp", "wkr", 5,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(
+      auto claimed,
+      store().ClaimWork(task.task_queue_id, "grp", "wkr", 5, kClaimTimeout));
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].task, task);
   ASSERT_OK_AND_ASSIGN(TaskStatus status, store().GetTaskStatus(task.task_id));
@@ -274,8 +275,8 @@ TEST_P(StoreConformanceTest, RacingClaimersTakeEachTaskExactlyOnce) {
     threads.emplace_back([&, w] {
       for (int round = 0;; ++round) {
         int batch = 1 + (w + round) % 5;
-        auto got = store().ClaimWork(queue, "race", absl::StrCat("w", w),
-                                     batch, kClaimTimeout);
+        auto got = store().ClaimWork(queue, "race", absl::StrCat("w", w), batch,
+                                     kClaimTimeout);
         if (!got.ok()) {
           errors++;
           return;
@@ -290,14 +291,14 @@ TEST_P(StoreConformanceTest, RacingClaimersTakeEachTaskExactlyOnce) {
   EXPECT_EQ(errors.load(), 0);
   // Rows another claimer held were skipped, never claimed twice; whatever
   // is left (nothing, normally) goes to one last claim.
-  ASSERT_OK_AND_ASSIGN(auto rest,
-                       store().ClaimWork(queue, "race", "last", kTasks,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(auto rest, store().ClaimWork(queue, "race", "last",
+                                                    kTasks, kClaimTimeout));
   for (const auto& c : rest) claimed.push_back(c.task.task_id);
   std::set<std::string> unique(claimed.begin(), claimed.end());
   EXPECT_EQ(claimed.size(), unique.size()) << "a task was claimed twice";
   EXPECT_EQ(unique, created);
-  ASSERT_OK_AND_ASSIGN(TaskQueueCounts counts, store().GetTaskQueueCounts(queue));
+  ASSERT_OK_AND_ASSIGN(TaskQueueCounts counts,
+                       store().GetTaskQueueCounts(queue));
   EXPECT_EQ(counts.pending, 0);
   EXPECT_EQ(counts.claimed, kTasks);
 }
@@ -305,14 +306,13 @@ TEST_P(StoreConformanceTest, RacingClaimersTakeEachTaskExactlyOnce) {
 TEST_P(StoreConformanceTest, ReclaimExtendsTheClaim) {
   Task task = NewTask();
   ASSERT_OK(store().CreateTask(task));
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(task.task_queue_id, "g", "w", 1,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(auto claimed, store().ClaimWork(task.task_queue_id, "g",
+                                                       "w", 1, kClaimTimeout));
   ASSERT_EQ(claimed.size(), 1u);
   clock_.Advance(absl::Minutes(15));
-  ASSERT_OK_AND_ASSIGN(ReclaimResult reclaimed,
-                       store().ReclaimTask(task.task_id, 0, "g", "w",
-                                           kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(
+      ReclaimResult reclaimed,
+      store().ReclaimTask(task.task_id, 0, "g", "w", kClaimTimeout));
   EXPECT_EQ(reclaimed.taken_until, clock_.Now() + kClaimTimeout);
   EXPECT_GT(reclaimed.taken_until, claimed[0].taken_until);
   EXPECT_EQ(reclaimed.status.state, "running");
@@ -328,22 +328,21 @@ TEST_P(StoreConformanceTest, ReclaimExtendsTheClaim) {
                                        kClaimTimeout)),
             ErrorCode::kRequestConflict);
   // A run that does not exist.
-  EXPECT_EQ(CodeOf(store().ReclaimTask(task.task_id, 7, "g", "w",
-                                       kClaimTimeout)),
-            ErrorCode::kResourceNotFound);
+  EXPECT_EQ(
+      CodeOf(store().ReclaimTask(task.task_id, 7, "g", "w", kClaimTimeout)),
+      ErrorCode::kResourceNotFound);
   // Once the claim has lapsed, reclaiming is too late.
   clock_.Advance(kClaimTimeout);
-  EXPECT_EQ(CodeOf(store().ReclaimTask(task.task_id, 0, "g", "w",
-                                       kClaimTimeout)),
-            ErrorCode::kRequestConflict);
+  EXPECT_EQ(
+      CodeOf(store().ReclaimTask(task.task_id, 0, "g", "w", kClaimTimeout)),
+      ErrorCode::kRequestConflict);
 }
 
 TEST_P(StoreConformanceTest, ReclaimAfterCancelConflicts) {
   Task task = NewTask();
   ASSERT_OK(store().CreateTask(task));
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(task.task_queue_id, "g", "w", 1,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(auto claimed, store().ClaimWork(task.task_queue_id, "g",
+                                                       "w", 1, kClaimTimeout));
   ASSERT_EQ(claimed.size(), 1u);
   ASSERT_OK_AND_ASSIGN(TaskStatus canceled, store().CancelTask(task.task_id));
   EXPECT_EQ(canceled.state, "exception");
@@ -351,9 +350,9 @@ TEST_P(StoreConformanceTest, ReclaimAfterCancelConflicts) {
   auto reclaim = store().ReclaimTask(task.task_id, 0, "g", "w", kClaimTimeout);
   EXPECT_EQ(CodeOf(reclaim), ErrorCode::kRequestConflict);
   EXPECT_EQ(GetErrorInfo(reclaim.status()).details["state"], "exception");
-  EXPECT_EQ(CodeOf(store().ResolveRun(task.task_id, 0, RunState::kCompleted,
-                                      "")),
-            ErrorCode::kRequestConflict);
+  EXPECT_EQ(
+      CodeOf(store().ResolveRun(task.task_id, 0, RunState::kCompleted, "")),
+      ErrorCode::kRequestConflict);
   // Canceling again changes nothing.
   ASSERT_OK_AND_ASSIGN(TaskStatus again, store().CancelTask(task.task_id));
   EXPECT_EQ(again.runs.size(), 1u);
@@ -363,15 +362,16 @@ TEST_P(StoreConformanceTest, ReclaimAfterCancelConflicts) {
 TEST_P(StoreConformanceTest, CancelPendingAndUnscheduledTasks) {
   Task pending = NewTask();
   ASSERT_OK(store().CreateTask(pending));
-  ASSERT_OK_AND_ASSIGN(TaskStatus canceled, store().CancelTask(pending.task_id));
+  ASSERT_OK_AND_ASSIGN(TaskStatus canceled,
+                       store().CancelTask(pending.task_id));
   EXPECT_EQ(canceled.state, "exception");
   ASSERT_EQ(canceled.runs.size(), 1u);
   EXPECT_EQ(canceled.runs[0].reason_created, "scheduled");
   EXPECT_EQ(canceled.runs[0].reason_resolved, "canceled");
   EXPECT_EQ(canceled.runs[0].resolved, clock_.Now());
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(pending.task_queue_id, "g", "w", 10,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(
+      auto claimed,
+      store().ClaimWork(pending.task_queue_id, "g", "w", 10, kClaimTimeout));
   EXPECT_TRUE(claimed.empty());
 
   Task parent = NewTask();
@@ -393,24 +393,24 @@ TEST_P(StoreConformanceTest, ReportCompletedFailedAndException) {
     std::string reason;
     std::string want_state;
   };
-  for (const Case& c : {Case{RunState::kCompleted, "", "completed"},
-                        Case{RunState::kFailed, "", "failed"},
-                        Case{RunState::kException, "malformed-payload",
-                             "exception"}}) {
+  for (const Case& c :
+       {Case{RunState::kCompleted, "", "completed"},
+        Case{RunState::kFailed, "", "failed"},
+        Case{RunState::kException, "malformed-payload", "exception"}}) {
     SCOPED_TRACE(c.want_state);
     Task task = NewTask();
     ASSERT_OK(store().CreateTask(task));
     // Not claimed yet: nothing to report on.
     EXPECT_EQ(CodeOf(store().ResolveRun(task.task_id, 0, c.state, c.reason)),
               ErrorCode::kRequestConflict);
-    ASSERT_OK_AND_ASSIGN(auto claimed,
-                         store().ClaimWork(task.task_queue_id, "g", "w", 1,
-                                           kClaimTimeout));
+    ASSERT_OK_AND_ASSIGN(
+        auto claimed,
+        store().ClaimWork(task.task_queue_id, "g", "w", 1, kClaimTimeout));
     ASSERT_EQ(claimed.size(), 1u);
     clock_.Advance(absl::Seconds(7));
-    ASSERT_OK_AND_ASSIGN(TaskStatus done,
-                         store().ResolveRun(task.task_id, 0, c.state,
-                                            c.reason));
+    ASSERT_OK_AND_ASSIGN(
+        TaskStatus done,
+        store().ResolveRun(task.task_id, 0, c.state, c.reason));
     EXPECT_EQ(done.state, c.want_state);
     ASSERT_EQ(done.runs.size(), 1u) << "no retry for a non-retryable result";
     EXPECT_EQ(done.runs[0].resolved, clock_.Now());
@@ -418,9 +418,9 @@ TEST_P(StoreConformanceTest, ReportCompletedFailedAndException) {
               c.reason.empty() ? c.want_state : c.reason);
     // The same report again is answered, not repeated.
     clock_.Advance(absl::Seconds(1));
-    ASSERT_OK_AND_ASSIGN(TaskStatus repeat,
-                         store().ResolveRun(task.task_id, 0, c.state,
-                                            c.reason));
+    ASSERT_OK_AND_ASSIGN(
+        TaskStatus repeat,
+        store().ResolveRun(task.task_id, 0, c.state, c.reason));
     EXPECT_EQ(repeat.runs.size(), 1u);
     EXPECT_EQ(repeat.runs[0].resolved, done.runs[0].resolved);
     // A different report conflicts.
@@ -446,9 +446,9 @@ TEST_P(StoreConformanceTest, ResolveRunRejectsBadInput) {
   EXPECT_EQ(CodeOf(store().ResolveRun(task.task_id, 0, RunState::kCompleted,
                                       "failed")),
             ErrorCode::kInputError);
-  EXPECT_EQ(CodeOf(store().ClaimWork(task.task_queue_id, "g", "w", 0,
-                                     kClaimTimeout)),
-            ErrorCode::kInputError);
+  EXPECT_EQ(
+      CodeOf(store().ClaimWork(task.task_queue_id, "g", "w", 0, kClaimTimeout)),
+      ErrorCode::kInputError);
   // Nothing changed.
   ASSERT_OK_AND_ASSIGN(TaskStatus status, store().GetTaskStatus(task.task_id));
   EXPECT_EQ(status.state, "running");
@@ -459,10 +459,9 @@ TEST_P(StoreConformanceTest, RetryableExceptionsAddARun) {
   task.retries = 2;
   ASSERT_OK(store().CreateTask(task));
   ASSERT_OK(store().ClaimWork(task.task_queue_id, "g", "w", 1, kClaimTimeout));
-  ASSERT_OK_AND_ASSIGN(
-      TaskStatus status,
-      store().ResolveRun(task.task_id, 0, RunState::kException,
-                         "worker-shutdown"));
+  ASSERT_OK_AND_ASSIGN(TaskStatus status,
+                       store().ResolveRun(task.task_id, 0, RunState::kException,
+                                          "worker-shutdown"));
   EXPECT_EQ(status.state, "pending");
   EXPECT_EQ(status.retries_left, 1);
   ASSERT_EQ(status.runs.size(), 2u);
@@ -470,22 +469,21 @@ TEST_P(StoreConformanceTest, RetryableExceptionsAddARun) {
   EXPECT_EQ(status.runs[1].reason_created, "retry");
   EXPECT_EQ(status.runs[1].state, RunState::kPending);
 
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(task.task_queue_id, "g", "w", 1,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(auto claimed, store().ClaimWork(task.task_queue_id, "g",
+                                                       "w", 1, kClaimTimeout));
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].run_id, 1);
-  ASSERT_OK_AND_ASSIGN(
-      status, store().ResolveRun(task.task_id, 1, RunState::kException,
-                                 "intermittent-task"));
+  ASSERT_OK_AND_ASSIGN(status,
+                       store().ResolveRun(task.task_id, 1, RunState::kException,
+                                          "intermittent-task"));
   ASSERT_EQ(status.runs.size(), 3u);
   EXPECT_EQ(status.runs[2].reason_created, "task-retry");
   EXPECT_EQ(status.retries_left, 0);
 
   ASSERT_OK(store().ClaimWork(task.task_queue_id, "g", "w", 1, kClaimTimeout));
-  ASSERT_OK_AND_ASSIGN(
-      status, store().ResolveRun(task.task_id, 2, RunState::kException,
-                                 "worker-shutdown"));
+  ASSERT_OK_AND_ASSIGN(status,
+                       store().ResolveRun(task.task_id, 2, RunState::kException,
+                                          "worker-shutdown"));
   EXPECT_EQ(status.state, "exception") << "retries exhausted";
   EXPECT_EQ(status.runs.size(), 3u);
 }
@@ -511,12 +509,11 @@ TEST_P(StoreConformanceTest, ExpiredClaimBecomesARetry) {
   EXPECT_EQ(status.runs[1].reason_created, "retry");
   EXPECT_EQ(status.retries_left, 4);
   // The late worker's report conflicts; the retry is claimable.
-  EXPECT_EQ(CodeOf(store().ResolveRun(task.task_id, 0, RunState::kCompleted,
-                                      "")),
-            ErrorCode::kRequestConflict);
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(task.task_queue_id, "g", "w2", 1,
-                                         kClaimTimeout));
+  EXPECT_EQ(
+      CodeOf(store().ResolveRun(task.task_id, 0, RunState::kCompleted, "")),
+      ErrorCode::kRequestConflict);
+  ASSERT_OK_AND_ASSIGN(auto claimed, store().ClaimWork(task.task_queue_id, "g",
+                                                       "w2", 1, kClaimTimeout));
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].run_id, 1);
 }
@@ -526,9 +523,9 @@ TEST_P(StoreConformanceTest, ExhaustedRetriesStayException) {
   task.retries = 1;
   ASSERT_OK(store().CreateTask(task));
   for (int run = 0; run < 2; ++run) {
-    ASSERT_OK_AND_ASSIGN(auto claimed,
-                         store().ClaimWork(task.task_queue_id, "g", "w", 1,
-                                           kClaimTimeout));
+    ASSERT_OK_AND_ASSIGN(
+        auto claimed,
+        store().ClaimWork(task.task_queue_id, "g", "w", 1, kClaimTimeout));
     ASSERT_EQ(claimed.size(), 1u);
     EXPECT_EQ(claimed[0].run_id, run);
     clock_.Advance(kClaimTimeout + absl::Seconds(1));
@@ -540,9 +537,8 @@ TEST_P(StoreConformanceTest, ExhaustedRetriesStayException) {
   EXPECT_EQ(status.retries_left, 0);
   ASSERT_EQ(status.runs.size(), 2u);
   EXPECT_EQ(status.runs[1].reason_resolved, "claim-expired");
-  ASSERT_OK_AND_ASSIGN(auto none,
-                       store().ClaimWork(task.task_queue_id, "g", "w", 1,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(auto none, store().ClaimWork(task.task_queue_id, "g",
+                                                    "w", 1, kClaimTimeout));
   EXPECT_TRUE(none.empty());
 }
 
@@ -559,9 +555,9 @@ TEST_P(StoreConformanceTest, DeadlineResolvesUnresolvedTasks) {
   ASSERT_OK(store().CreateTask(pending));
   ASSERT_OK(store().CreateTask(unscheduled));
   ASSERT_OK(store().CreateTask(later));
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(parent.task_queue_id, "g", "w", 1,
-                                         absl::Hours(3)));
+  ASSERT_OK_AND_ASSIGN(
+      auto claimed,
+      store().ClaimWork(parent.task_queue_id, "g", "w", 1, absl::Hours(3)));
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].task.task_id, parent.task_id);
 
@@ -588,12 +584,11 @@ TEST_P(StoreConformanceTest, DeadlineResolvesUnresolvedTasks) {
   ASSERT_OK_AND_ASSIGN(TaskStatus other, store().GetTaskStatus(later.task_id));
   EXPECT_EQ(other.state, "pending");
   // The worker's late report conflicts; the task is not claimable.
-  EXPECT_EQ(CodeOf(store().ResolveRun(parent.task_id, 0, RunState::kCompleted,
-                                      "")),
-            ErrorCode::kRequestConflict);
-  ASSERT_OK_AND_ASSIGN(auto rest,
-                       store().ClaimWork(parent.task_queue_id, "g", "w", 10,
-                                         kClaimTimeout));
+  EXPECT_EQ(
+      CodeOf(store().ResolveRun(parent.task_id, 0, RunState::kCompleted, "")),
+      ErrorCode::kRequestConflict);
+  ASSERT_OK_AND_ASSIGN(auto rest, store().ClaimWork(parent.task_queue_id, "g",
+                                                    "w", 10, kClaimTimeout));
   EXPECT_EQ(Ids(rest), std::vector<std::string>{later.task_id});
 }
 
@@ -611,9 +606,8 @@ TEST_P(StoreConformanceTest, RerunAddsARunToAResolvedTask) {
   EXPECT_EQ(rerun.runs[1].reason_created, "rerun");
   EXPECT_EQ(CodeOf(store().RerunTask(task.task_id)),
             ErrorCode::kRequestConflict);
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(task.task_queue_id, "g", "w", 1,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(auto claimed, store().ClaimWork(task.task_queue_id, "g",
+                                                       "w", 1, kClaimTimeout));
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].run_id, 1);
   ASSERT_OK(store().ResolveRun(task.task_id, 1, RunState::kFailed, ""));
@@ -636,7 +630,8 @@ TEST_P(StoreConformanceTest, ScheduleForcesAnUnscheduledTaskPending) {
   EXPECT_EQ(status.blocking_dependencies,
             std::vector<std::string>{parent.task_id});
 
-  ASSERT_OK_AND_ASSIGN(TaskStatus scheduled, store().ScheduleTask(child.task_id));
+  ASSERT_OK_AND_ASSIGN(TaskStatus scheduled,
+                       store().ScheduleTask(child.task_id));
   EXPECT_EQ(scheduled.state, "pending");
   ASSERT_EQ(scheduled.runs.size(), 1u);
   EXPECT_EQ(scheduled.runs[0].reason_created, "scheduled");
@@ -644,8 +639,8 @@ TEST_P(StoreConformanceTest, ScheduleForcesAnUnscheduledTaskPending) {
   EXPECT_EQ(again.runs.size(), 1u);
 
   // The parent resolving later adds no second run.
-  ASSERT_OK(store().ClaimWork(parent.task_queue_id, "g", "w", 1,
-                              kClaimTimeout));
+  ASSERT_OK(
+      store().ClaimWork(parent.task_queue_id, "g", "w", 1, kClaimTimeout));
   ASSERT_OK(store().ResolveRun(parent.task_id, 0, RunState::kCompleted, ""));
   ASSERT_OK_AND_ASSIGN(status, store().GetTaskStatus(child.task_id));
   EXPECT_EQ(status.runs.size(), 1u);
@@ -662,9 +657,9 @@ TEST_P(StoreConformanceTest, DependencyChainRunsInOrder) {
   ASSERT_OK(store().CreateTask(b));
   ASSERT_OK(store().CreateTask(c));
   for (const Task* next : {&a, &b, &c}) {
-    ASSERT_OK_AND_ASSIGN(auto claimed,
-                         store().ClaimWork(a.task_queue_id, "g", "w", 10,
-                                           kClaimTimeout));
+    ASSERT_OK_AND_ASSIGN(
+        auto claimed,
+        store().ClaimWork(a.task_queue_id, "g", "w", 10, kClaimTimeout));
     ASSERT_EQ(Ids(claimed), std::vector<std::string>{next->task_id});
     if (next != &c) {
       ASSERT_OK_AND_ASSIGN(TaskStatus waiting,
@@ -714,7 +709,8 @@ TEST_P(StoreConformanceTest, AllResolvedVersusAllCompletedWithFailingParent) {
   ASSERT_OK(store().CreateTask(strict));
   ASSERT_OK(store().CreateTask(lenient));
 
-  ASSERT_OK(store().ClaimWork(parent.task_queue_id, "g", "w", 1, kClaimTimeout));
+  ASSERT_OK(
+      store().ClaimWork(parent.task_queue_id, "g", "w", 1, kClaimTimeout));
   ASSERT_OK(store().ResolveRun(parent.task_id, 0, RunState::kFailed, ""));
   ASSERT_OK_AND_ASSIGN(TaskStatus s, store().GetTaskStatus(strict.task_id));
   EXPECT_EQ(s.state, "unscheduled");
@@ -735,9 +731,9 @@ TEST_P(StoreConformanceTest, AllResolvedVersusAllCompletedWithFailingParent) {
 
   // A rerun that completes satisfies the all-completed dependents.
   ASSERT_OK(store().RerunTask(parent.task_id));
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(parent.task_queue_id, "g", "w", 1,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(
+      auto claimed,
+      store().ClaimWork(parent.task_queue_id, "g", "w", 1, kClaimTimeout));
   ASSERT_EQ(Ids(claimed), std::vector<std::string>{parent.task_id});
   ASSERT_OK(store().ResolveRun(parent.task_id, 1, RunState::kCompleted, ""));
   ASSERT_OK_AND_ASSIGN(s, store().GetTaskStatus(strict.task_id));
@@ -799,10 +795,12 @@ TEST_P(StoreConformanceTest, CountsAndListTaskQueuesPage) {
   std::vector<std::string> queues = {"list-a/one", "list-b/two", "list-c/three",
                                      "list-d/four", "list-e/five"};
   for (size_t i = 0; i < queues.size(); ++i) {
-    for (size_t n = 0; n <= i; ++n) ASSERT_OK(store().CreateTask(NewTask(queues[i])));
+    for (size_t n = 0; n <= i; ++n)
+      ASSERT_OK(store().CreateTask(NewTask(queues[i])));
   }
   ASSERT_OK(store().ClaimWork(queues[3], "g", "w", 2, kClaimTimeout));
-  ASSERT_OK_AND_ASSIGN(TaskQueueCounts d, store().GetTaskQueueCounts(queues[3]));
+  ASSERT_OK_AND_ASSIGN(TaskQueueCounts d,
+                       store().GetTaskQueueCounts(queues[3]));
   EXPECT_EQ(d.pending, 2);
   EXPECT_EQ(d.claimed, 2);
   ASSERT_OK_AND_ASSIGN(TaskQueueCounts unknown,
@@ -873,8 +871,8 @@ TEST_P(StoreConformanceTest, RestartKeepsEverything) {
   Task waiting = NewTask();
   waiting.dependencies = {running.task_id};
   ASSERT_OK(store().CreateTask(running));
-  ASSERT_OK(store().ClaimWork(running.task_queue_id, "g", "w", 1,
-                              kClaimTimeout));
+  ASSERT_OK(
+      store().ClaimWork(running.task_queue_id, "g", "w", 1, kClaimTimeout));
   ASSERT_OK(store().CreateTask(pending));
   ASSERT_OK(store().CreateTask(waiting));
   std::vector<TaskStatus> before;
@@ -897,9 +895,9 @@ TEST_P(StoreConformanceTest, RestartKeepsEverything) {
   // Work continues where it stopped.
   ASSERT_OK(store().ReclaimTask(running.task_id, 0, "g", "w", kClaimTimeout));
   ASSERT_OK(store().ResolveRun(running.task_id, 0, RunState::kCompleted, ""));
-  ASSERT_OK_AND_ASSIGN(auto claimed,
-                       store().ClaimWork(pending.task_queue_id, "g", "w", 10,
-                                         kClaimTimeout));
+  ASSERT_OK_AND_ASSIGN(
+      auto claimed,
+      store().ClaimWork(pending.task_queue_id, "g", "w", 10, kClaimTimeout));
   std::vector<std::string> ids = Ids(claimed);
   std::sort(ids.begin(), ids.end());
   std::vector<std::string> want = {pending.task_id, waiting.task_id};
@@ -933,9 +931,9 @@ TEST_P(StoreConformanceTest, EventsAreWrittenOncePerTransition) {
   ASSERT_OK(store().CancelTask(task.task_id));
 
   std::vector<std::string> want = {
-      "task-defined",     "task-pending/0",   "task-running/0",
-      "task-exception/0", "task-pending/1",   "task-running/1",
-      "task-completed/1", "task-pending/2",   "task-exception/2"};
+      "task-defined",     "task-pending/0", "task-running/0",
+      "task-exception/0", "task-pending/1", "task-running/1",
+      "task-completed/1", "task-pending/2", "task-exception/2"};
   EXPECT_EQ(harness().EventsOf(task.task_id), want);
   // The child's all-completed edge was satisfied by run 1's completion,
   // so it was pending from the start.

@@ -46,8 +46,7 @@ class StoreHarness {
 struct StoreFactory {
   std::string name;
   // A fresh, empty store reading time from `clock` (which outlives it).
-  std::function<absl::StatusOr<std::unique_ptr<StoreHarness>>(FakeClock*)>
-      make;
+  std::function<absl::StatusOr<std::unique_ptr<StoreHarness>>(FakeClock*)> make;
 };
 
 // Test names and failure messages show StoreFactory::name.

@@ -79,9 +79,9 @@ class SharedCluster {
     if (c->admin_ != nullptr && c->postgres_ == nullptr) {
       // An external server outlives us: remove what we made there.
       try {
-        pqxx::nontransaction(*c->admin_).exec(
-            "DROP DATABASE IF EXISTS " + c->admin_->quote_name(c->template_) +
-            " WITH (FORCE)");
+        pqxx::nontransaction(*c->admin_)
+            .exec("DROP DATABASE IF EXISTS " +
+                  c->admin_->quote_name(c->template_) + " WITH (FORCE)");
       } catch (const std::exception&) {
       }
     }
@@ -101,16 +101,17 @@ class SharedCluster {
       auto admin = pg::Connect(ConnectionStringFor("postgres"));
       if (!admin.ok()) {
         return absl::UnavailableError(
-            absl::StrCat(kExternalServerEnv, " is set but unusable: ",
-                         admin.status().message()));
+            absl::StrCat(kExternalServerEnv,
+                         " is set but unusable: ", admin.status().message()));
       }
       admin_ = std::move(admin).value();
       return MakeTemplate();
     }
     char dir[] = "/tmp/drover-test-XXXXXX";
     if (mkdtemp(dir) == nullptr) {
-      return InternalError("cannot create a temporary directory for "
-                           "PostgreSQL");
+      return InternalError(
+          "cannot create a temporary directory for "
+          "PostgreSQL");
     }
     dir_ = dir;
     EmbeddedPostgresOptions options;
@@ -131,7 +132,8 @@ class SharedCluster {
                                     std::string(conn.status().message()));
     }
     base_ = postgres_->ConnectionStringFor("postgres");
-    DROVER_ASSIGN_OR_RETURN(admin_, pg::Connect(ConnectionStringFor("postgres")));
+    DROVER_ASSIGN_OR_RETURN(admin_,
+                            pg::Connect(ConnectionStringFor("postgres")));
     return MakeTemplate();
   }
 

@@ -1,0 +1,753 @@
+// The real drover-worker binary against the real drover-queue (embedded
+// PostgreSQL in a temporary data directory) with the native engine: tasks
+// run and resolve; capacity under a backlog; SIGTERM within and beyond the
+// grace period; SIGKILL with the task retried on a second worker; a queue
+// restart mid-task; metrics and an idle worker's CPU use; --check-config.
+//
+// Not covered yet: credential expiry forcing re-registration (needs the
+// worker manager). The queue accepts any caller until auth lands; the
+// workers pass static credentials anyway.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/connection.h"
+#include "client/queue_client.h"
+#include "client/task_json.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+
+extern char** environ;
+
+namespace drover::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+template <typename Condition>
+bool Eventually(Condition condition, absl::Duration timeout,
+                absl::Duration step = absl::Milliseconds(100)) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    if (condition()) return true;
+    absl::SleepFor(step);
+  }
+  return condition();
+}
+
+bool PostgresAvailable() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+    if (fs::exists(entry.path() / "bin" / "initdb")) return true;
+  }
+  return std::system("pg_config --bindir >/dev/null 2>&1") == 0;
+}
+
+// A loopback TCP port nobody listens on right now.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// A child process with stdout and stderr in files.
+class Child {
+ public:
+  Child() = default;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  bool Spawn(const std::string& binary, const std::vector<std::string>& args,
+             const fs::path& out, const fs::path& err) {
+    out_ = out;
+    err_ = err;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    std::vector<std::string> storage = {binary};
+    storage.insert(storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& arg : storage) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr,
+                         argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) pid_ = -1;
+    return rc == 0;
+  }
+
+  // Exit code, 128+N after signal N, -1 on timeout.
+  int Wait(absl::Duration timeout) {
+    const absl::Time give_up = absl::Now() + timeout;
+    while (pid_ > 0) {
+      int status = 0;
+      pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
+                                       : 128 + WTERMSIG(status);
+        break;
+      }
+      if (absl::Now() > give_up) return -1;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return exit_code_;
+  }
+
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
+                                     : 128 + WTERMSIG(status);
+      return false;
+    }
+    return true;
+  }
+
+  void Signal(int signo) {
+    if (pid_ > 0) kill(pid_, signo);
+  }
+  pid_t pid() const { return pid_; }
+  std::string Stdout() const { return ReadFile(out_); }
+  std::string Stderr() const { return ReadFile(err_); }
+  std::string Output() const {
+    return "stdout:\n" + Stdout() + "\nstderr:\n" + Stderr();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  fs::path out_;
+  fs::path err_;
+};
+
+// CPU ticks (user + system) a process has used, from /proc/<pid>/stat.
+long CpuTicks(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  // Fields after the parenthesised command name: state is 3rd, utime 14th.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  std::vector<std::string> fields;
+  std::string field;
+  while (rest >> field) fields.push_back(field);
+  if (fields.size() < 13) return -1;
+  return std::stol(fields[11]) + std::stol(fields[12]);
+}
+
+// One drover-queue on an embedded PostgreSQL cluster, restartable on the
+// same data directory and port.
+class QueueServer {
+ public:
+  QueueServer(fs::path dir, std::vector<std::string> extra_flags)
+      : dir_(std::move(dir)), extra_flags_(std::move(extra_flags)) {
+    port_ = FreePort();
+  }
+
+  // Starts it and waits until it answers. Returns "" or why it failed.
+  std::string Start() {
+    process_ = std::make_unique<Child>();
+    std::vector<std::string> args = {
+        "--data-dir", (dir_ / "data").string(), "--listen",
+        "127.0.0.1:" + std::to_string(port_), "--http-listen", "127.0.0.1:0",
+        "--log-level", "info"};
+    args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+    if (!process_->Spawn(DROVER_QUEUE_BINARY, args, dir_ / "queue.out",
+                         dir_ / "queue.err")) {
+      return "cannot start drover-queue";
+    }
+    client::ConnectionOptions options;
+    options.url = url();
+    auto connection = client::Connection::Create(options);
+    if (!connection.ok()) return connection.status().ToString();
+    client_ = std::make_unique<client::QueueClient>(*connection);
+    bool ready = Eventually(
+        [&] {
+          if (!process_->Running()) return true;
+          v1::ListTaskQueuesRequest request;
+          client::CallOptions quick;
+          quick.timeout = absl::Seconds(2);
+          quick.retry.max_attempts = 1;
+          return client_->ListTaskQueues(request, quick).ok();
+        },
+        absl::Seconds(300), absl::Milliseconds(250));
+    if (!ready || !process_->Running()) {
+      return "drover-queue did not come up:\n" + process_->Output();
+    }
+    return "";
+  }
+
+  // SIGTERM and wait for a clean exit (PostgreSQL stopped with it).
+  int Stop() {
+    process_->Signal(SIGTERM);
+    return process_->Wait(absl::Seconds(120));
+  }
+
+  std::string url() const { return "127.0.0.1:" + std::to_string(port_); }
+  client::QueueClient& client() { return *client_; }
+  Child& process() { return *process_; }
+
+ private:
+  fs::path dir_;
+  std::vector<std::string> extra_flags_;
+  int port_ = 0;
+  std::unique_ptr<Child> process_;
+  std::unique_ptr<client::QueueClient> client_;
+};
+
+// Things every test needs: a temporary directory, worker processes, task
+// creation and status polling.
+class WorkerHarness {
+ public:
+  explicit WorkerHarness(fs::path dir) : dir_(std::move(dir)) {
+    fs::create_directories(dir_ / "marks");
+  }
+
+  fs::path Mark(const std::string& name) const { return dir_ / "marks" / name; }
+
+  // Writes a config and starts a worker; waits until it serves.
+  std::unique_ptr<Child> StartWorker(QueueServer& queue,
+                                     const std::string& pool,
+                                     const std::string& worker_id,
+                                     int capacity, double grace_seconds,
+                                     int metrics_port = 0,
+                                     const std::string& work_dir_name = "") {
+    const fs::path work =
+        dir_ / (work_dir_name.empty() ? "work-" + worker_id : work_dir_name);
+    json config = {
+        {"queue_url", queue.url()},
+        {"worker_pool_id", pool},
+        {"worker_group", "integration"},
+        {"worker_id", worker_id},
+        {"capacity", capacity},
+        {"credentials",
+         {{"client_id", "worker/" + worker_id},
+          {"access_token", "static-test-token"}}},
+        {"engine", {{"name", "native"}, {"config", {{"kill_grace_seconds", 1}}}}},
+        {"work_dir", work.string()},
+        {"shutdown_grace_seconds", grace_seconds},
+        {"log_level", "debug"}};
+    if (metrics_port > 0) {
+      config["metrics_listen"] = "127.0.0.1:" + std::to_string(metrics_port);
+    }
+    const fs::path config_file = dir_ / (worker_id + ".json");
+    std::ofstream(config_file) << config.dump(2);
+    auto child = std::make_unique<Child>();
+    EXPECT_TRUE(child->Spawn(DROVER_WORKER_BINARY,
+                             {"--config", config_file.string()},
+                             dir_ / (worker_id + ".out"),
+                             dir_ / (worker_id + ".err")));
+    bool serving = Eventually(
+        [&] {
+          return !child->Running() ||
+                 child->Stdout().find("serving") != std::string::npos;
+        },
+        absl::Seconds(60));
+    EXPECT_TRUE(serving && child->Running()) << child->Output();
+    return child;
+  }
+
+  // Creates a task running `script` with sh; returns its id.
+  std::string CreateTask(QueueServer& queue, const std::string& pool,
+                         const std::string& script, int retries = 0,
+                         json payload_extra = json::object(),
+                         int max_run_time = 120) {
+    json payload = {{"command", json::array({"sh", "-c", script})},
+                    {"maxRunTime", max_run_time}};
+    for (auto& [key, value] : payload_extra.items()) payload[key] = value;
+    return CreateRaw(queue, pool, payload, retries);
+  }
+
+  std::string CreateRaw(QueueServer& queue, const std::string& pool,
+                        const json& payload, int retries = 0) {
+    json doc = {{"taskQueueId", pool},
+                {"deadline", "+1 hour"},
+                {"retries", retries},
+                {"payload", payload},
+                {"metadata",
+                 {{"name", "worker integration test"},
+                  {"description", "run by the real drover-worker"},
+                  {"owner", "tests@example.com"},
+                  {"source", "https://example.com/worker-integration"}}}};
+    auto task = client::TaskDefinitionFromJson(doc, absl::Now());
+    EXPECT_TRUE(task.ok()) << task.status();
+    v1::CreateTaskRequest request;
+    request.set_task_id(client::NewTaskId());
+    *request.mutable_task() = *task;
+    auto created = queue.client().CreateTask(request);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return request.task_id();
+  }
+
+  static std::optional<v1::TaskStatus> Status(QueueServer& queue,
+                                              const std::string& task_id) {
+    v1::TaskIdRequest request;
+    request.set_task_id(task_id);
+    auto status = queue.client().GetTaskStatus(request);
+    if (!status.ok()) return std::nullopt;
+    return status->status();
+  }
+
+  static bool IsResolved(const std::string& state) {
+    return state == "completed" || state == "failed" || state == "exception";
+  }
+
+  // Waits until the task's state is resolved and returns its status.
+  static v1::TaskStatus WaitResolved(QueueServer& queue,
+                                     const std::string& task_id,
+                                     absl::Duration timeout = absl::Seconds(120)) {
+    std::optional<v1::TaskStatus> status;
+    Eventually(
+        [&] {
+          status = Status(queue, task_id);
+          return status && IsResolved(status->state());
+        },
+        timeout, absl::Milliseconds(200));
+    return status.value_or(v1::TaskStatus());
+  }
+
+ private:
+  fs::path dir_;
+};
+
+std::string Describe(const v1::TaskStatus& status) {
+  std::string text = status.task_id() + " " + status.state() + ":";
+  for (const auto& run : status.runs()) {
+    absl::StrAppend(&text, " [run ", run.run_id(), " ", run.state(), "/",
+                    run.reason_resolved(), " on ", run.worker_id(), "]");
+  }
+  return text;
+}
+
+fs::path MakeTempDir(const char* prefix) {
+  std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) return {};
+  // The PostgreSQL programs may run as the postgres user (tests as root).
+  chmod(tmpl.c_str(), 0755);
+  return tmpl;
+}
+
+// One queue for the whole suite (starting PostgreSQL is slow); each test
+// uses its own worker pool so they do not see each other's tasks.
+class WorkerIntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!PostgresAvailable()) {
+      skip_reason_ = "PostgreSQL server binaries (initdb) are not installed";
+      return;
+    }
+    dir_ = MakeTempDir("drover-worker-it");
+    // A short claim timeout so that a killed worker's claim expires
+    // quickly; live workers reclaim well within it.
+    queue_ = new QueueServer(
+        dir_, {"--claim-timeout", "8s", "--claim-expiry-interval", "1s",
+               "--poll-timeout", "5s"});
+    std::string failed = queue_->Start();
+    if (!failed.empty()) setup_error_ = failed;
+  }
+
+  static void TearDownTestSuite() {
+    if (queue_ != nullptr) {
+      queue_->Stop();
+      delete queue_;
+      queue_ = nullptr;
+    }
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    test_dir_ = dir_ / info->name();
+    harness_ = std::make_unique<WorkerHarness>(test_dir_);
+    pool_ = absl::StrCat("it/", std::string(info->name()).substr(0, 38));
+  }
+
+  static inline std::string skip_reason_;
+  static inline std::string setup_error_;
+  static inline fs::path dir_;
+  static inline QueueServer* queue_ = nullptr;
+  fs::path test_dir_;
+  std::unique_ptr<WorkerHarness> harness_;
+  std::string pool_;
+};
+
+TEST_F(WorkerIntegrationTest, TasksRunAndResolveWithMetricsAndAnIdleWorker) {
+  const int metrics_port = FreePort();
+  auto worker = harness_->StartWorker(*queue_, pool_, "resolver", 2, 30,
+                                      metrics_port);
+  const json retry_42 = {{"onExitStatus", {{"retry", json::array({42})}}}};
+  const std::string ok = harness_->CreateTask(
+      *queue_, pool_, "echo hello from $TASK_ID run $RUN_ID");
+  const std::string fails = harness_->CreateTask(*queue_, pool_, "exit 3");
+  const std::string intermittent =
+      harness_->CreateTask(*queue_, pool_, "exit 42", 0, retry_42);
+  const std::string malformed = harness_->CreateRaw(
+      *queue_, pool_, json{{"command", 5}, {"maxRunTime", 10}});
+  const std::string too_long =
+      harness_->CreateTask(*queue_, pool_, "sleep 60", 0, json::object(), 1);
+
+  struct Expect {
+    std::string id, state, reason;
+  };
+  for (const Expect& e : std::vector<Expect>{
+           {ok, "completed", "completed"},
+           {fails, "failed", "failed"},
+           {intermittent, "exception", "intermittent-task"},
+           {malformed, "exception", "malformed-payload"},
+           {too_long, "failed", "failed"}}) {
+    v1::TaskStatus status = WorkerHarness::WaitResolved(*queue_, e.id);
+    EXPECT_EQ(status.state(), e.state) << Describe(status);
+    ASSERT_EQ(status.runs_size(), 1) << Describe(status);
+    EXPECT_EQ(status.runs(0).reason_resolved(), e.reason) << Describe(status);
+    EXPECT_EQ(status.runs(0).worker_group(), "integration");
+    EXPECT_EQ(status.runs(0).worker_id(), "resolver");
+  }
+  ASSERT_TRUE(worker->Running()) << worker->Output();
+
+  // The worker's own view, over HTTP.
+  httplib::Client http("127.0.0.1", metrics_port);
+  std::string metrics;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto response = http.Get("/metrics");
+        if (!response || response->status != 200) return false;
+        metrics = response->body;
+        return metrics.find("drover_worker_tasks_exception_total 2\n") !=
+               std::string::npos;
+      },
+      absl::Seconds(30)))
+      << metrics;
+  for (const char* line :
+       {"drover_worker_tasks_claimed_total 5\n",
+        "drover_worker_tasks_completed_total 1\n",
+        "drover_worker_tasks_failed_total 2\n",
+        "drover_worker_tasks_running 0\n", "drover_worker_capacity 2\n",
+        "drover_worker_claim_to_start_seconds_count 4\n",
+        "drover_worker_finish_to_reported_seconds_count 5\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+  }
+
+  // Idle: blocked in a long-poll, the worker burns (almost) no CPU.
+  absl::SleepFor(absl::Seconds(1));
+  const long before = CpuTicks(worker->pid());
+  absl::SleepFor(absl::Seconds(4));
+  const long after = CpuTicks(worker->pid());
+  ASSERT_GE(before, 0);
+  const long hz = sysconf(_SC_CLK_TCK);
+  std::cout << "idle worker: " << (after - before) << " CPU ticks (1/" << hz
+            << " s) in 4 s" << std::endl;
+  EXPECT_LE(after - before, 4) << "an idle worker should not use CPU";
+
+  worker->Signal(SIGTERM);
+  EXPECT_EQ(worker->Wait(absl::Seconds(60)), 0) << worker->Output();
+}
+
+TEST_F(WorkerIntegrationTest, RespectsCapacityUnderABacklog) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(harness_->CreateTask(*queue_, pool_, "sleep 1.5"));
+  }
+  auto worker = harness_->StartWorker(*queue_, pool_, "capacity", 2, 30);
+  int most_running = 0;
+  bool all_done = Eventually(
+      [&] {
+        int running = 0;
+        int resolved = 0;
+        for (const auto& id : ids) {
+          auto status = WorkerHarness::Status(*queue_, id);
+          if (!status) continue;
+          if (status->state() == "running") ++running;
+          if (WorkerHarness::IsResolved(status->state())) ++resolved;
+        }
+        most_running = std::max(most_running, running);
+        return resolved == static_cast<int>(ids.size());
+      },
+      absl::Seconds(180), absl::Milliseconds(50));
+  ASSERT_TRUE(all_done) << worker->Output();
+  EXPECT_LE(most_running, 2);
+  EXPECT_EQ(most_running, 2) << "the backlog should fill the capacity";
+  for (const auto& id : ids) {
+    v1::TaskStatus status = *WorkerHarness::Status(*queue_, id);
+    EXPECT_EQ(status.state(), "completed") << Describe(status);
+  }
+  worker->Signal(SIGTERM);
+  EXPECT_EQ(worker->Wait(absl::Seconds(60)), 0) << worker->Output();
+}
+
+TEST_F(WorkerIntegrationTest, SigtermWithinTheGracePeriodFinishesTheTask) {
+  auto worker = harness_->StartWorker(*queue_, pool_, "graceful", 1, 60);
+  const std::string id = harness_->CreateTask(
+      *queue_, pool_,
+      "touch " + harness_->Mark("started").string() + "; sleep 3");
+  ASSERT_TRUE(Eventually([&] { return fs::exists(harness_->Mark("started")); },
+                         absl::Seconds(60)))
+      << worker->Output();
+  worker->Signal(SIGTERM);
+  EXPECT_EQ(worker->Wait(absl::Seconds(60)), 0) << worker->Output();
+  v1::TaskStatus status = WorkerHarness::WaitResolved(*queue_, id);
+  EXPECT_EQ(status.state(), "completed") << Describe(status);
+  EXPECT_EQ(status.runs_size(), 1) << Describe(status);
+}
+
+TEST_F(WorkerIntegrationTest, SigtermBeyondTheGracePeriodIsRetriedElsewhere) {
+  auto first = harness_->StartWorker(*queue_, pool_, "impatient", 1, 1);
+  // Run 0 outlives the grace period; the retry finishes at once.
+  const std::string id = harness_->CreateTask(
+      *queue_, pool_,
+      "if [ \"$RUN_ID\" = 0 ]; then touch " +
+          harness_->Mark("started").string() + "; sleep 60; fi",
+      /*retries=*/2);
+  ASSERT_TRUE(Eventually([&] { return fs::exists(harness_->Mark("started")); },
+                         absl::Seconds(60)))
+      << first->Output();
+  first->Signal(SIGTERM);
+  EXPECT_EQ(first->Wait(absl::Seconds(60)), 0) << first->Output();
+  std::optional<v1::TaskStatus> status = WorkerHarness::Status(*queue_, id);
+  ASSERT_TRUE(status.has_value());
+  ASSERT_GE(status->runs_size(), 2) << Describe(*status);
+  EXPECT_EQ(status->runs(0).state(), "exception") << Describe(*status);
+  EXPECT_EQ(status->runs(0).reason_resolved(), "worker-shutdown");
+  EXPECT_EQ(status->runs(1).state(), "pending") << Describe(*status);
+
+  auto second = harness_->StartWorker(*queue_, pool_, "successor", 1, 30);
+  v1::TaskStatus done = WorkerHarness::WaitResolved(*queue_, id);
+  EXPECT_EQ(done.state(), "completed") << Describe(done);
+  ASSERT_EQ(done.runs_size(), 2) << Describe(done);
+  EXPECT_EQ(done.runs(1).worker_id(), "successor");
+  second->Signal(SIGTERM);
+  EXPECT_EQ(second->Wait(absl::Seconds(60)), 0) << second->Output();
+}
+
+TEST_F(WorkerIntegrationTest, SigkillMidTaskIsRetriedOnASecondWorker) {
+  auto first = harness_->StartWorker(*queue_, pool_, "doomed", 1, 30, 0,
+                                     "shared-work");
+  const std::string id = harness_->CreateTask(
+      *queue_, pool_,
+      "if [ \"$RUN_ID\" = 0 ]; then echo $$ > " +
+          harness_->Mark("pid").string() + "; sleep 120; fi",
+      /*retries=*/2);
+  ASSERT_TRUE(Eventually(
+      [&] { return !ReadFile(harness_->Mark("pid")).empty(); },
+      absl::Seconds(60)))
+      << first->Output();
+  const pid_t orphan = std::stoi(ReadFile(harness_->Mark("pid")));
+  first->Signal(SIGKILL);
+  EXPECT_EQ(first->Wait(absl::Seconds(30)), 128 + SIGKILL);
+
+  // Nobody reclaims: the claim expires and the queue schedules a retry.
+  std::optional<v1::TaskStatus> status;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        status = WorkerHarness::Status(*queue_, id);
+        return status && status->runs_size() >= 2;
+      },
+      absl::Seconds(90)))
+      << (status ? Describe(*status) : "no status");
+  EXPECT_EQ(status->runs(0).reason_resolved(), "claim-expired")
+      << Describe(*status);
+
+  // The second worker shares the work directory, so it also cleans up what
+  // the killed one left running.
+  auto second = harness_->StartWorker(*queue_, pool_, "rescuer", 1, 30, 0,
+                                      "shared-work");
+  v1::TaskStatus done = WorkerHarness::WaitResolved(*queue_, id);
+  EXPECT_EQ(done.state(), "completed") << Describe(done);
+  ASSERT_EQ(done.runs_size(), 2) << Describe(done);
+  EXPECT_EQ(done.runs(1).worker_id(), "rescuer");
+  EXPECT_TRUE(Eventually(
+      [&] { return kill(orphan, 0) != 0 && errno == ESRCH; },
+      absl::Seconds(20)))
+      << "the killed worker's task (pid " << orphan << ") is still running";
+  second->Signal(SIGTERM);
+  EXPECT_EQ(second->Wait(absl::Seconds(60)), 0) << second->Output();
+}
+
+// A queue of its own, restarted mid-task on the same data directory.
+TEST(WorkerQueueRestartTest, TheWorkerKeepsTheTaskAndReportsOnceTheQueueIsBack) {
+  if (!PostgresAvailable()) {
+    GTEST_SKIP() << "PostgreSQL server binaries (initdb) are not installed";
+  }
+  const fs::path dir = MakeTempDir("drover-worker-restart");
+  ASSERT_FALSE(dir.empty());
+  {
+    // The claim outlives the restart (a real outage longer than the claim
+    // timeout loses the run to claim-expired, and it is retried).
+    QueueServer queue(dir, {"--claim-timeout", "5m", "--poll-timeout", "5s"});
+    std::string failed = queue.Start();
+    ASSERT_TRUE(failed.empty()) << failed;
+    WorkerHarness harness(dir / "test");
+    auto worker = harness.StartWorker(queue, "it/restart", "steadfast", 1, 30);
+    const std::string id = harness.CreateTask(
+        queue, "it/restart",
+        "touch " + harness.Mark("started").string() + "; sleep 8; echo done");
+    ASSERT_TRUE(Eventually(
+        [&] { return fs::exists(harness.Mark("started")); }, absl::Seconds(60)))
+        << worker->Output();
+
+    ASSERT_EQ(queue.Stop(), 0) << queue.process().Output();
+    std::string restarted = queue.Start();
+    ASSERT_TRUE(restarted.empty()) << restarted;
+
+    v1::TaskStatus status = WorkerHarness::WaitResolved(queue, id);
+    EXPECT_EQ(status.state(), "completed") << Describe(status);
+    EXPECT_EQ(status.runs_size(), 1) << Describe(status);
+    EXPECT_TRUE(worker->Running()) << worker->Output();
+    // And it claims new work from the restarted queue.
+    const std::string next = harness.CreateTask(queue, "it/restart", "true");
+    EXPECT_EQ(WorkerHarness::WaitResolved(queue, next).state(), "completed");
+
+    worker->Signal(SIGTERM);
+    EXPECT_EQ(worker->Wait(absl::Seconds(60)), 0) << worker->Output();
+    EXPECT_EQ(queue.Stop(), 0);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// --check-config needs no queue.
+class CheckConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("drover-worker-check");
+    ASSERT_FALSE(dir_.empty());
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Runs `drover-worker --check-config` on `config`; returns the exit code.
+  int Check(const json& config, std::string* out, std::string* err) {
+    std::ofstream(dir_ / "config.json") << config.dump();
+    Child child;
+    EXPECT_TRUE(child.Spawn(DROVER_WORKER_BINARY,
+                            {"--check-config", "--config",
+                             (dir_ / "config.json").string()},
+                            dir_ / "check.out", dir_ / "check.err"));
+    int code = child.Wait(absl::Seconds(60));
+    *out = child.Stdout();
+    *err = child.Stderr();
+    fs::remove(dir_ / "check.out");
+    fs::remove(dir_ / "check.err");
+    return code;
+  }
+
+  json Valid() const {
+    return json{{"queue_url", "127.0.0.1:50051"},
+                {"worker_pool_id", "proj/linux"},
+                {"worker_id", "checked"},
+                {"work_dir", (dir_ / "work").string()}};
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CheckConfigTest, AcceptsAValidConfigAndExplainsBadOnes) {
+  std::string out, err;
+  EXPECT_EQ(Check(Valid(), &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("configuration is valid"), std::string::npos) << out;
+  EXPECT_NE(out.find("engine native"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir_ / "work")) << "a check must change nothing";
+
+  json bad = Valid();
+  bad["capacity"] = 0;
+  EXPECT_EQ(Check(bad, &out, &err), 2);
+  EXPECT_NE(err.find("field=capacity"), std::string::npos) << err;
+
+  bad = Valid();
+  bad["engine"] = {{"name", "native"},
+                   {"config", {{"limits", {{"memory_mb", -5}}}}}};
+  EXPECT_EQ(Check(bad, &out, &err), 2);
+  EXPECT_NE(err.find("engine.config.limits.memory_mb"), std::string::npos)
+      << err;
+
+  bad = Valid();
+  bad["plugins"] = {{"maxruntime", {{"max_seconds", 60}}}};
+  EXPECT_EQ(Check(bad, &out, &err), 2);
+  EXPECT_NE(err.find("plugins.maxruntime.max_seconds"), std::string::npos)
+      << err;
+}
+
+TEST_F(CheckConfigTest, TheShippedExampleConfigsParse) {
+  // Each deploy/worker-configs example must at least parse and name a known
+  // engine and plugins; machine-specific checks (root for per-task users,
+  // CA files) are expected to fail here and are filtered out.
+  const fs::path examples = fs::path(DROVER_SOURCE_DIR) / "deploy" /
+                            "worker-configs";
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(examples)) {
+    if (entry.path().extension() != ".json") continue;
+    json config = json::parse(ReadFile(entry.path()));
+    config["work_dir"] = (dir_ / "work").string();
+    config.erase("tls_ca_file");
+    config.erase("registration");
+    std::string out, err;
+    int code = Check(config, &out, &err);
+    if (code != 0) {
+      // Only settings this test machine cannot satisfy may fail.
+      EXPECT_TRUE(err.find("needs a worker running as root") !=
+                  std::string::npos)
+          << entry.path() << ": " << err;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
+}
+
+}  // namespace
+}  // namespace drover::worker
