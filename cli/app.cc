@@ -16,8 +16,7 @@ int RunCli(const std::vector<std::string>& args, Streams streams,
   Context context(streams, std::move(env), clock, host_name);
   GlobalOptions& options = context.options();
 
-  CLI::App app("drover: the command line for the Drover task queue",
-               "drover");
+  CLI::App app("drover: the command line for the Drover task queue", "drover");
   app.set_version_flag("--version", "drover 0.1.0");
   app.require_subcommand(1);
   // Global options may follow the subcommand: `drover task status ID --json`.

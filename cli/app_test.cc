@@ -34,8 +34,8 @@ struct Result {
 };
 
 Result RunDrover(const std::vector<std::string>& args,
-           std::map<std::string, std::string> env = {},
-           const std::string& stdin_text = "") {
+                 std::map<std::string, std::string> env = {},
+                 const std::string& stdin_text = "") {
   std::istringstream in(stdin_text);
   std::ostringstream out;
   std::ostringstream err;
@@ -115,7 +115,8 @@ TEST(CliLocalErrorTest, BadUrlTimeoutAndCredentialsAreUsageErrors) {
             "  field: url\n"
             "  value: ftp://x:1\n");
 
-  Result env_url = RunDrover({"task", "status", "abc"}, {{"DROVER_URL", "nohost"}});
+  Result env_url =
+      RunDrover({"task", "status", "abc"}, {{"DROVER_URL", "nohost"}});
   EXPECT_EQ(env_url.code, kExitUsage);
   EXPECT_NE(env_url.err.find("  value: nohost\n"), std::string::npos)
       << env_url.err;
@@ -124,7 +125,8 @@ TEST(CliLocalErrorTest, BadUrlTimeoutAndCredentialsAreUsageErrors) {
   EXPECT_EQ(timeout.code, kExitUsage);
   EXPECT_NE(timeout.err.find("  field: --timeout\n"), std::string::npos);
 
-  Result creds = RunDrover({"--credentials", "/nonexistent/c.json", "queue", "list"});
+  Result creds =
+      RunDrover({"--credentials", "/nonexistent/c.json", "queue", "list"});
   EXPECT_EQ(creds.code, kExitUsage);
   EXPECT_NE(creds.err.find("  field: credentials\n"), std::string::npos);
 
@@ -138,7 +140,7 @@ TEST(CliLocalErrorTest, BadUrlTimeoutAndCredentialsAreUsageErrors) {
 TEST(CliLocalErrorTest, UnreachableServerExitsThree) {
   std::string url = "127.0.0.1:" + std::to_string(ClosedPort());
   Result r = RunDrover({"--timeout", "3s", "task", "status", "abc"},
-                 {{"DROVER_URL", url}});
+                       {{"DROVER_URL", url}});
   EXPECT_EQ(r.code, kExitUnavailable);
   EXPECT_EQ(r.err.rfind("error: Unavailable: ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find("\n  url: " + url + "\n"), std::string::npos) << r.err;
@@ -146,9 +148,9 @@ TEST(CliLocalErrorTest, UnreachableServerExitsThree) {
 
 TEST(CliCreateTest, DryRunFromFlags) {
   Result r = RunDrover({"task", "create", "--dry-run", "--queue", "proj/linux",
-                  "--name", "hello", "--command", "sh -c 'echo hi'",
-                  "--deadline", "+2 hours", "--tag", "kind=demo"},
-                 {{"USER", "alice"}});
+                        "--name", "hello", "--command", "sh -c 'echo hi'",
+                        "--deadline", "+2 hours", "--tag", "kind=demo"},
+                       {{"USER", "alice"}});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   json doc = json::parse(r.out);
   EXPECT_EQ(doc, json::parse(R"({
@@ -164,7 +166,7 @@ TEST(CliCreateTest, DryRunFromFlags) {
 
 TEST(CliCreateTest, DryRunJsonShowsTheRequest) {
   Result r = RunDrover({"--json", "task", "create", "--dry-run", "--task-id",
-                  "fT3xP0vzQ5qYt0m1J7W4Kg", "-q", "a/b", "-n", "x"});
+                        "fT3xP0vzQ5qYt0m1J7W4Kg", "-q", "a/b", "-n", "x"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   json doc = json::parse(r.out);
   EXPECT_EQ(doc["taskId"], "fT3xP0vzQ5qYt0m1J7W4Kg");
@@ -173,8 +175,9 @@ TEST(CliCreateTest, DryRunJsonShowsTheRequest) {
 }
 
 TEST(CliCreateTest, ReadsStdinAndReportsExactFields) {
-  Result ok = RunDrover({"task", "create", "-", "--dry-run", "--priority", "high"},
-                  {}, R"({"taskQueueId": "a/b", "deadline": "+1h",
+  Result ok =
+      RunDrover({"task", "create", "-", "--dry-run", "--priority", "high"}, {},
+                R"({"taskQueueId": "a/b", "deadline": "+1h",
                           "metadata": {"name": "from-stdin"}})");
   ASSERT_EQ(ok.code, kExitOk) << ok.err;
   json doc = json::parse(ok.out);
@@ -183,7 +186,7 @@ TEST(CliCreateTest, ReadsStdinAndReportsExactFields) {
   EXPECT_EQ(doc["metadata"]["name"], "from-stdin");
 
   Result bad = RunDrover({"task", "create", "-", "--dry-run"}, {},
-                   R"({"taskQueueId": "a/b", "dependencies": ["x", 7]})");
+                         R"({"taskQueueId": "a/b", "dependencies": ["x", 7]})");
   EXPECT_EQ(bad.code, kExitUsage);
   EXPECT_EQ(bad.err,
             "error: InputError: must be a string, got number\n"

@@ -15,23 +15,40 @@ std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 std::string TransportCodeLabel(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kCancelled: return "Cancelled";
-    case absl::StatusCode::kUnknown: return "Unknown";
-    case absl::StatusCode::kInvalidArgument: return "InvalidArgument";
-    case absl::StatusCode::kDeadlineExceeded: return "DeadlineExceeded";
-    case absl::StatusCode::kNotFound: return "NotFound";
-    case absl::StatusCode::kAlreadyExists: return "AlreadyExists";
-    case absl::StatusCode::kPermissionDenied: return "PermissionDenied";
-    case absl::StatusCode::kResourceExhausted: return "ResourceExhausted";
-    case absl::StatusCode::kFailedPrecondition: return "FailedPrecondition";
-    case absl::StatusCode::kAborted: return "Aborted";
-    case absl::StatusCode::kOutOfRange: return "OutOfRange";
-    case absl::StatusCode::kUnimplemented: return "Unimplemented";
-    case absl::StatusCode::kInternal: return "Internal";
-    case absl::StatusCode::kUnavailable: return "Unavailable";
-    case absl::StatusCode::kDataLoss: return "DataLoss";
-    case absl::StatusCode::kUnauthenticated: return "Unauthenticated";
-    default: return "Unknown";
+    case absl::StatusCode::kCancelled:
+      return "Cancelled";
+    case absl::StatusCode::kUnknown:
+      return "Unknown";
+    case absl::StatusCode::kInvalidArgument:
+      return "InvalidArgument";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "DeadlineExceeded";
+    case absl::StatusCode::kNotFound:
+      return "NotFound";
+    case absl::StatusCode::kAlreadyExists:
+      return "AlreadyExists";
+    case absl::StatusCode::kPermissionDenied:
+      return "PermissionDenied";
+    case absl::StatusCode::kResourceExhausted:
+      return "ResourceExhausted";
+    case absl::StatusCode::kFailedPrecondition:
+      return "FailedPrecondition";
+    case absl::StatusCode::kAborted:
+      return "Aborted";
+    case absl::StatusCode::kOutOfRange:
+      return "OutOfRange";
+    case absl::StatusCode::kUnimplemented:
+      return "Unimplemented";
+    case absl::StatusCode::kInternal:
+      return "Internal";
+    case absl::StatusCode::kUnavailable:
+      return "Unavailable";
+    case absl::StatusCode::kDataLoss:
+      return "DataLoss";
+    case absl::StatusCode::kUnauthenticated:
+      return "Unauthenticated";
+    default:
+      return "Unknown";
   }
 }
 
@@ -107,8 +124,8 @@ std::string MessageToJson(const google::protobuf::Message& message) {
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = false;
   std::string out;
-  auto status = google::protobuf::util::MessageToJsonString(message, &out,
-                                                            options);
+  auto status =
+      google::protobuf::util::MessageToJsonString(message, &out, options);
   if (!status.ok()) {
     // Only invalid UTF-8 in a string field gets here; say so in JSON rather
     // than print half a document.
@@ -183,10 +200,10 @@ std::string FormatTaskQueues(const std::vector<v1::TaskQueueInfo>& queues) {
   if (queues.empty()) return "no task queues\n";
   Table table({"QUEUE", "PENDING", "CLAIMED", "LAST-ACTIVE"});
   for (const auto& q : queues) {
-    table.AddRow({q.task_queue_id(), std::to_string(q.pending()),
-                  std::to_string(q.claimed()),
-                  FormatTimestamp(q.has_last_date_active(),
-                                  q.last_date_active())});
+    table.AddRow(
+        {q.task_queue_id(), std::to_string(q.pending()),
+         std::to_string(q.claimed()),
+         FormatTimestamp(q.has_last_date_active(), q.last_date_active())});
   }
   return table.Render();
 }

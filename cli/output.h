@@ -49,7 +49,8 @@ std::string FormatError(
 std::string MessageToJson(const google::protobuf::Message& message);
 
 // RFC 3339 at whole seconds, or "-" for an unset timestamp.
-std::string FormatTimestamp(bool present, const google::protobuf::Timestamp& ts);
+std::string FormatTimestamp(bool present,
+                            const google::protobuf::Timestamp& ts);
 
 // `drover task status`: key/value lines, then a table of runs.
 std::string FormatTaskStatus(const v1::TaskStatus& status);

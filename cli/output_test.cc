@@ -108,23 +108,22 @@ v1::TaskStatus SampleStatus() {
 }
 
 TEST(FormatTaskStatusTest, PrintsFieldsAndRuns) {
-  EXPECT_EQ(
-      FormatTaskStatus(SampleStatus()),
-      "task       fT3xP0vzQ5qYt0m1J7W4Kg\n"
-      "state      running\n"
-      "queue      proj/linux\n"
-      "group      fT3xP0vzQ5qYt0m1J7W4Kg\n"
-      "scheduler  -\n"
-      "retries    4 left\n"
-      "deadline   2025-03-01T13:00:00Z\n"
-      "expires    2026-03-01T13:00:00Z\n"
-      "\n"
-      "RUN  STATE      REASON-CREATED  REASON-RESOLVED  WORKER  SCHEDULED"
-      "             STARTED               RESOLVED\n"
-      "0    exception  scheduled       claim-expired    g/w1    "
-      "2025-03-01T12:00:00Z  2025-03-01T12:00:01Z  2025-03-01T12:20:00Z\n"
-      "1    pending    retry           -                -       "
-      "2025-03-01T12:20:00Z  -                     -\n");
+  EXPECT_EQ(FormatTaskStatus(SampleStatus()),
+            "task       fT3xP0vzQ5qYt0m1J7W4Kg\n"
+            "state      running\n"
+            "queue      proj/linux\n"
+            "group      fT3xP0vzQ5qYt0m1J7W4Kg\n"
+            "scheduler  -\n"
+            "retries    4 left\n"
+            "deadline   2025-03-01T13:00:00Z\n"
+            "expires    2026-03-01T13:00:00Z\n"
+            "\n"
+            "RUN  STATE      REASON-CREATED  REASON-RESOLVED  WORKER  SCHEDULED"
+            "             STARTED               RESOLVED\n"
+            "0    exception  scheduled       claim-expired    g/w1    "
+            "2025-03-01T12:00:00Z  2025-03-01T12:00:01Z  2025-03-01T12:20:00Z\n"
+            "1    pending    retry           -                -       "
+            "2025-03-01T12:20:00Z  -                     -\n");
 }
 
 TEST(FormatTaskStatusTest, ShowsBlockingDependenciesAndNoRuns) {

@@ -17,9 +17,9 @@ absl::StatusOr<json> ParseObjectFlag(std::string_view flag,
     return InputError(flag, text, std::string(flag) + " is not valid JSON");
   }
   if (!value.is_object()) {
-    return InputError(flag, text,
-                      std::string(flag) + " must be a JSON object, got " +
-                          value.type_name());
+    return InputError(
+        flag, text,
+        std::string(flag) + " must be a JSON object, got " + value.type_name());
   }
   return value;
 }
@@ -220,8 +220,8 @@ absl::StatusOr<std::vector<std::string>> SplitCommandWords(
           break;
         }
         if (d == '\\' && i + 1 < text.size() &&
-            (text[i + 1] == '"' || text[i + 1] == '\\' ||
-             text[i + 1] == '$' || text[i + 1] == '`')) {
+            (text[i + 1] == '"' || text[i + 1] == '\\' || text[i + 1] == '$' ||
+             text[i + 1] == '`')) {
           word.push_back(text[i + 1]);
           i += 2;
           continue;

@@ -20,28 +20,28 @@
 namespace drover::cli {
 
 struct TaskFlags {
-  std::optional<std::string> queue;           // taskQueueId
-  std::optional<std::string> scheduler_id;    // schedulerId
-  std::optional<std::string> task_group_id;   // taskGroupId
-  std::vector<std::string> dependencies;      // appended
-  std::optional<std::string> requires_rule;   // requires
-  std::vector<std::string> routes;            // appended
+  std::optional<std::string> queue;          // taskQueueId
+  std::optional<std::string> scheduler_id;   // schedulerId
+  std::optional<std::string> task_group_id;  // taskGroupId
+  std::vector<std::string> dependencies;     // appended
+  std::optional<std::string> requires_rule;  // requires
+  std::vector<std::string> routes;           // appended
   std::optional<std::string> priority;
   std::optional<int> retries;
   std::optional<std::string> created;
   std::optional<std::string> deadline;
   std::optional<std::string> expires;
-  std::vector<std::string> scopes;            // appended
-  std::optional<std::string> payload;         // JSON object text; replaces
-  std::vector<std::string> commands;          // payload.command
-  std::vector<std::string> env;               // NAME=VALUE into payload.env
-  std::optional<std::string> max_run_time;    // payload.maxRunTime, seconds
-  std::optional<std::string> name;            // metadata.*
+  std::vector<std::string> scopes;          // appended
+  std::optional<std::string> payload;       // JSON object text; replaces
+  std::vector<std::string> commands;        // payload.command
+  std::vector<std::string> env;             // NAME=VALUE into payload.env
+  std::optional<std::string> max_run_time;  // payload.maxRunTime, seconds
+  std::optional<std::string> name;          // metadata.*
   std::optional<std::string> description;
   std::optional<std::string> owner;
   std::optional<std::string> source;
-  std::vector<std::string> tags;              // key=value, merged
-  std::optional<std::string> extra;           // JSON object text; replaces
+  std::vector<std::string> tags;     // key=value, merged
+  std::optional<std::string> extra;  // JSON object text; replaces
 };
 
 // Values used for fields still missing after the file and the flags.

@@ -130,14 +130,14 @@ TEST(ApplyTaskFlagsTest, BadFlagValuesNameTheFlag) {
     return f;
   };
   const Case cases[] = {
-      {with([](TaskFlags& f) { f.payload = "{"; }), json::object(),
-       "--payload", "{"},
+      {with([](TaskFlags& f) { f.payload = "{"; }), json::object(), "--payload",
+       "{"},
       {with([](TaskFlags& f) { f.payload = "[1]"; }), json::object(),
        "--payload", "[1]"},
       {with([](TaskFlags& f) { f.extra = "3"; }), json::object(), "--extra",
        "3"},
-      {with([](TaskFlags& f) { f.env = {"NOVALUE"}; }), json::object(),
-       "--env", "NOVALUE"},
+      {with([](TaskFlags& f) { f.env = {"NOVALUE"}; }), json::object(), "--env",
+       "NOVALUE"},
       {with([](TaskFlags& f) { f.env = {"=x"}; }), json::object(), "--env",
        "=x"},
       {with([](TaskFlags& f) { f.tags = {"k"}; }), json::object(), "--tag",

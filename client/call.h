@@ -57,9 +57,8 @@ absl::StatusOr<Response> CallUnary(const Connection& connection,
                                    Idempotency idempotency, Invoke&& invoke) {
   const absl::Time deadline = absl::Now() + options.timeout;
   absl::Status last;
-  const int attempts = options.retry.max_attempts < 1
-                           ? 1
-                           : options.retry.max_attempts;
+  const int attempts =
+      options.retry.max_attempts < 1 ? 1 : options.retry.max_attempts;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     grpc::ClientContext context;
     connection.PrepareContext(&context, deadline);
@@ -68,8 +67,7 @@ absl::StatusOr<Response> CallUnary(const Connection& connection,
     if (status.ok()) return response;
     last = rpc::FromGrpcStatus(status);
     if (attempt == attempts || !ShouldRetry(last, idempotency)) break;
-    absl::Duration wait =
-        Jitter(BackoffBeforeRetry(options.retry, attempt));
+    absl::Duration wait = Jitter(BackoffBeforeRetry(options.retry, attempt));
     // Sleeping past the deadline would only turn the real error into
     // DEADLINE_EXCEEDED.
     if (absl::Now() + wait >= deadline) break;

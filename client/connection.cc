@@ -71,7 +71,8 @@ absl::StatusOr<std::shared_ptr<const Connection>> Connection::Create(
     if (!options.ca_file.empty()) {
       return InputError("ca-file", options.ca_file,
                         "a CA file only makes sense with an https:// URL, "
-                        "got " + options.url);
+                        "got " +
+                            options.url);
     }
     channel_credentials = grpc::InsecureChannelCredentials();
   }
@@ -80,11 +81,10 @@ absl::StatusOr<std::shared_ptr<const Connection>> Connection::Create(
   args.SetUserAgentPrefix("drover-client/0.1");
   // Task graphs and listings can exceed gRPC's 4 MiB default.
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(endpoint.Target(),
-                                           channel_credentials, args);
-  return std::make_shared<const Connection>(std::move(channel),
-                                            std::move(endpoint),
-                                            options.credentials);
+  auto channel =
+      grpc::CreateCustomChannel(endpoint.Target(), channel_credentials, args);
+  return std::make_shared<const Connection>(
+      std::move(channel), std::move(endpoint), options.credentials);
 }
 
 absl::StatusOr<std::shared_ptr<const Connection>> Connection::FromEnvironment(

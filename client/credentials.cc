@@ -25,8 +25,8 @@ absl::StatusOr<std::vector<std::string>> ScopesFromJson(
   std::vector<std::string> scopes;
   for (size_t i = 0; i < value.size(); ++i) {
     if (!value[i].is_string()) {
-      return InputError(field + "[" + std::to_string(i) + "]",
-                        value[i].dump(), "a scope must be a string");
+      return InputError(field + "[" + std::to_string(i) + "]", value[i].dump(),
+                        "a scope must be a string");
     }
     scopes.push_back(value[i].get<std::string>());
   }
@@ -52,11 +52,10 @@ absl::Status ValidateCredentials(const Credentials& c) {
   if (!c.access_token.empty() && c.client_id.empty()) {
     return fail("clientId", "", "an access token needs its client id");
   }
-  if (!c.client_id.empty() && c.access_token.empty() &&
-      c.certificate.empty()) {
-    return fail("accessToken", "",
-                "client id " + c.client_id +
-                    " needs an access token or a certificate");
+  if (!c.client_id.empty() && c.access_token.empty() && c.certificate.empty()) {
+    return fail(
+        "accessToken", "",
+        "client id " + c.client_id + " needs an access token or a certificate");
   }
   if (c.Anonymous() && !c.authorized_scopes.empty()) {
     return fail("authorizedScopes", json(c.authorized_scopes).dump(),
@@ -69,10 +68,9 @@ absl::StatusOr<Credentials> ParseCredentialsJson(std::string_view text,
                                                  std::string_view source) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
-    return MakeError(ErrorCode::kInputError,
-                     "the credentials file is not valid JSON",
-                     {{"field", "credentials"},
-                      {"value", std::string(source)}});
+    return MakeError(
+        ErrorCode::kInputError, "the credentials file is not valid JSON",
+        {{"field", "credentials"}, {"value", std::string(source)}});
   }
   if (!doc.is_object()) {
     return InputError("credentials", source,
@@ -119,8 +117,7 @@ absl::StatusOr<Credentials> ParseCredentialsJson(std::string_view text,
 absl::StatusOr<Credentials> ReadCredentialsFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return InputError("credentials", path,
-                      "cannot read the credentials file");
+    return InputError("credentials", path, "cannot read the credentials file");
   }
   std::stringstream buffer;
   buffer << in.rdbuf();

@@ -135,9 +135,8 @@ TEST_F(CredentialsTest, EnvironmentErrorsNameTheVariable) {
   EXPECT_EQ(InfoOf(missing_token.status()).details["field"],
             "DROVER_ACCESS_TOKEN");
 
-  auto bad_scopes = CredentialsFromEnvironment(
-      FixedEnvironment({{"DROVER_CERTIFICATE", "c"},
-                        {"DROVER_AUTHORIZED_SCOPES", "queue:*"}}));
+  auto bad_scopes = CredentialsFromEnvironment(FixedEnvironment(
+      {{"DROVER_CERTIFICATE", "c"}, {"DROVER_AUTHORIZED_SCOPES", "queue:*"}}));
   ASSERT_FALSE(bad_scopes.ok());
   ErrorInfo info = InfoOf(bad_scopes.status());
   EXPECT_EQ(info.details["field"], "DROVER_AUTHORIZED_SCOPES");
@@ -169,8 +168,7 @@ TEST_F(CredentialsTest, LoadFollowsPrecedence) {
       {"XDG_CONFIG_HOME", xdg}};
   EXPECT_EQ(LoadCredentials(FixedEnvironment(vars), flag_file)->client_id,
             "from-flag");
-  EXPECT_EQ(LoadCredentials(FixedEnvironment(vars), "")->client_id,
-            "from-env");
+  EXPECT_EQ(LoadCredentials(FixedEnvironment(vars), "")->client_id, "from-env");
   vars.erase("DROVER_CLIENT_ID");
   vars.erase("DROVER_ACCESS_TOKEN");
   EXPECT_EQ(LoadCredentials(FixedEnvironment(vars), "")->client_id,

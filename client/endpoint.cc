@@ -91,12 +91,10 @@ absl::StatusOr<Endpoint> ParseUrl(std::string_view url,
     return endpoint;
   }
   int port = 0;
-  auto [end, ec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(),
-                      port);
+  auto [end, ec] = std::from_chars(port_text.data(),
+                                   port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() ||
-      end != port_text.data() + port_text.size() || port < 1 ||
-      port > 65535) {
+      end != port_text.data() + port_text.size() || port < 1 || port > 65535) {
     return InputError(field, url,
                       "the port must be a number in 1..65535, got '" +
                           std::string(port_text) + "'");

@@ -11,9 +11,10 @@ QueueClient::QueueClient(std::shared_ptr<const Connection> connection,
       defaults_(defaults) {}
 
 template <typename Request, typename Response>
-absl::StatusOr<Response> QueueClient::Call(
-    StubMethod<Request, Response> method, const Request& request,
-    const Options& options, Idempotency idempotency) const {
+absl::StatusOr<Response> QueueClient::Call(StubMethod<Request, Response> method,
+                                           const Request& request,
+                                           const Options& options,
+                                           Idempotency idempotency) const {
   return CallUnary<Response>(
       *connection_, options.value_or(defaults_), idempotency,
       [&](grpc::ClientContext* context, Response* response) {

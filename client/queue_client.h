@@ -38,8 +38,8 @@ class QueueClient {
 
   absl::StatusOr<v1::CreateTaskResponse> CreateTask(
       const v1::CreateTaskRequest& request, Options options = {}) const;
-  absl::StatusOr<v1::GetTaskResponse> GetTask(
-      const v1::TaskIdRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::GetTaskResponse> GetTask(const v1::TaskIdRequest& request,
+                                              Options options = {}) const;
   absl::StatusOr<v1::TaskStatusResponse> GetTaskStatus(
       const v1::TaskIdRequest& request, Options options = {}) const;
   absl::StatusOr<v1::TaskStatusResponse> ScheduleTask(

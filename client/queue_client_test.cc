@@ -45,8 +45,7 @@ class ScriptedQueue final : public v1::Queue::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status RerunTask(grpc::ServerContext* context,
-                         const v1::TaskIdRequest*,
+  grpc::Status RerunTask(grpc::ServerContext* context, const v1::TaskIdRequest*,
                          v1::TaskStatusResponse*) override {
     Record(context);
     calls.fetch_add(1);
@@ -295,8 +294,8 @@ TEST(BackoffTest, OnlyUnavailableOnIdempotentCallsIsRetried) {
   EXPECT_FALSE(ShouldRetry(unavailable, Idempotency::kNotIdempotent));
   EXPECT_FALSE(ShouldRetry(absl::DeadlineExceededError("slow"),
                            Idempotency::kIdempotent));
-  EXPECT_FALSE(ShouldRetry(InputError("f", "v", "bad"),
-                           Idempotency::kIdempotent));
+  EXPECT_FALSE(
+      ShouldRetry(InputError("f", "v", "bad"), Idempotency::kIdempotent));
 }
 
 }  // namespace

@@ -37,9 +37,9 @@ std::string TypeName(const json& v) { return v.type_name(); }
 
 absl::Status WrongType(const std::string& path, const json& v,
                        std::string_view expected) {
-  return InputError(path, v.dump(),
-                    "must be " + std::string(expected) + ", got " +
-                        TypeName(v));
+  return InputError(
+      path, v.dump(),
+      "must be " + std::string(expected) + ", got " + TypeName(v));
 }
 
 // Each reader leaves its target untouched when the key is absent or null.
@@ -106,9 +106,9 @@ absl::Status ReadRetries(const json& object, v1::TaskDefinition* task) {
   if (!v->is_number_integer()) return WrongType("retries", *v, "an integer");
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
   constexpr int64_t kMin = std::numeric_limits<int32_t>::min();
-  bool fits = v->is_number_unsigned() ? v->get<uint64_t>() <= kMax
-                                      : v->get<int64_t>() >= kMin &&
-                                            v->get<int64_t>() <= kMax;
+  bool fits = v->is_number_unsigned()
+                  ? v->get<uint64_t>() <= kMax
+                  : v->get<int64_t>() >= kMin && v->get<int64_t>() <= kMax;
   if (!fits) return InputError("retries", v->dump(), "integer out of range");
   task->set_retries(static_cast<int32_t>(v->get<int64_t>()));
   return absl::OkStatus();
@@ -160,9 +160,9 @@ absl::Status ReadTags(const json& object,
 absl::StatusOr<v1::TaskDefinition> TaskDefinitionFromJson(const json& doc,
                                                           absl::Time now) {
   if (!doc.is_object()) {
-    return InputError("task", doc.dump(),
-                      "a task definition must be a JSON object, got " +
-                          TypeName(doc));
+    return InputError(
+        "task", doc.dump(),
+        "a task definition must be a JSON object, got " + TypeName(doc));
   }
   for (const auto& item : doc.items()) {
     if (!Known(kTaskKeys, item.key())) {
@@ -200,7 +200,8 @@ absl::StatusOr<v1::TaskDefinition> TaskDefinitionFromJson(const json& doc,
   if (expires) *task.mutable_expires() = ToProtoTimestamp(*expires);
 
   DROVER_RETURN_IF_ERROR(ReadStringList(doc, "scopes", task.mutable_scopes()));
-  DROVER_RETURN_IF_ERROR(ReadObjectText(doc, "payload", task.mutable_payload()));
+  DROVER_RETURN_IF_ERROR(
+      ReadObjectText(doc, "payload", task.mutable_payload()));
   DROVER_RETURN_IF_ERROR(ReadMetadata(doc, &task));
   DROVER_RETURN_IF_ERROR(ReadTags(doc, task.mutable_tags()));
   DROVER_RETURN_IF_ERROR(ReadObjectText(doc, "extra", task.mutable_extra()));
@@ -226,8 +227,8 @@ json TaskDefinitionToJson(const v1::TaskDefinition& task) {
     if (!value.empty()) out[key] = value;
   };
   auto put_list = [&](const char* key, const StringList& values) {
-    if (!values.empty()) out[key] = std::vector<std::string>(values.begin(),
-                                                             values.end());
+    if (!values.empty())
+      out[key] = std::vector<std::string>(values.begin(), values.end());
   };
   auto put_object = [&](const char* key, const std::string& text) {
     if (text.empty()) return;

@@ -20,22 +20,19 @@ struct UnitEntry {
 // Fixed lengths: a "year" here is 365 days, not a calendar year, so a
 // relative spec means the same span whatever the base date.
 const UnitEntry kUnits[] = {
-    {"s", absl::Seconds(1)},    {"sec", absl::Seconds(1)},
-    {"secs", absl::Seconds(1)}, {"second", absl::Seconds(1)},
-    {"seconds", absl::Seconds(1)},
-    {"m", absl::Minutes(1)},    {"min", absl::Minutes(1)},
-    {"mins", absl::Minutes(1)}, {"minute", absl::Minutes(1)},
-    {"minutes", absl::Minutes(1)},
-    {"h", absl::Hours(1)},      {"hr", absl::Hours(1)},
-    {"hrs", absl::Hours(1)},    {"hour", absl::Hours(1)},
-    {"hours", absl::Hours(1)},
-    {"d", absl::Hours(24)},     {"day", absl::Hours(24)},
-    {"days", absl::Hours(24)},
-    {"w", absl::Hours(24 * 7)}, {"week", absl::Hours(24 * 7)},
-    {"weeks", absl::Hours(24 * 7)},
-    {"y", absl::Hours(24 * 365)},   {"yr", absl::Hours(24 * 365)},
-    {"yrs", absl::Hours(24 * 365)}, {"year", absl::Hours(24 * 365)},
-    {"years", absl::Hours(24 * 365)},
+    {"s", absl::Seconds(1)},         {"sec", absl::Seconds(1)},
+    {"secs", absl::Seconds(1)},      {"second", absl::Seconds(1)},
+    {"seconds", absl::Seconds(1)},   {"m", absl::Minutes(1)},
+    {"min", absl::Minutes(1)},       {"mins", absl::Minutes(1)},
+    {"minute", absl::Minutes(1)},    {"minutes", absl::Minutes(1)},
+    {"h", absl::Hours(1)},           {"hr", absl::Hours(1)},
+    {"hrs", absl::Hours(1)},         {"hour", absl::Hours(1)},
+    {"hours", absl::Hours(1)},       {"d", absl::Hours(24)},
+    {"day", absl::Hours(24)},        {"days", absl::Hours(24)},
+    {"w", absl::Hours(24 * 7)},      {"week", absl::Hours(24 * 7)},
+    {"weeks", absl::Hours(24 * 7)},  {"y", absl::Hours(24 * 365)},
+    {"yr", absl::Hours(24 * 365)},   {"yrs", absl::Hours(24 * 365)},
+    {"year", absl::Hours(24 * 365)}, {"years", absl::Hours(24 * 365)},
 };
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
@@ -51,9 +48,9 @@ absl::StatusOr<absl::Time> ParseRfc3339(std::string_view text,
   if (!absl::ParseTime(absl::RFC3339_full,
                        absl::string_view(text.data(), text.size()), &t,
                        &error)) {
-    return InputError(field, text,
-                      "not an RFC 3339 time (e.g. 2025-03-01T12:00:00Z): " +
-                          error);
+    return InputError(
+        field, text,
+        "not an RFC 3339 time (e.g. 2025-03-01T12:00:00Z): " + error);
   }
   return t;
 }
@@ -82,7 +79,8 @@ absl::StatusOr<absl::Duration> ParseRelativeDuration(std::string_view text,
       return InputError(
           field, text,
           "expected a number followed by a unit (e.g. \"+1 hour\", "
-          "\"2d 3h\") at '" + std::string(rest) + "'");
+          "\"2d 3h\") at '" +
+              std::string(rest) + "'");
     }
     rest.remove_prefix(end - rest.data());
     while (!rest.empty() && IsSpace(rest.front())) rest.remove_prefix(1);
@@ -98,16 +96,18 @@ absl::StatusOr<absl::Duration> ParseRelativeDuration(std::string_view text,
       if (entry.name == unit) found = &entry;
     }
     if (found == nullptr) {
-      return InputError(field, text,
-                        unit.empty()
-                            ? "a unit (s, m, h, d, w, y) must follow the "
-                              "number " + std::to_string(amount)
-                            : "unknown time unit '" + unit +
-                                  "'; use s, m, h, d, w or y");
+      return InputError(
+          field, text,
+          unit.empty()
+              ? "a unit (s, m, h, d, w, y) must follow the "
+                "number " +
+                    std::to_string(amount)
+              : "unknown time unit '" + unit + "'; use s, m, h, d, w or y");
     }
     // 1000 years is far beyond any deadline or expiry and keeps the
     // arithmetic nowhere near overflow.
-    if (amount > 1000 * 365 * 24 * 3600LL / absl::ToInt64Seconds(found->length)) {
+    if (amount >
+        1000 * 365 * 24 * 3600LL / absl::ToInt64Seconds(found->length)) {
       return InputError(field, text, "the duration is too large");
     }
     total += amount * found->length;

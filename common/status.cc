@@ -75,7 +75,11 @@ absl::Status MakeError(ErrorCode code, std::string_view message,
   nlohmann::json payload;
   payload["code"] = ErrorCodeName(code);
   nlohmann::json fields = nlohmann::json::object();
-  for (auto& [key, value] : details) fields[key] = Truncate(value);
+  // Only echoed input is cut; structured details (e.g. the scope sets of
+  // InsufficientScopes) must stay whole to remain parseable.
+  for (auto& [key, value] : details) {
+    fields[key] = key == "value" ? Truncate(value) : value;
+  }
   payload["details"] = std::move(fields);
   status.SetPayload(absl::string_view(kPayloadUrl.data(), kPayloadUrl.size()),
                     absl::Cord(payload.dump(

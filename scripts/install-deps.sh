@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
   busybox-static ca-certificates curl procps
 )
 # Only for the test and benchmark command: real services the tests use.
-TEST_PACKAGES=(docker.io docker-registry nodejs npm)
+TEST_PACKAGES=(docker.io docker-registry nodejs npm python3)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-}" == "--with-test-services" ]]; then

@@ -128,11 +128,9 @@ class CliEndToEndTest : public ::testing::Test {
     std::ofstream(*dir_ / "empty");
 
     std::vector<std::string> argv = {
-        DROVER_QUEUE_BINARY,
-        "--data-dir", (*dir_ / "data").string(),
-        "--listen", "127.0.0.1:0",
-        "--http-listen", "127.0.0.1:0",
-        "--log-level", "warn",
+        DROVER_QUEUE_BINARY, "--data-dir",  (*dir_ / "data").string(),
+        "--listen",          "127.0.0.1:0", "--http-listen",
+        "127.0.0.1:0",       "--log-level", "warn",
     };
     server_pid_ = Spawn(argv, ChildEnvironment({}), *dir_ / "empty",
                         *dir_ / "server.out", *dir_ / "server.err");
@@ -157,9 +155,9 @@ class CliEndToEndTest : public ::testing::Test {
           skip_reason_ = new std::string(
               "drover-queue cannot start its embedded PostgreSQL: " + err);
         } else {
-          setup_error_ = new std::string(
-              "drover-queue exited with " + std::to_string(*code) +
-              " before listening:\n" + err);
+          setup_error_ = new std::string("drover-queue exited with " +
+                                         std::to_string(*code) +
+                                         " before listening:\n" + err);
         }
         return;
       }
@@ -208,8 +206,7 @@ class CliEndToEndTest : public ::testing::Test {
   // Asks the standard health service (serialised by hand: an empty
   // HealthCheckRequest, and a response whose field 1 is the status).
   static bool WaitForHealthy(const std::string& url, absl::Duration timeout) {
-    auto channel =
-        grpc::CreateChannel(url, grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(url, grpc::InsecureChannelCredentials());
     grpc::GenericStub stub(channel);
     absl::Time until = absl::Now() + timeout;
     while (absl::Now() < until) {
@@ -280,9 +277,9 @@ class CliEndToEndTest : public ::testing::Test {
   // Creates a task from flags and returns its id.
   std::string CreateTask(const std::string& queue,
                          std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"task", "create", "--queue", queue,
-                                     "--name", "e2e task", "--command",
-                                     "echo hello"};
+    std::vector<std::string> args = {"task",      "create",    "--queue",
+                                     queue,       "--name",    "e2e task",
+                                     "--command", "echo hello"};
     args.insert(args.end(), extra.begin(), extra.end());
     CliResult r = Drover(args);
     EXPECT_EQ(r.code, 0) << r;
@@ -395,8 +392,8 @@ TEST_F(CliEndToEndTest, CreateFromFileIsIdempotentAndConflictsOnChange) {
   absl::Time created = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
   json doc = {
       {"taskQueueId", "e2e/file"},
-      {"created", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", created,
-                                   absl::UTCTimeZone())},
+      {"created",
+       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", created, absl::UTCTimeZone())},
       {"deadline", "+1 hour"},
       {"payload", {{"command", {"true"}}}},
       {"metadata",
@@ -411,8 +408,8 @@ TEST_F(CliEndToEndTest, CreateFromFileIsIdempotentAndConflictsOnChange) {
   CliResult first = Drover({"task", "create", path, "--task-id", id});
   ASSERT_EQ(first.code, 0) << first;
   EXPECT_EQ(first.out, id + "\n");
-  CliResult again = Drover({"task", "create", "--task-id", id, "-"},
-                           doc.dump());
+  CliResult again =
+      Drover({"task", "create", "--task-id", id, "-"}, doc.dump());
   ASSERT_EQ(again.code, 0) << again;
   EXPECT_EQ(again.out, id + "\n");
 
@@ -440,8 +437,8 @@ TEST_F(CliEndToEndTest, ServerErrorsNameTheField) {
   EXPECT_EQ(missing.err.rfind("error: ResourceNotFound: ", 0), 0u) << missing;
   EXPECT_NE(missing.err.find(unknown), std::string::npos) << missing;
 
-  CliResult bad_local = Drover({"task", "create", "-q", "a/b", "--retries",
-                                "x"});
+  CliResult bad_local =
+      Drover({"task", "create", "-q", "a/b", "--retries", "x"});
   EXPECT_EQ(bad_local.code, 2) << bad_local;
 }
 

@@ -77,9 +77,8 @@ void AddQueueCommands(CLI::App& app, Context& context) {
   list->add_option("--page-size", *limit,
                    "Queues per request (1..1000; default: the server's)")
       ->check(CLI::Range(1, 1000));
-  list->callback([&context, limit] {
-    context.set_exit_code(RunList(context, *limit));
-  });
+  list->callback(
+      [&context, limit] { context.set_exit_code(RunList(context, *limit)); });
 }
 
 }  // namespace drover::cli::commands

@@ -74,8 +74,7 @@ int RunCreate(Context& ctx, const CreateArgs& args) {
     if (ctx.options().json) {
       ctx.PrintJson(request);
     } else {
-      ctx.out() << client::TaskDefinitionToJson(request.task()).dump(2)
-                << "\n";
+      ctx.out() << client::TaskDefinitionToJson(request.task()).dump(2) << "\n";
     }
     return kExitOk;
   }
@@ -168,7 +167,8 @@ void AddCreate(CLI::App& group, Context& ctx) {
   cmd->add_option("-c,--command", f.commands,
                   "payload.command, split like a shell would; repeat for "
                   "several commands run in order");
-  cmd->add_option("-e,--env", f.env, "NAME=VALUE into payload.env (repeatable)");
+  cmd->add_option("-e,--env", f.env,
+                  "NAME=VALUE into payload.env (repeatable)");
   cmd->add_option("--max-run-time", f.max_run_time,
                   "payload.maxRunTime: seconds or a duration (\"10m\")");
   cmd->add_option("-n,--name", f.name, "metadata.name");
@@ -189,9 +189,8 @@ void AddIdCommand(CLI::App& group, Context& ctx, const std::string& name,
   auto task_id = std::make_shared<std::string>();
   CLI::App* cmd = group.add_subcommand(name, description);
   cmd->add_option("TASK_ID", *task_id, "The task's id")->required();
-  cmd->callback([&ctx, task_id, run] {
-    ctx.set_exit_code(run(ctx, *task_id));
-  });
+  cmd->callback(
+      [&ctx, task_id, run] { ctx.set_exit_code(run(ctx, *task_id)); });
 }
 
 }  // namespace
@@ -213,8 +212,7 @@ void AddTaskCommands(CLI::App& app, Context& context) {
                "Cancel a task: its unresolved run resolves "
                "exception/canceled",
                [](Context& ctx, const std::string& id) {
-                 return RunStatusCall(ctx, id,
-                                      &client::QueueClient::CancelTask,
+                 return RunStatusCall(ctx, id, &client::QueueClient::CancelTask,
                                       /*full_status=*/false);
                });
   AddIdCommand(*group, context, "rerun",

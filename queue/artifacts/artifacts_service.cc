@@ -156,7 +156,7 @@ class ArtifactsService::TailReactor final
       StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
       return;
     }
-    if (read->run_resolved) {
+    if (read->run_resolved || request_.no_follow()) {
       Complete(absl::OkStatus());
       return;
     }

@@ -2,6 +2,10 @@
 // migrators, refusing newer or foreign schemas, rollback of a failed step.
 #include "queue/store/migrations.h"
 
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "common/status.h"
@@ -39,6 +43,31 @@ TEST(EmbeddedMigrationsTest, AreNumberedInOrderAndCarryTheSchema) {
   }
   EXPECT_EQ(LatestKnownSchemaVersion(), all.back().version);
   EXPECT_NE(all.front().sql.find("CREATE TABLE tasks"), std::string::npos);
+}
+
+TEST(EmbeddedMigrationsTest, MatchTheSourceFilesExactly) {
+  std::map<int, std::pair<std::string, std::string>> files;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(DROVER_MIGRATIONS_SOURCE_DIR)) {
+    std::string file = entry.path().filename().string();
+    if (entry.path().extension() != ".sql") continue;
+    ASSERT_GT(file.size(), 9u) << file;
+    int version = std::stoi(file.substr(0, 4));
+    std::string name = file.substr(5, file.size() - 5 - 4);
+    std::ifstream in(entry.path());
+    std::stringstream sql;
+    sql << in.rdbuf();
+    files[version] = {name, sql.str()};
+  }
+  auto embedded = EmbeddedMigrations();
+  ASSERT_EQ(embedded.size(), files.size());
+  size_t i = 0;
+  for (const auto& [version, file] : files) {
+    EXPECT_EQ(embedded[i].version, version);
+    EXPECT_EQ(embedded[i].name, file.first);
+    EXPECT_TRUE(embedded[i].sql == file.second) << file.first;
+    ++i;
+  }
 }
 
 TEST(CheckSchemaVersionTest, NamesBothVersions) {

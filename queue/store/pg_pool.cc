@@ -39,12 +39,12 @@ absl::StatusOr<std::unique_ptr<PgConnectionPool>> PgConnectionPool::Create(
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PgConnectionPool::Open() {
   DROVER_ASSIGN_OR_RETURN(auto conn, pg::Connect(options_.connection_string));
-  for (const auto& setup : options_.session_setup) {
+  for (const auto& [name, value] : options_.session_variables) {
     try {
-      pqxx::nontransaction(*conn).exec(setup);
+      conn->set_variable(name, value);
     } catch (...) {
-      return pg::CurrentExceptionToStatus("setting up a connection (" + setup +
-                                          ")");
+      return pg::CurrentExceptionToStatus("setting " + name +
+                                          " on a connection");
     }
   }
   for (const auto& statement : statements_) {

@@ -8,6 +8,7 @@
 #define DROVER_QUEUE_STORE_PG_POOL_H_
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,9 +34,9 @@ class PgConnectionPool {
     int size = 8;
     // Acquire gives up after waiting this long for a free connection.
     absl::Duration acquire_timeout = absl::Seconds(30);
-    // Run on every new connection before statements are prepared
-    // (SET ... commands).
-    std::vector<std::string> session_setup;
+    // Session settings (SET name = value) of every connection; libpqxx
+    // restores them if it transparently re-establishes a connection.
+    std::map<std::string, std::string> session_variables;
   };
 
   // Exclusive use of one connection until destroyed.

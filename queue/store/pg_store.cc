@@ -257,7 +257,7 @@ absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(
   // Every statement is a short OLTP lookup whose best plan does not depend
   // on its parameters; planning it afresh (the default for the first runs,
   // and whenever the planner hesitates) costs several times executing it.
-  pool_options.session_setup = {"SET plan_cache_mode = force_generic_plan"};
+  pool_options.session_variables = {{"plan_cache_mode", "force_generic_plan"}};
   std::vector<PreparedStatement> statements(std::begin(sql::kAllStatements),
                                             std::end(sql::kAllStatements));
   DROVER_ASSIGN_OR_RETURN(

@@ -519,9 +519,16 @@ TEST_P(StoreConformanceTest, ExpiredClaimBecomesARetry) {
 }
 
 TEST_P(StoreConformanceTest, ExhaustedRetriesStayException) {
-  Task task = NewTask();
+  Task task = NewTask("expiry-prov/expiry-only");
   task.retries = 1;
   ASSERT_OK(store().CreateTask(task));
+  Task strict = NewTask();
+  strict.dependencies = {task.task_id};
+  Task lenient = NewTask();
+  lenient.dependencies = {task.task_id};
+  lenient.requires_rule = Requires::kAllResolved;
+  ASSERT_OK(store().CreateTask(strict));
+  ASSERT_OK(store().CreateTask(lenient));
   for (int run = 0; run < 2; ++run) {
     ASSERT_OK_AND_ASSIGN(
         auto claimed,
@@ -540,6 +547,12 @@ TEST_P(StoreConformanceTest, ExhaustedRetriesStayException) {
   ASSERT_OK_AND_ASSIGN(auto none, store().ClaimWork(task.task_queue_id, "g",
                                                     "w", 1, kClaimTimeout));
   EXPECT_TRUE(none.empty());
+  // Resolved for good by the expiry resolver: dependents move as they
+  // would after a report.
+  ASSERT_OK_AND_ASSIGN(TaskStatus s, store().GetTaskStatus(strict.task_id));
+  EXPECT_EQ(s.state, "unscheduled");
+  ASSERT_OK_AND_ASSIGN(TaskStatus l, store().GetTaskStatus(lenient.task_id));
+  EXPECT_EQ(l.state, "pending");
 }
 
 TEST_P(StoreConformanceTest, DeadlineResolvesUnresolvedTasks) {

@@ -1,0 +1,237 @@
+// bench_graph: a large layered task graph (fan-out and fan-in), submitted
+// and drained, at several sizes.
+//
+// Shape (one task group per graph): a root; L layers of --width tasks where
+// the first layer depends on the root (fan-out 1 -> width) and task i of
+// every later layer depends on tasks i and i+1 (mod width) of the layer
+// before; a sink depending on the whole last layer (fan-in width -> 1).
+// Size N gives L = round(N / width) layers, i.e. L * width + 2 tasks.
+//
+// APPROXIMATION: issue 9 asks for the graph to be submitted as one graph;
+// the CreateTaskGraph RPC does not exist yet, so the graph is submitted as
+// one CreateTask call per task, layer by layer (a task's dependencies must
+// exist), from --creators threads sending --batch calls at once. Submit
+// time therefore measures N single-task creations, not a batch insert.
+//
+// Submit runs with no worker claiming (only the root is pending); then
+// simulated workers drain the graph until the sink completes. Per-resolution
+// cost is the ReportCompleted round trip, which resolves the run and
+// releases its dependents in the same transaction, compared between sizes
+// (it should not grow with the graph: O(dependents), not O(graph)).
+#include <iostream>
+#include <sstream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
+#include "common/slugid.h"
+
+namespace drover::bench {
+namespace {
+
+struct GraphResult {
+  int64_t tasks = 0;
+  int layers = 0;
+  double submit_s = 0;
+  double drain_s = 0;
+  bool complete = false;
+  std::string error;
+  Samples create_latency;
+  Samples report_latency;
+  Samples claim_latency;
+  int64_t create_retried = 0;
+};
+
+GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
+                     int size, int width, int creators, int batch, int workers,
+                     int capacity, int timeout_s) {
+  GraphResult result;
+  const std::string queue_id = UniqueTaskQueueId(absl::StrCat("graph", size));
+  const std::string group_id = NewSlugId();
+  const int layers = std::max(1, (size + width / 2) / width);
+  result.layers = layers;
+
+  auto request_for = [&](const std::vector<std::string>& deps) {
+    v1::CreateTaskRequest request;
+    request.set_task_id(NewSlugId());
+    *request.mutable_task() = MakeTask(queue_id);
+    request.mutable_task()->set_task_group_id(group_id);
+    for (const std::string& d : deps) request.mutable_task()->add_dependencies(d);
+    return request;
+  };
+  auto submit = [&](const std::vector<v1::CreateTaskRequest>& requests) {
+    CreateStats stats = CreateTasks(conn, requests, creators, batch);
+    result.create_latency.Merge(stats.latency);
+    result.create_retried += stats.retried;
+    result.tasks += stats.created;
+    if (stats.failed > 0 && result.error.empty()) {
+      result.error = absl::StrCat(stats.failed, " creations failed: ",
+                                  stats.first_error);
+    }
+    return stats.failed == 0;
+  };
+
+  SteadyClock::time_point start = SteadyClock::now();
+  std::vector<v1::CreateTaskRequest> root = {request_for({})};
+  bool ok = submit(root);
+  std::vector<std::string> previous = {root[0].task_id()};
+  for (int layer = 1; ok && layer <= layers; ++layer) {
+    // Built just before sending so `created` stays close to now.
+    std::vector<v1::CreateTaskRequest> requests;
+    requests.reserve(width);
+    std::vector<std::string> ids;
+    for (int i = 0; i < width; ++i) {
+      std::vector<std::string> deps;
+      if (layer == 1) {
+        deps = {previous[0]};
+      } else {
+        deps = {previous[i], previous[(i + 1) % width]};
+      }
+      requests.push_back(request_for(deps));
+      ids.push_back(requests.back().task_id());
+    }
+    ok = submit(requests);
+    previous = std::move(ids);
+    if (layer % 10 == 0) {
+      std::cout << "  graph " << size << ": submitted layer " << layer << "/"
+                << layers << " ("
+                << MillisBetween(start, SteadyClock::now()) / 1e3 << " s)"
+                << std::endl;
+    }
+  }
+  if (ok) ok = submit({request_for(previous)});
+  SteadyClock::time_point submitted = SteadyClock::now();
+  result.submit_s = MillisBetween(start, submitted) / 1e3;
+  if (!ok) return result;
+
+  SimulatedWorkers drain(conn, {.task_queue_id = queue_id,
+                                .workers = workers,
+                                .capacity = capacity});
+  drain.Start();
+  result.complete =
+      drain.WaitForCompleted(result.tasks, absl::Seconds(timeout_s));
+  drain.Stop();
+  result.drain_s = MillisBetween(submitted, drain.last_report()) / 1e3;
+  result.report_latency = drain.report_latency();
+  result.claim_latency = drain.claim_latency();
+  if (!result.complete && result.error.empty()) {
+    result.error = absl::StrCat("drained ", drain.completed(), " of ",
+                                result.tasks, "; ", drain.first_error());
+  }
+  return result;
+}
+
+}  // namespace
+}  // namespace drover::bench
+
+int main(int argc, char** argv) {
+  using namespace drover;
+  using namespace drover::bench;
+
+  CLI::App app{"bench_graph: layered task graphs, submit and drain"};
+  CommonFlags common;
+  AddCommonFlags(app, &common);
+  std::vector<int> sizes = {10000, 100000};
+  int width = 1000;
+  int creators = 4;
+  int batch = 32;
+  int workers = 8;
+  int capacity = 32;
+  int timeout_s = 3600;
+  app.add_option("--sizes", sizes, "Graph sizes (tasks), comma separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--width", width, "Tasks per layer")->capture_default_str();
+  app.add_option("--creators", creators, "Creating client threads")
+      ->capture_default_str();
+  app.add_option("--batch", batch, "CreateTask calls each creator sends at once")
+      ->capture_default_str();
+  app.add_option("--workers", workers, "Simulated workers")
+      ->capture_default_str();
+  app.add_option("--capacity", capacity, "max_tasks per ClaimWork")
+      ->capture_default_str();
+  app.add_option("--timeout", timeout_s, "Drain time limit per graph, s")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (width < 2 || width > 10000) {
+    std::cerr << "bench_graph: --width must be within 2..10000 (the sink "
+                 "depends on a whole layer)\n";
+    return 2;
+  }
+
+  auto connection = Connect(common.url);
+  if (!connection.ok()) {
+    std::cerr << "bench_graph: " << Describe(connection.status()) << "\n";
+    return 1;
+  }
+  auto load_before = LoadAverage();
+  Table table(absl::StrCat("graph: layered DAG, width ", width,
+                           ", submitted with CreateTask (no CreateTaskGraph "
+                           "yet), drained by ",
+                           workers, " simulated workers"));
+  nlohmann::json runs = nlohmann::json::array();
+  bool all_complete = true;
+  for (int size : sizes) {
+    GraphResult r = RunGraph(*connection, size, width, creators, batch,
+                             workers, capacity, timeout_s);
+    all_complete = all_complete && r.complete;
+    const std::string label = absl::StrCat(r.tasks, " tasks");
+    table.Add(label + ": submit", r.submit_s, "s",
+              absl::StrCat(r.tasks / std::max(r.submit_s, 1e-9),
+                           " tasks/s, one CreateTask each"));
+    table.Add(label + ": drain", r.drain_s, "s",
+              absl::StrCat(r.tasks / std::max(r.drain_s, 1e-9), " tasks/s"));
+    table.Add(label + ": submit + drain", r.submit_s + r.drain_s, "s",
+              size >= 100000 ? "target <= 60 s for 100k" : "");
+    table.Add(label + ": resolution p50", r.report_latency.Median(), "ms",
+              "ReportCompleted incl. releasing dependents");
+    table.Add(label + ": resolution p99", r.report_latency.Percentile(99),
+              "ms");
+    table.Add(label + ": drain time per task",
+              r.tasks > 0 ? r.drain_s * 1e3 / r.tasks : 0, "ms");
+    table.Add(label + ": CreateTask p50", r.create_latency.Median(), "ms");
+    if (!r.complete) {
+      std::cout << "  WARNING: graph of " << size << " incomplete: " << r.error
+                << "\n";
+    }
+    runs.push_back({{"requested_size", size},
+                    {"tasks", r.tasks},
+                    {"layers", r.layers},
+                    {"submit_seconds", r.submit_s},
+                    {"drain_seconds", r.drain_s},
+                    {"total_seconds", r.submit_s + r.drain_s},
+                    {"complete", r.complete},
+                    {"error", r.error},
+                    {"create_retried", r.create_retried},
+                    {"create_latency", r.create_latency.ToJson()},
+                    {"claim_latency", r.claim_latency.ToJson()},
+                    {"resolution_latency", r.report_latency.ToJson()},
+                    {"drain_ms_per_task",
+                     r.tasks > 0 ? r.drain_s * 1e3 / r.tasks : 0}});
+  }
+  table.Print(std::cout);
+  std::cout << "  APPROXIMATED: no CreateTaskGraph RPC yet; the graph is "
+               "submitted with one CreateTask per task, layer by layer.\n";
+
+  nlohmann::json doc = {
+      {"benchmark", "graph"},
+      {"config",
+       {{"sizes", sizes},
+        {"width", width},
+        {"creators", creators},
+        {"batch", batch},
+        {"workers", workers},
+        {"capacity", capacity}}},
+      {"approximation",
+       "CreateTaskGraph does not exist yet: submitted as one CreateTask per "
+       "task, layer by layer, from creators x batch concurrent calls"},
+      {"load_before", load_before},
+      {"complete", all_complete},
+      {"results", {{"graphs", runs}}},
+      {"table", table.ToJson()}};
+  if (auto s = WriteJson(common.json_path, doc); !s.ok()) {
+    std::cerr << "bench_graph: " << Describe(s) << "\n";
+    return 1;
+  }
+  return all_complete ? 0 : 1;
+}
