@@ -213,13 +213,13 @@ v1::TaskDefinition MakeTask(const std::string& task_queue_id,
 
 void Table::Add(std::string name, double value, std::string unit,
                 std::string note) {
-  rows_.push_back(
-      {std::move(name), value, std::move(unit), std::move(note)});
+  rows_.push_back({std::move(name), value, std::move(unit), std::move(note)});
 }
 
 void Table::Print(std::ostream& out) const {
   size_t name_width = 6;
-  for (const Row& row : rows_) name_width = std::max(name_width, row.name.size());
+  for (const Row& row : rows_)
+    name_width = std::max(name_width, row.name.size());
   out << "\n== " << title_ << " ==\n";
   for (const Row& row : rows_) {
     out << "  " << std::left << std::setw(static_cast<int>(name_width))
@@ -260,8 +260,8 @@ absl::Status WriteJson(const std::string& path, nlohmann::json doc) {
 std::string Describe(const absl::Status& status) {
   if (status.ok()) return "OK";
   ErrorInfo info = GetErrorInfo(status);
-  std::string text = absl::StrCat(absl::StatusCodeToString(status.code()),
-                                  ": ", info.message);
+  std::string text =
+      absl::StrCat(absl::StatusCodeToString(status.code()), ": ", info.message);
   for (const auto& [key, value] : info.details) {
     absl::StrAppend(&text, " [", key, "=", value, "]");
   }
@@ -270,8 +270,7 @@ std::string Describe(const absl::Status& status) {
 
 CreateStats CreateTasks(
     const std::shared_ptr<const client::Connection>& connection,
-    const std::vector<v1::CreateTaskRequest>& requests, int threads,
-    int batch,
+    const std::vector<v1::CreateTaskRequest>& requests, int threads, int batch,
     const std::function<void(size_t, SteadyClock::time_point)>& on_created) {
   CreateStats stats;
   std::mutex mu;
@@ -471,8 +470,7 @@ void SimulatedWorkers::Loop(int index) {
   claimed_tasks_ += claimed;
 }
 
-bool SimulatedWorkers::WaitForCompleted(int64_t count,
-                                        absl::Duration timeout) {
+bool SimulatedWorkers::WaitForCompleted(int64_t count, absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
                       [&] { return completed_.load() >= count; });

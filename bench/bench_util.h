@@ -144,8 +144,7 @@ struct CreateStats {
 // answer arrives (any thread). Blocks until every request is answered.
 CreateStats CreateTasks(
     const std::shared_ptr<const client::Connection>& connection,
-    const std::vector<v1::CreateTaskRequest>& requests, int threads,
-    int batch,
+    const std::vector<v1::CreateTaskRequest>& requests, int threads, int batch,
     const std::function<void(size_t, SteadyClock::time_point)>& on_created =
         nullptr);
 
@@ -222,13 +221,13 @@ class SimulatedWorkers {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::string first_error_;                 // guarded by mu_
+  std::string first_error_;                             // guarded by mu_
   std::optional<SteadyClock::time_point> first_claim_;  // guarded by mu_
-  SteadyClock::time_point last_report_;     // guarded by mu_
-  Samples claim_latency_;                   // guarded by mu_
-  Samples report_latency_;                  // guarded by mu_
-  int64_t nonempty_claims_ = 0;             // guarded by mu_
-  int64_t claimed_tasks_ = 0;               // guarded by mu_
+  SteadyClock::time_point last_report_;                 // guarded by mu_
+  Samples claim_latency_;                               // guarded by mu_
+  Samples report_latency_;                              // guarded by mu_
+  int64_t nonempty_claims_ = 0;                         // guarded by mu_
+  int64_t claimed_tasks_ = 0;                           // guarded by mu_
 };
 
 // Short human-readable form of a status for tables and logs.

@@ -56,7 +56,8 @@ GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
     request.set_task_id(NewSlugId());
     *request.mutable_task() = MakeTask(queue_id);
     request.mutable_task()->set_task_group_id(group_id);
-    for (const std::string& d : deps) request.mutable_task()->add_dependencies(d);
+    for (const std::string& d : deps)
+      request.mutable_task()->add_dependencies(d);
     return request;
   };
   auto submit = [&](const std::vector<v1::CreateTaskRequest>& requests) {
@@ -65,8 +66,8 @@ GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
     result.create_retried += stats.retried;
     result.tasks += stats.created;
     if (stats.failed > 0 && result.error.empty()) {
-      result.error = absl::StrCat(stats.failed, " creations failed: ",
-                                  stats.first_error);
+      result.error =
+          absl::StrCat(stats.failed, " creations failed: ", stats.first_error);
     }
     return stats.failed == 0;
   };
@@ -104,9 +105,9 @@ GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
   result.submit_s = MillisBetween(start, submitted) / 1e3;
   if (!ok) return result;
 
-  SimulatedWorkers drain(conn, {.task_queue_id = queue_id,
-                                .workers = workers,
-                                .capacity = capacity});
+  SimulatedWorkers drain(
+      conn,
+      {.task_queue_id = queue_id, .workers = workers, .capacity = capacity});
   drain.Start();
   result.complete =
       drain.WaitForCompleted(result.tasks, absl::Seconds(timeout_s));
@@ -144,7 +145,8 @@ int main(int argc, char** argv) {
   app.add_option("--width", width, "Tasks per layer")->capture_default_str();
   app.add_option("--creators", creators, "Creating client threads")
       ->capture_default_str();
-  app.add_option("--batch", batch, "CreateTask calls each creator sends at once")
+  app.add_option("--batch", batch,
+                 "CreateTask calls each creator sends at once")
       ->capture_default_str();
   app.add_option("--workers", workers, "Simulated workers")
       ->capture_default_str();
@@ -172,8 +174,8 @@ int main(int argc, char** argv) {
   nlohmann::json runs = nlohmann::json::array();
   bool all_complete = true;
   for (int size : sizes) {
-    GraphResult r = RunGraph(*connection, size, width, creators, batch,
-                             workers, capacity, timeout_s);
+    GraphResult r = RunGraph(*connection, size, width, creators, batch, workers,
+                             capacity, timeout_s);
     all_complete = all_complete && r.complete;
     const std::string label = absl::StrCat(r.tasks, " tasks");
     table.Add(label + ": submit", r.submit_s, "s",
@@ -194,20 +196,20 @@ int main(int argc, char** argv) {
       std::cout << "  WARNING: graph of " << size << " incomplete: " << r.error
                 << "\n";
     }
-    runs.push_back({{"requested_size", size},
-                    {"tasks", r.tasks},
-                    {"layers", r.layers},
-                    {"submit_seconds", r.submit_s},
-                    {"drain_seconds", r.drain_s},
-                    {"total_seconds", r.submit_s + r.drain_s},
-                    {"complete", r.complete},
-                    {"error", r.error},
-                    {"create_retried", r.create_retried},
-                    {"create_latency", r.create_latency.ToJson()},
-                    {"claim_latency", r.claim_latency.ToJson()},
-                    {"resolution_latency", r.report_latency.ToJson()},
-                    {"drain_ms_per_task",
-                     r.tasks > 0 ? r.drain_s * 1e3 / r.tasks : 0}});
+    runs.push_back(
+        {{"requested_size", size},
+         {"tasks", r.tasks},
+         {"layers", r.layers},
+         {"submit_seconds", r.submit_s},
+         {"drain_seconds", r.drain_s},
+         {"total_seconds", r.submit_s + r.drain_s},
+         {"complete", r.complete},
+         {"error", r.error},
+         {"create_retried", r.create_retried},
+         {"create_latency", r.create_latency.ToJson()},
+         {"claim_latency", r.claim_latency.ToJson()},
+         {"resolution_latency", r.report_latency.ToJson()},
+         {"drain_ms_per_task", r.tasks > 0 ? r.drain_s * 1e3 / r.tasks : 0}});
   }
   table.Print(std::cout);
   std::cout << "  APPROXIMATED: no CreateTaskGraph RPC yet; the graph is "

@@ -164,7 +164,8 @@ class Fleet {
       if (p->response.tasks().empty()) ++empty_answers_;
       for (const v1::ClaimedTask& task : p->response.tasks()) {
         auto it = sent_.find(task.task_id());
-        if (it != sent_.end()) latency_.Add(MillisBetween(it->second, p->answered));
+        if (it != sent_.end())
+          latency_.Add(MillisBetween(it->second, p->answered));
         ++claimed_;
       }
     } else if (!stopping_) {
@@ -194,9 +195,8 @@ class Fleet {
           report.set_run_id(task.run_id());
           report.set_worker_group(p->request.worker_group());
           report.set_worker_id(p->request.worker_id());
-          auto status =
-              queues_[static_cast<size_t>(p->index) % queues_.size()]
-                  ->ReportCompleted(report);
+          auto status = queues_[static_cast<size_t>(p->index) % queues_.size()]
+                            ->ReportCompleted(report);
           if (!status.ok()) {
             std::lock_guard<std::mutex> lock(mu_);
             ++errors_;
@@ -275,8 +275,8 @@ int main(int argc, char** argv) {
 
   auto creator_connection = Connect(common.url);
   if (!creator_connection.ok()) {
-    std::cerr << "bench_many_workers: "
-              << Describe(creator_connection.status()) << "\n";
+    std::cerr << "bench_many_workers: " << Describe(creator_connection.status())
+              << "\n";
     return 1;
   }
   std::vector<std::shared_ptr<const client::Connection>> fleet_connections;
@@ -324,8 +324,8 @@ int main(int argc, char** argv) {
   std::string create_error;
   SteadyClock::time_point start = SteadyClock::now();
   for (int i = 0; i < tasks; ++i) {
-    auto due = start + std::chrono::microseconds(
-                           static_cast<int64_t>(i * 1e6 / rate));
+    auto due =
+        start + std::chrono::microseconds(static_cast<int64_t>(i * 1e6 / rate));
     std::this_thread::sleep_until(due);
     v1::CreateTaskRequest request;
     request.set_task_id(NewSlugId());
@@ -366,15 +366,14 @@ int main(int argc, char** argv) {
               << fleet.first_error() << ")\n";
   }
 
-  nlohmann::json results = {
-      {"parked", parked},
-      {"issue_and_settle_ms", issue_ms},
-      {"claimed", fleet.claimed()},
-      {"empty_answers", fleet.empty_answers()},
-      {"errors", fleet.errors()},
-      {"first_error", fleet.first_error()},
-      {"create_failed", create_failed},
-      {"create_to_claim", latency.ToJson()}};
+  nlohmann::json results = {{"parked", parked},
+                            {"issue_and_settle_ms", issue_ms},
+                            {"claimed", fleet.claimed()},
+                            {"empty_answers", fleet.empty_answers()},
+                            {"errors", fleet.errors()},
+                            {"first_error", fleet.first_error()},
+                            {"create_failed", create_failed},
+                            {"create_to_claim", latency.ToJson()}};
   if (server_pid > 0) {
     results["server_rss_idle_mib"] = Mib(rss_idle);
     results["server_rss_parked_mib"] = Mib(rss_parked);

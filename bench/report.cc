@@ -26,6 +26,8 @@ struct Figure {
   std::string target;  // empty: informational
   std::optional<bool> met;
   std::string note;
+  // False: a placeholder row for a figure this run could not measure.
+  bool measured = true;
 };
 
 std::optional<nlohmann::json> Load(const std::filesystem::path& path) {
@@ -64,17 +66,22 @@ std::string Format(double v) {
 void Print(const std::vector<Figure>& figures, std::ostream& out) {
   size_t w = 10;
   for (const Figure& f : figures) w = std::max(w, f.name.size());
-  out << "\n" << std::left << std::setw(static_cast<int>(w)) << "figure"
-      << "  " << std::right << std::setw(10) << "value" << " " << std::left
-      << std::setw(8) << "unit" << "  " << std::setw(22) << "target"
+  out << "\n"
+      << std::left << std::setw(static_cast<int>(w)) << "figure"
+      << "  " << std::right << std::setw(10) << "value"
+      << " " << std::left << std::setw(8) << "unit"
+      << "  " << std::setw(22) << "target"
       << "  status\n";
   out << std::string(w + 60, '-') << "\n";
   for (const Figure& f : figures) {
-    std::string status = !f.met ? "info" : (*f.met ? "met" : "NOT MET");
+    std::string status = !f.measured ? "not measured"
+                         : !f.met    ? "info"
+                         : *f.met    ? "met"
+                                     : "NOT MET";
     out << std::left << std::setw(static_cast<int>(w)) << f.name << "  "
-        << std::right << std::setw(10) << Format(f.value) << " " << std::left
-        << std::setw(8) << f.unit << "  " << std::setw(22) << f.target << "  "
-        << status;
+        << std::right << std::setw(10) << (f.measured ? Format(f.value) : "-")
+        << " " << std::left << std::setw(8) << f.unit << "  " << std::setw(22)
+        << f.target << "  " << status;
     if (!f.note.empty()) out << "  (" << f.note << ")";
     out << "\n";
   }
@@ -107,7 +114,11 @@ int main(int argc, char** argv) {
   const double pg_tps = pgbench ? Num(*pgbench, {"tps"}) : 0;
   if (pgbench) {
     combined["pgbench"] = *pgbench;
-    add({"pgbench -N tps (8 clients, 2 threads)", pg_tps, "tps", "", {},
+    add({"pgbench -N tps (8 clients, 2 threads)",
+         pg_tps,
+         "tps",
+         "",
+         {},
          "same PostgreSQL, unix socket"});
   }
 
@@ -122,10 +133,18 @@ int main(int argc, char** argv) {
       add({"throughput / pgbench ratio", e2e / pg_tps, "x", ">= 0.5",
            e2e / pg_tps >= 0.5, ""});
     }
-    add({"throughput create", Num(*doc, {"results", "create_tps"}), "tasks/s",
-         "", {}, "while draining"});
-    add({"throughput drain", Num(*doc, {"results", "drain_tps"}), "tasks/s",
-         "", {}, "while creating"});
+    add({"throughput create",
+         Num(*doc, {"results", "create_tps"}),
+         "tasks/s",
+         "",
+         {},
+         "while draining"});
+    add({"throughput drain",
+         Num(*doc, {"results", "drain_tps"}),
+         "tasks/s",
+         "",
+         {},
+         "while creating"});
   }
 
   if (auto doc = Load(base / "latency.json")) {
@@ -136,7 +155,10 @@ int main(int argc, char** argv) {
          incomplete(*doc)});
     add({"create->claim p99", p99, "ms", "<= 10 ms", p99 <= 10, ""});
     add({"create->claim max",
-         Num(*doc, {"results", "create_to_claim", "max_ms"}), "ms", "", {},
+         Num(*doc, {"results", "create_to_claim", "max_ms"}),
+         "ms",
+         "",
+         {},
          ""});
   }
 
@@ -149,14 +171,22 @@ int main(int argc, char** argv) {
       const std::string label = "graph " + std::to_string(n) + " tasks";
       const double total = Num(g, {"total_seconds"});
       const bool big = g.value("requested_size", 0) >= 100000;
-      add({label + ": submit", Num(g, {"submit_seconds"}), "s", "", {},
+      add({label + ": submit",
+           Num(g, {"submit_seconds"}),
+           "s",
+           "",
+           {},
            "CreateTask per task (no CreateTaskGraph yet)"});
       add({label + ": drain", Num(g, {"drain_seconds"}), "s", "", {}, ""});
       add({label + ": submit+drain", total, "s", big ? "<= 60 s" : "",
            big ? std::optional<bool>(total <= 60) : std::nullopt,
            g.value("complete", false) ? "" : "INCOMPLETE"});
       const double p50 = Num(g, {"resolution_latency", "p50_ms"});
-      add({label + ": resolution p50", p50, "ms", "", {},
+      add({label + ": resolution p50",
+           p50,
+           "ms",
+           "",
+           {},
            "ReportCompleted + releasing dependents"});
       if (small_n == 0 || n < small_n) {
         small_n = n;
@@ -181,11 +211,18 @@ int main(int argc, char** argv) {
     add({"native worker claim->exec median", c, "ms", "<= 5 ms", c <= 5,
          incomplete(*doc)});
     add({"native worker claim->exec p99",
-         Num(*doc, {"results", "claim_to_exec", "p99_ms"}), "ms", "", {}, ""});
+         Num(*doc, {"results", "claim_to_exec", "p99_ms"}),
+         "ms",
+         "",
+         {},
+         ""});
     add({"native worker exit->reported median", r, "ms", "<= 5 ms", r <= 5,
          ""});
     add({"native worker exit->reported p99",
-         Num(*doc, {"results", "exit_to_reported", "p99_ms"}), "ms", "", {},
+         Num(*doc, {"results", "exit_to_reported", "p99_ms"}),
+         "ms",
+         "",
+         {},
          ""});
   }
 
@@ -200,16 +237,24 @@ int main(int argc, char** argv) {
       add({"many workers: server RSS peak", mb, "MB", "<= 200 MB", mb <= 200,
            "VmRSS of drover-queue only"});
       add({"many workers: server RSS all parked",
-           Num(*doc, {"results", "server_rss_parked_mib"}) * 1.048576, "MB",
-           "", {}, ""});
+           Num(*doc, {"results", "server_rss_parked_mib"}) * 1.048576,
+           "MB",
+           "",
+           {},
+           ""});
     }
     const double p99 = Num(*doc, {"results", "create_to_claim", "p99_ms"});
     add({"many workers: claim p99", p99, "ms", "<= 50 ms", p99 <= 50,
          incomplete(*doc)});
   }
 
-  add({"live log write->visible p50", 0, "ms", "<= 100 ms", {},
-       "not measured: the live-log benchmark belongs to the log issue"});
+  add({"live log write->visible p50",
+       0,
+       "ms",
+       "<= 100 ms",
+       {},
+       "the live-log benchmark belongs to the log issue",
+       false});
 
   std::cout << "\n== Drover benchmarks";
   if (run) {
@@ -226,7 +271,11 @@ int main(int argc, char** argv) {
                           {"unit", f.unit},
                           {"target", f.target},
                           {"note", f.note}};
-    row["status"] = !f.met ? "info" : (*f.met ? "met" : "not met");
+    row["status"] = !f.measured ? "not measured"
+                    : !f.met    ? "info"
+                    : *f.met    ? "met"
+                                : "not met";
+    if (!f.measured) row["value"] = nullptr;
     summary.push_back(row);
   }
   nlohmann::json doc = {{"summary", summary}, {"benchmarks", combined}};

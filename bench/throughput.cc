@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   app.add_option("--tasks", tasks, "Tasks to create")->capture_default_str();
   app.add_option("--creators", creators, "Creating client threads")
       ->capture_default_str();
-  app.add_option("--batch", batch, "CreateTask calls each creator sends at once")
+  app.add_option("--batch", batch,
+                 "CreateTask calls each creator sends at once")
       ->capture_default_str();
   app.add_option("--workers", workers, "Simulated workers")
       ->capture_default_str();
@@ -58,19 +59,20 @@ int main(int argc, char** argv) {
     *request.mutable_task() = MakeTask(queue_id);
   }
 
-  SimulatedWorkers drain(*connection, {.task_queue_id = queue_id,
-                                       .workers = workers,
-                                       .capacity = capacity});
+  SimulatedWorkers drain(
+      *connection,
+      {.task_queue_id = queue_id, .workers = workers, .capacity = capacity});
   drain.Start();
   CreateStats created = CreateTasks(*connection, requests, creators, batch);
-  bool done = drain.WaitForCompleted(created.created,
-                                     absl::Seconds(timeout_s));
+  bool done = drain.WaitForCompleted(created.created, absl::Seconds(timeout_s));
   drain.Stop();
 
-  const double create_s = MillisBetween(created.started, created.finished) / 1e3;
+  const double create_s =
+      MillisBetween(created.started, created.finished) / 1e3;
   const double drain_s =
       MillisBetween(drain.first_claim(), drain.last_report()) / 1e3;
-  const double e2e_s = MillisBetween(created.started, drain.last_report()) / 1e3;
+  const double e2e_s =
+      MillisBetween(created.started, drain.last_report()) / 1e3;
   const double completed = static_cast<double>(drain.completed());
 
   Table table(absl::StrCat("throughput: ", tasks, " no-op tasks, ", creators,
@@ -86,13 +88,12 @@ int main(int argc, char** argv) {
   table.Add("CreateTask p99", created.latency.Percentile(99), "ms");
   table.Add("ClaimWork p50 (non-empty)", drain.claim_latency().Median(), "ms");
   table.Add("ReportCompleted p50", drain.report_latency().Median(), "ms");
-  table.Add("ReportCompleted p99", drain.report_latency().Percentile(99),
-            "ms");
+  table.Add("ReportCompleted p99", drain.report_latency().Percentile(99), "ms");
   table.Add("tasks per claim", drain.MeanBatch(), "tasks");
   table.Print(std::cout);
   if (!done || created.failed > 0 || drain.errors() > 0) {
-    std::cout << "  WARNING: completed " << drain.completed() << " of "
-              << tasks << "; create failures " << created.failed << " ("
+    std::cout << "  WARNING: completed " << drain.completed() << " of " << tasks
+              << "; create failures " << created.failed << " ("
               << created.first_error << "); worker errors " << drain.errors()
               << " (" << drain.first_error() << ")\n";
   }

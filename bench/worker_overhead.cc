@@ -47,7 +47,8 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
   int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
@@ -124,13 +125,12 @@ int main(int argc, char** argv) {
   const std::string queue_id = UniqueTaskQueueId("overhead");
   auto load_before = LoadAverage();
 
-  auto pid = Spawn({worker_binary, "--queue-url", common.url,
-                    "--worker-pool-id", queue_id, "--worker-group", "bench",
-                    "--worker-id", "overhead", "--capacity",
-                    std::to_string(capacity), "--work-dir",
-                    work_dir + "/work", "--engine", "native", "--log-level",
-                    "info"},
-                   log_path);
+  auto pid =
+      Spawn({worker_binary, "--queue-url", common.url, "--worker-pool-id",
+             queue_id, "--worker-group", "bench", "--worker-id", "overhead",
+             "--capacity", std::to_string(capacity), "--work-dir",
+             work_dir + "/work", "--engine", "native", "--log-level", "info"},
+            log_path);
   if (!pid.ok()) {
     std::cerr << "bench_worker_overhead: " << Describe(pid.status()) << "\n";
     return 1;
@@ -205,10 +205,10 @@ int main(int argc, char** argv) {
   }
 
   const double seconds = MillisBetween(start, end) / 1e3;
-  Table table(absl::StrCat("worker overhead: real drover-worker, native "
-                           "engine, ",
-                           tasks, " tasks running `true`, capacity ",
-                           capacity));
+  Table table(
+      absl::StrCat("worker overhead: real drover-worker, native "
+                   "engine, ",
+                   tasks, " tasks running `true`, capacity ", capacity));
   table.Add("claim->exec median", claim_to_start.Median(), "ms",
             "target <= 5 ms (worker log)");
   table.Add("claim->exec p99", claim_to_start.Percentile(99), "ms");
@@ -225,8 +225,7 @@ int main(int argc, char** argv) {
   const bool complete = drained && completed_lines == tasks;
   if (!complete) {
     std::cout << "  WARNING: " << completed_lines << " of " << tasks
-              << " runs completed; " << error << " (log: " << log_path
-              << ")\n";
+              << " runs completed; " << error << " (log: " << log_path << ")\n";
   }
 
   nlohmann::json doc = {

@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "CLI/CLI.hpp"
+#include "cli/commands/auth.h"
 #include "cli/commands/queue.h"
+#include "cli/commands/secrets.h"
 #include "cli/commands/slugid.h"
 #include "cli/commands/task.h"
 
@@ -44,6 +46,8 @@ int RunCli(const std::vector<std::string>& args, Streams streams,
   commands::AddTaskCommands(app, context);
   commands::AddQueueCommands(app, context);
   commands::AddSlugIdCommand(app, context);
+  commands::AddAuthCommands(app, context);
+  commands::AddSecretsCommands(app, context);
 
   // CLI11 consumes arguments from the back.
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -526,9 +526,9 @@ absl::StatusOr<std::unique_ptr<TaskPlugin>> ArtifactsPlugin::NewTaskPlugin(
 }
 
 absl::StatusOr<std::unique_ptr<Plugin>> NewArtifactsPlugin(
-    const nlohmann::json& config) {
+    const nlohmann::json& config, std::string_view field) {
   DROVER_ASSIGN_OR_RETURN(ArtifactsOptions options,
-                          ParseArtifactsConfig(config));
+                          ParseArtifactsConfig(config, field));
   return std::unique_ptr<Plugin>(new ArtifactsPlugin(std::move(options)));
 }
 

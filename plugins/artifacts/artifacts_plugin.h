@@ -105,7 +105,7 @@ class ArtifactsPlugin final : public Plugin {
 
 // Parses the config and makes the plugin (for main's registration).
 absl::StatusOr<std::unique_ptr<Plugin>> NewArtifactsPlugin(
-    const nlohmann::json& config);
+    const nlohmann::json& config, std::string_view field = "plugins.artifacts");
 
 }  // namespace drover::plugins::artifacts
 

@@ -310,9 +310,10 @@ absl::StatusOr<std::unique_ptr<TaskPlugin>> LiveLogPlugin::NewTaskPlugin(
 }
 
 absl::StatusOr<std::unique_ptr<Plugin>> NewLiveLogPlugin(
-    const nlohmann::json& config, const std::filesystem::path& work_dir) {
+    const nlohmann::json& config, const std::filesystem::path& work_dir,
+    std::string_view field) {
   DROVER_ASSIGN_OR_RETURN(LiveLogOptions options,
-                          ParseLiveLogConfig(config, work_dir));
+                          ParseLiveLogConfig(config, work_dir, field));
   return std::unique_ptr<Plugin>(new LiveLogPlugin(std::move(options)));
 }
 

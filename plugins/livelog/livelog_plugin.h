@@ -78,7 +78,8 @@ class LiveLogPlugin final : public Plugin {
 
 // Parses the config and makes the plugin (for main's registration).
 absl::StatusOr<std::unique_ptr<Plugin>> NewLiveLogPlugin(
-    const nlohmann::json& config, const std::filesystem::path& work_dir);
+    const nlohmann::json& config, const std::filesystem::path& work_dir,
+    std::string_view field = "plugins.livelog");
 
 }  // namespace drover::plugins::livelog
 

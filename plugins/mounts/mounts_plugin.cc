@@ -382,8 +382,9 @@ absl::StatusOr<std::unique_ptr<TaskPlugin>> MountsPlugin::NewTaskPlugin(
 }
 
 absl::StatusOr<std::unique_ptr<Plugin>> NewMountsPlugin(
-    const nlohmann::json& config) {
-  DROVER_ASSIGN_OR_RETURN(MountsOptions options, ParseMountsConfig(config));
+    const nlohmann::json& config, std::string_view field) {
+  DROVER_ASSIGN_OR_RETURN(MountsOptions options,
+                          ParseMountsConfig(config, field));
   return std::unique_ptr<Plugin>(new MountsPlugin(std::move(options)));
 }
 

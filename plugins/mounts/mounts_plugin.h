@@ -81,7 +81,7 @@ class MountsPlugin final : public Plugin {
 
 // Parses the config and makes the plugin (for main's registration).
 absl::StatusOr<std::unique_ptr<Plugin>> NewMountsPlugin(
-    const nlohmann::json& config);
+    const nlohmann::json& config, std::string_view field = "plugins.mounts");
 
 }  // namespace drover::plugins::mounts
 

@@ -1,5 +1,6 @@
 #include "queue/artifacts/artifact_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"

@@ -134,8 +134,10 @@ absl::StatusOr<NewArtifact> ValidateCreateArtifact(
   DROVER_RETURN_IF_ERROR(ValidateContentType(a.content_type));
   if (request.has_expires()) {
     const auto& ts = request.expires();
+    using google::protobuf::util::TimeUtil;
     if (ts.nanos() < 0 || ts.nanos() > 999999999 ||
-        !google::protobuf::util::TimeUtil::IsTimestampValid(ts)) {
+        ts.seconds() < TimeUtil::kTimestampMinSeconds ||
+        ts.seconds() > TimeUtil::kTimestampMaxSeconds) {
       return InputError("expires", ts.DebugString(), "not a valid timestamp");
     }
     out.expires = FromProto(ts);

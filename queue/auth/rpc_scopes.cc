@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/status.h"
+#include "drover/v1/artifacts.pb.h"
 #include "drover/v1/auth.pb.h"
 #include "drover/v1/options.pb.h"
 #include "drover/v1/queue.pb.h"
@@ -225,6 +226,73 @@ absl::StatusOr<E> ListTaskQueues(const v1::ListTaskQueuesRequest&,
   return E::Scope("queue:list-task-queues");
 }
 
+// ---- drover.v1.Artifacts ----------------------------------------------------
+
+// The live log's artifact name (queue/artifacts/artifact_store.h); TailLog
+// reads it, so reading it needs the same scope as the artifact.
+constexpr std::string_view kLiveLogArtifact = "public/logs/live.log";
+
+absl::StatusOr<E> CreateArtifact(const v1::CreateArtifactRequest& request,
+                                 const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:create-artifact:" + RunPath(request.task_id(),
+                                             request.run_id()),
+          "task_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> FinishArtifact(const v1::ArtifactRequest& request,
+                                 const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:create-artifact:" + RunPath(request.task_id(),
+                                             request.run_id()),
+          "task_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> AppendLog(const v1::AppendLogRequest& request,
+                            const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:create-artifact:" + RunPath(request.task_id(),
+                                             request.run_id()),
+          "task_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> GetArtifact(const v1::ArtifactRequest& request,
+                              const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:get-artifact:" + request.name(), "name");
+  return r.Done();
+}
+
+absl::StatusOr<E> GetLatestArtifact(const v1::LatestArtifactRequest& request,
+                                    const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:get-artifact:" + request.name(), "name");
+  return r.Done();
+}
+
+absl::StatusOr<E> ListArtifacts(const v1::ListArtifactsRequest& request,
+                                const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:list-artifacts:" + RunPath(request.task_id(),
+                                            request.run_id()),
+          "task_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> ListLatestArtifacts(
+    const v1::ListLatestArtifactsRequest& request, const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:list-artifacts:" + request.task_id(), "task_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> TailLog(const v1::TailLogRequest&, const ScopeContext&) {
+  return E::Scope("queue:get-artifact:" + std::string(kLiveLogArtifact));
+}
+
 // ---- drover.v1.Auth ---------------------------------------------------------
 
 absl::StatusOr<E> CreateClient(const v1::CreateClientRequest& request,
@@ -430,6 +498,51 @@ std::vector<RpcScopeRule> BuildRules() {
        {"`queue:list-task-queues`"},
        "Lists every queue, so it is one scope rather than per queue.",
        &Typed<v1::ListTaskQueuesRequest, &ListTaskQueues>},
+
+      // drover.v1.Artifacts
+      {"drover.v1.Artifacts/CreateArtifact",
+       C::kAnyone,
+       {"`queue:create-artifact:<task_id>/<run_id>`"},
+       "Held by the task credentials of that run.",
+       &Typed<v1::CreateArtifactRequest, &CreateArtifact>},
+      {"drover.v1.Artifacts/FinishArtifact",
+       C::kAnyone,
+       {"`queue:create-artifact:<task_id>/<run_id>`"},
+       "As CreateArtifact.",
+       &Typed<v1::ArtifactRequest, &FinishArtifact>},
+      {"drover.v1.Artifacts/GetArtifact",
+       C::kAnyone,
+       {"`queue:get-artifact:<name>`"},
+       "By artifact name across tasks, as in TaskCluster. The `anonymous` "
+       "role holds `queue:get-artifact:public/*` by default, so artifacts "
+       "under `public/` need no credentials.",
+       &Typed<v1::ArtifactRequest, &GetArtifact>},
+      {"drover.v1.Artifacts/GetLatestArtifact",
+       C::kAnyone,
+       {"`queue:get-artifact:<name>`"},
+       "As GetArtifact.",
+       &Typed<v1::LatestArtifactRequest, &GetLatestArtifact>},
+      {"drover.v1.Artifacts/ListArtifacts",
+       C::kAnyone,
+       {"`queue:list-artifacts:<task_id>/<run_id>`"},
+       "",
+       &Typed<v1::ListArtifactsRequest, &ListArtifacts>},
+      {"drover.v1.Artifacts/ListLatestArtifacts",
+       C::kAnyone,
+       {"`queue:list-artifacts:<task_id>`"},
+       "`queue:list-artifacts:<task_id>*` allows every run and the latest.",
+       &Typed<v1::ListLatestArtifactsRequest, &ListLatestArtifacts>},
+      {"drover.v1.Artifacts/AppendLog",
+       C::kAnyone,
+       {"`queue:create-artifact:<task_id>/<run_id>`"},
+       "The live log becomes an artifact of the run; held by the task "
+       "credentials of that run.",
+       &Typed<v1::AppendLogRequest, &AppendLog>},
+      {"drover.v1.Artifacts/TailLog",
+       C::kAnyone,
+       {"`queue:get-artifact:public/logs/live.log`"},
+       "The scope of the artifact the live log becomes (public by default).",
+       &Typed<v1::TailLogRequest, &TailLog>},
 
       // drover.v1.Auth
       {"drover.v1.Auth/CreateClient",
@@ -652,7 +765,9 @@ std::string RenderScopesReference() {
          "that would have sufficed.\n\n"
          "## Callers\n\n"
          "- **anyone**: unauthenticated callers are allowed and get the "
-         "scopes of the `anonymous` role (none unless granted).\n"
+         "scopes of the `anonymous` role (by default only "
+         "`queue:get-artifact:public/*`; administrators may change the "
+         "role).\n"
          "- **authenticated**: permanent or temporary credentials needed.\n"
          "- **permanent client**: only a client id and access token; "
          "temporary credentials are refused.\n\n"

@@ -29,7 +29,7 @@ namespace drover::queue::auth {
 // Who may call a method, checked before its scopes.
 enum class CallerRequirement {
   // Anyone, including unauthenticated callers, who get the scopes of the
-  // `anonymous` role (none unless an administrator grants some).
+  // `anonymous` role (by default only queue:get-artifact:public/*).
   kAnyone,
   // Any authenticated caller (permanent or temporary credentials).
   kAuthenticated,

@@ -67,7 +67,8 @@ const google::protobuf::ServiceDescriptor* Service(const std::string& name) {
 
 TEST(RpcScopeTableTest, EveryMethodOfEveryServiceHasARule) {
   for (const char* name :
-       {"drover.v1.Queue", "drover.v1.Auth", "drover.v1.Secrets"}) {
+       {"drover.v1.Queue", "drover.v1.Artifacts", "drover.v1.Auth",
+        "drover.v1.Secrets"}) {
     const auto* service = Service(name);
     ASSERT_NE(service, nullptr) << name;
     EXPECT_EQ(MethodsWithoutRules(*service), Scopes{}) << name;
@@ -97,7 +98,8 @@ TEST(RpcScopeTableTest, EveryRuleNamesARealMethodAndAcceptsItsRequestType) {
     EXPECT_FALSE(HasErrorCode(expression.status(), ErrorCode::kInternalError))
         << method << ": " << expression.status();
   }
-  EXPECT_GE(seen.size(), 13u + 16u + 4u) << "Queue + Auth + Secrets";
+  EXPECT_GE(seen.size(), 13u + 8u + 16u + 4u)
+      << "Queue + Artifacts + Auth + Secrets";
 }
 
 TEST(RpcScopeTableTest, UnknownMethodsAreDeniedAndSlashesAccepted) {

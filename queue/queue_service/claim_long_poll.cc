@@ -5,6 +5,7 @@
 
 #include "common/rpc/grpc_status.h"
 #include "queue/queue_service/conversions.h"
+#include "spdlog/spdlog.h"
 
 namespace drover::queue::queue_service {
 namespace {
@@ -157,7 +158,26 @@ void ClaimLongPoll::Attempt(Call* call) {
   if (!finish) return;
   if (answer.ok() && result.ok()) {
     for (const auto& claimed : *result) {
-      *call->response_->add_tasks() = ToProto(claimed);
+      v1::ClaimedTask* task = call->response_->add_tasks();
+      *task = ToProto(claimed);
+      if (issuer_ == nullptr) continue;
+      // The runs are claimed already: failing the call would strand them
+      // until their claims expire, so a task whose credentials cannot be
+      // made is handed out without them (its worker's reclaim then fails
+      // and the run is retried elsewhere).
+      auto credentials = issuer_->Issue(
+          {.task_id = claimed.task.task_id,
+           .run_id = claimed.run_id,
+           .task_scopes = claimed.task.scopes,
+           .worker_group = request.worker_group(),
+           .worker_id = request.worker_id(),
+           .taken_until = claimed.taken_until});
+      if (credentials.ok()) {
+        *task->mutable_credentials() = *std::move(credentials);
+      } else {
+        spdlog::error("task credentials for {}/{}: {}", claimed.task.task_id,
+                      claimed.run_id, credentials.status().ToString());
+      }
     }
   }
   call->Answer(answer);

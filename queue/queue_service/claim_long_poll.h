@@ -31,6 +31,7 @@
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 #include "queue/queue_service/executor.h"
+#include "queue/queue_service/task_credentials.h"
 #include "queue/store/store.h"
 
 namespace drover::queue::queue_service {
@@ -82,6 +83,12 @@ class ClaimLongPoll {
   // Calls currently parked, over all queues (for metrics and tests).
   size_t parked() const;
 
+  // Claimed tasks get credentials from `issuer` (null: none). Call before
+  // serving; `issuer` must outlive this object.
+  void SetTaskCredentialsIssuer(const TaskCredentialsIssuer* issuer) {
+    issuer_ = issuer;
+  }
+
  private:
   class Call;
   struct QueueEntry {
@@ -103,6 +110,7 @@ class ClaimLongPoll {
   const ClaimLongPollOptions options_;
   store::Store* const store_;
   BoundedExecutor* const executor_;
+  const TaskCredentialsIssuer* issuer_ = nullptr;
 
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;

@@ -149,6 +149,20 @@ grpc::ServerUnaryReactor* QueueService::ReclaimTask(
                             options_.claim.claim_timeout));
     *response->mutable_status() = ToProto(result.status);
     *response->mutable_taken_until() = ToProtoTime(result.taken_until);
+    if (issuer_ != nullptr) {
+      // Renewed credentials expire with the extended claim. Tasks are
+      // immutable, so reading the scopes after the reclaim is safe.
+      DROVER_ASSIGN_OR_RETURN(store::Task task,
+                              store_->GetTask(request->task_id()));
+      DROVER_ASSIGN_OR_RETURN(
+          *response->mutable_credentials(),
+          issuer_->Issue({.task_id = request->task_id(),
+                          .run_id = request->run_id(),
+                          .task_scopes = task.scopes,
+                          .worker_group = request->worker_group(),
+                          .worker_id = request->worker_id(),
+                          .taken_until = result.taken_until}));
+    }
     return absl::OkStatus();
   });
 }

@@ -20,6 +20,7 @@
 #include "queue/queue_service/authorizer.h"
 #include "queue/queue_service/claim_long_poll.h"
 #include "queue/queue_service/executor.h"
+#include "queue/queue_service/task_credentials.h"
 #include "queue/queue_service/task_validation.h"
 #include "queue/store/store.h"
 
@@ -76,6 +77,14 @@ class QueueService final : public v1::Queue::CallbackService {
 
   // ClaimWork calls currently waiting for work.
   size_t parked_claims() const { return claims_.parked(); }
+
+  // ClaimWork and ReclaimTask hand out task credentials made by `issuer`
+  // (null, the default: none). Call before serving; `issuer` must outlive
+  // the service.
+  void SetTaskCredentialsIssuer(const TaskCredentialsIssuer* issuer) {
+    issuer_ = issuer;
+    claims_.SetTaskCredentialsIssuer(issuer);
+  }
 
   grpc::ServerUnaryReactor* CreateTask(
       grpc::CallbackServerContext* context,
@@ -137,6 +146,7 @@ class QueueService final : public v1::Queue::CallbackService {
   const Clock* const clock_;
   Authorizer* const authorizer_;
   BoundedExecutor* const executor_;
+  const TaskCredentialsIssuer* issuer_ = nullptr;
   ClaimLongPoll claims_;
 };
 

@@ -29,6 +29,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "pqxx/pqxx"
 #include "queue/store/embedded_postgres.h"
 #include "queue/store/migrations.h"
@@ -190,10 +191,21 @@ class DroverQueueBinaryTest : public ::testing::Test {
     return v1::Queue::NewStub(channel);
   }
 
+  // Carries the root credentials the server's first start wrote into the
+  // data directory (every RPC needs credentials).
   std::unique_ptr<grpc::ClientContext> Context() {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::seconds(30));
+    auto root = nlohmann::json::parse(
+        ReadFile(data_dir_ + "/root-credentials.json"), nullptr, false);
+    EXPECT_TRUE(root.is_object()) << "no root credentials in " << data_dir_;
+    if (root.is_object()) {
+      context->AddMetadata("drover-client-id",
+                           root.value("clientId", std::string()));
+      context->AddMetadata("drover-access-token",
+                           root.value("accessToken", std::string()));
+    }
     return context;
   }
 
@@ -212,6 +224,35 @@ class DroverQueueBinaryTest : public ::testing::Test {
   std::string data_dir_;
   std::string stderr_path_;
 };
+
+TEST_F(DroverQueueBinaryTest, FirstStartWritesRootCredentialsAndRefusesAnonymous) {
+  QueueProcess process;
+  int port = StartServer(process);
+  ASSERT_GT(port, 0);
+  const std::string file = data_dir_ + "/root-credentials.json";
+  struct stat st {};
+  ASSERT_EQ(stat(file.c_str(), &st), 0) << file;
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  const std::string token =
+      nlohmann::json::parse(ReadFile(file)).value("accessToken", "");
+  ASSERT_FALSE(token.empty());
+  // The token is in the file only: never in the server's log.
+  EXPECT_EQ(ReadFile(stderr_path_).find(token), std::string::npos);
+  auto stub = Connect(port);
+  v1::TaskIdRequest id;
+  id.set_task_id(NewSlugId());
+  v1::GetTaskResponse got;
+  grpc::ClientContext anonymous;
+  anonymous.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+  grpc::Status status = stub->GetTask(&anonymous, id, &got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << status.error_message();
+  status = stub->GetTask(Context().get(), id, &got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND)
+      << status.error_message();
+  StopWithSigterm(process);
+}
 
 TEST_F(DroverQueueBinaryTest, ServesStopsOnSigtermAndKeepsTasksAcrossRestarts) {
   const std::string task_id = NewSlugId();

@@ -3,6 +3,8 @@
 //
 //   drover-queue [flags]          serve (prints where it listens)
 //   drover-queue migrate [flags]  apply database migrations and exit
+//   drover-queue rotate-keys      re-encrypt encrypted columns under the
+//                                 newest configured key
 #include <csignal>
 #include <iostream>
 
@@ -10,7 +12,6 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/status.h"
-#include "queue/queue_service/authorizer.h"
 #include "queue/server/serve.h"
 #include "queue/server/server_config.h"
 #include "queue/server/shutdown_signal.h"
@@ -41,6 +42,11 @@ int main(int argc, char** argv) {
       app.add_subcommand("migrate", "Apply database migrations and exit");
   // Server flags may follow the subcommand name.
   migrate->fallthrough();
+  CLI::App* rotate_keys = app.add_subcommand(
+      "rotate-keys",
+      "Re-encrypt every encrypted value under the newest configured key "
+      "(resumable; the server may keep running)");
+  rotate_keys->fallthrough();
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = flags.Resolve(); !s.ok()) return Fail(s);
   if (absl::Status s = SetUpLogging(config.log); !s.ok()) return Fail(s);
@@ -51,12 +57,17 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : Fail(s);
   }
 
+  if (rotate_keys->parsed()) {
+    SystemClock clock;
+    absl::Status s = server::RotateKeys(config, &clock, std::cout);
+    return s.ok() ? 0 : Fail(s);
+  }
+
   server::ShutdownSignal signal;
   if (absl::Status s = signal.Install(); !s.ok()) return Fail(s);
   SystemClock clock;
-  // Replaced by queue/auth's authorizer once it lands.
-  queue_service::AllowAllAuthorizer authorizer;
-  absl::Status s =
-      server::Serve(config, &clock, &authorizer, &signal, std::cout);
+  // Null: every service uses the server's own ScopeAuthorizer.
+  absl::Status s = server::Serve(config, &clock, /*authorizer=*/nullptr,
+                                 &signal, std::cout);
   return s.ok() ? 0 : Fail(s);
 }

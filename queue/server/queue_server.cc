@@ -59,8 +59,14 @@ absl::Status QueueServer::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(options_.listen,
+                           options_.credentials != nullptr
+                               ? options_.credentials
+                               : grpc::InsecureServerCredentials(),
                            &grpc_port_);
+  // Temporary credentials with many scopes travel as one metadata value of
+  // up to 64 KiB (queue/auth/certificate.h); gRPC's default is 8 KiB.
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 64 * 1024 + 4096);
   builder.RegisterService(queue_service_.get());
   for (grpc::Service* service : extra_services_) {
     builder.RegisterService(service);

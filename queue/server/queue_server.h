@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "queue/queue_service/authorizer.h"
 #include "queue/queue_service/executor.h"
@@ -35,6 +36,8 @@ struct QueueServerOptions {
   std::string listen = "127.0.0.1:50051";
   // Empty: no HTTP listener.
   std::string http_listen = "127.0.0.1:8080";
+  // Credentials of the gRPC listener (TLS); null: plaintext.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
   queue_service::QueueServiceOptions service;
   resolvers::ResolverOptions resolvers;
   bool run_resolvers = true;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/status.h"
+#include "queue/auth/auth_system.h"
 #include "queue/server/queue_server.h"
 #include "queue/store/embedded_postgres.h"
 #include "queue/store/migrations.h"
@@ -100,11 +101,38 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
                           store::PgStore::Open(store_options, clock));
   store::PgPendingNotifier notifier({.connection_string = database.url()});
 
-  QueueServer server(ToServerOptions(config), store.get(), &notifier, clock,
-                     authorizer);
+  // Declared before the server so that it outlives it: the services and
+  // the authorizer must stay until the server has stopped.
+  auth::AuthSystemOptions auth_options;
+  auth_options.config = config.auth;
+  auth_options.data_dir = std::filesystem::absolute(config.data_dir).string();
+  auth_options.connection_string = database.url();
+  auth_options.embedded_database = config.database_url.empty();
+  DROVER_ASSIGN_OR_RETURN(
+      std::unique_ptr<auth::AuthSystem> auth_system,
+      auth::AuthSystem::Open(std::move(auth_options), store.get(), clock, out));
+
+  QueueServerOptions server_options = ToServerOptions(config);
+  server_options.credentials = auth_system->server_credentials();
+  const bool tls = !config.auth.tls_cert.empty();
+  if (!tls && config.listen.rfind("127.", 0) != 0 &&
+      config.listen.rfind("localhost:", 0) != 0 &&
+      config.listen.rfind("[::1]:", 0) != 0) {
+    spdlog::warn(
+        "gRPC listens on {} without TLS: credentials cross the network in "
+        "the clear; set --tls-cert and --tls-key",
+        config.listen);
+  }
+  QueueServer server(
+      server_options, store.get(), &notifier, clock,
+      authorizer != nullptr ? authorizer : auth_system->authorizer());
+  server.AddService(auth_system->auth_service());
+  server.AddService(auth_system->secrets_service());
+  server.queue_service().SetTaskCredentialsIssuer(
+      auth_system->task_credentials());
   DROVER_RETURN_IF_ERROR(server.Start());
   out << "drover-queue: gRPC listening on "
-      << WithPort(config.listen, server.grpc_port());
+      << WithPort(config.listen, server.grpc_port()) << (tls ? " (TLS)" : "");
   if (!config.http_listen.empty()) {
     out << ", HTTP (/metrics, /healthz) on "
         << WithPort(config.http_listen, server.http_port());
@@ -117,6 +145,16 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
   server.Stop();
   spdlog::info("server stopped");
   return absl::OkStatus();
+}
+
+absl::Status RotateKeys(const ServerConfig& config, const Clock* clock,
+                        std::ostream& out) {
+  Database database;
+  DROVER_RETURN_IF_ERROR(database.Open(config));
+  DROVER_RETURN_IF_ERROR(store::CheckSchema(database.url()));
+  return auth::RotateKeysCommand(
+      config.auth, std::filesystem::absolute(config.data_dir).string(),
+      database.url(), clock, out);
 }
 
 absl::Status MigrateDatabase(const ServerConfig& config, std::ostream& out) {

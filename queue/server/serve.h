@@ -17,12 +17,22 @@ namespace drover::queue::server {
 
 // Serves until `signal` fires, then shuts down gracefully (stop accepting,
 // finish in-flight calls, stop resolvers, stop the embedded cluster).
-// Where it listens is printed to `out`. Errors: from the database (the
-// embedded cluster cannot start, the schema is newer than this binary,
-// naming both versions) or a listener that cannot bind.
+// Where it listens is printed to `out`, and, on a database's first start,
+// where the root client's credentials were written. Every service checks
+// credentials and scopes with the auth system's ScopeAuthorizer;
+// `authorizer`, when not null, replaces it for the Queue service only
+// (tests). Errors: from the database (the embedded cluster cannot start,
+// the schema is newer than this binary, naming both versions), the keys
+// (queue/auth/auth_system.h) or a listener that cannot bind.
 absl::Status Serve(const ServerConfig& config, const Clock* clock,
                    queue_service::Authorizer* authorizer,
                    ShutdownSignal* signal, std::ostream& out);
+
+// `drover-queue rotate-keys`: re-encrypts every encrypted column under the
+// newest configured key (queue/auth/key_rotation.h). Errors: as
+// auth::RotateKeysCommand, plus the database's.
+absl::Status RotateKeys(const ServerConfig& config, const Clock* clock,
+                        std::ostream& out);
 
 // Applies pending migrations and reports the schema version on `out`.
 // Errors: as store::Migrate.

@@ -49,7 +49,7 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view field,
 }
 
 ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
-    : config_(config) {
+    : config_(config), auth_flags_(app, &config->auth) {
   AddJsonConfigOption(app);
   Option(app, "data-dir", config->data_dir,
          "Directory for the embedded PostgreSQL cluster");
@@ -164,6 +164,7 @@ absl::Status ServerFlags::Resolve() {
   }
   DROVER_RETURN_IF_ERROR(
       ParseLogFormat(log_format_, "log-format", &config_->log.format));
+  DROVER_RETURN_IF_ERROR(auth_flags_.Resolve());
   return absl::OkStatus();
 }
 

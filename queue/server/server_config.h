@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "queue/auth/auth_config.h"
 #include "queue/queue_service/queue_service.h"
 #include "queue/resolvers/resolvers.h"
 
@@ -39,6 +40,8 @@ struct ServerConfig {
   queue_service::QueueServiceOptions service;
   resolvers::ResolverOptions resolvers;
   LogOptions log;
+  // Keys, bootstrap, static clients and TLS (queue/auth/auth_config.h).
+  auth::AuthConfig auth;
 };
 
 // Parses "20m", "1h30m", "250ms", "5d" (days) or a bare number of
@@ -57,6 +60,7 @@ class ServerFlags {
 
  private:
   ServerConfig* config_;
+  auth::AuthFlags auth_flags_;
   std::string claim_timeout_ = "20m";
   std::string poll_timeout_ = "20s";
   std::string safety_poll_ = "1s";

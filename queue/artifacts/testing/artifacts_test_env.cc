@@ -14,20 +14,17 @@
 namespace drover::queue::artifacts::testing {
 
 struct ArtifactsTestEnv::Replica {
-  std::unique_ptr<ArtifactStore> store;
   std::unique_ptr<queue_service::BoundedExecutor> executor;
-  std::unique_ptr<ArtifactsService> service;
+  std::unique_ptr<ArtifactsRuntime> runtime;
   std::unique_ptr<queue_service::QueueService> queue;
-  std::unique_ptr<LogNotifier> notifier;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 
   ~Replica() {
-    if (service) service->BeginShutdown();
+    if (runtime) runtime->BeginShutdown();
     if (queue) queue->BeginShutdown();
     if (server) server->Shutdown(std::chrono::system_clock::now());
     if (executor) executor->Shutdown();
-    if (notifier) notifier->Stop();
   }
 };
 
@@ -86,30 +83,23 @@ ArtifactsTestEnv::~ArtifactsTestEnv() {
 
 absl::StatusOr<int> ArtifactsTestEnv::AddReplica() {
   auto replica = std::make_unique<Replica>();
-  ArtifactStoreOptions store_options;
-  store_options.connection_string = db_->connection_string();
-  store_options.pool_size = 4;
-  DROVER_ASSIGN_OR_RETURN(replica->store,
-                          ArtifactStore::Open(store_options, clock_));
   replica->executor =
       std::make_unique<queue_service::BoundedExecutor>(4, 1024);
-  replica->service = std::make_unique<ArtifactsService>(
-      options_.service, replica->store.get(), blobs_.get(), clock_,
-      &authorizer_, replica->executor.get());
+  ArtifactsRuntimeOptions runtime_options;
+  runtime_options.store.connection_string = db_->connection_string();
+  runtime_options.store.pool_size = 4;
+  runtime_options.service = options_.service;
+  DROVER_ASSIGN_OR_RETURN(
+      replica->runtime,
+      ArtifactsRuntime::Start(runtime_options, blobs_.get(), clock_,
+                              &authorizer_, replica->executor.get()));
   replica->queue = std::make_unique<queue_service::QueueService>(
       queue_service::QueueServiceOptions{}, store_.get(), clock_, &authorizer_,
       replica->executor.get());
-  replica->notifier = std::make_unique<LogNotifier>(
-      LogNotifier::Options{.connection_string = db_->connection_string()});
-  ArtifactsService* service = replica->service.get();
-  DROVER_RETURN_IF_ERROR(replica->notifier->Start(
-      [service](const std::string& payload) {
-        service->NotifyLogChanged(payload);
-      }));
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                            &replica->port);
-  builder.RegisterService(replica->service.get());
+  builder.RegisterService(&replica->runtime->service());
   builder.RegisterService(replica->queue.get());
   replica->server = builder.BuildAndStart();
   if (replica->server == nullptr || replica->port == 0) {
@@ -173,11 +163,11 @@ const std::string& ArtifactsTestEnv::connection_string() const {
 }
 
 ArtifactStore& ArtifactsTestEnv::artifact_store(int replica) {
-  return *replicas_.at(replica)->store;
+  return replicas_.at(replica)->runtime->store();
 }
 
 ArtifactsService& ArtifactsTestEnv::service(int replica) {
-  return *replicas_.at(replica)->service;
+  return replicas_.at(replica)->runtime->service();
 }
 
 }  // namespace drover::queue::artifacts::testing

@@ -2,8 +2,8 @@
 // for tests: a fresh migrated PostgreSQL database (store test fixture), the
 // queue's PgStore (to make running runs), a FilesystemBlobStore served by
 // cpp-httplib on 127.0.0.1, and one or more "replicas" of the Artifacts
-// gRPC service on 127.0.0.1 (each with its own ArtifactStore, LogNotifier
-// and executor, all on the one database), each serving drover.v1.Queue
+// gRPC service on 127.0.0.1 (each an ArtifactsRuntime with its own
+// ArtifactStore, LogNotifier and executor, all on the one database), each serving drover.v1.Queue
 // too, as drover-queue does.
 #ifndef DROVER_QUEUE_ARTIFACTS_TESTING_ARTIFACTS_TEST_ENV_H_
 #define DROVER_QUEUE_ARTIFACTS_TESTING_ARTIFACTS_TEST_ENV_H_
@@ -23,8 +23,8 @@
 #include "grpcpp/channel.h"
 #include "grpcpp/server.h"
 #include "queue/artifacts/artifact_store.h"
+#include "queue/artifacts/artifacts_runtime.h"
 #include "queue/artifacts/artifacts_service.h"
-#include "queue/artifacts/log_notifier.h"
 #include "queue/blobstore/filesystem/filesystem_blob_store.h"
 #include "queue/queue_service/authorizer.h"
 #include "queue/queue_service/executor.h"
