@@ -262,6 +262,10 @@ int main(int argc, char** argv) {
               << ", after " << (*run)["load_after"].dump() << ")";
   }
   std::cout << " ==";
+  if (run && run->contains("authentication")) {
+    std::cout << "\nauthentication: "
+              << (*run)["authentication"].get<std::string>();
+  }
   Print(figures, std::cout);
 
   nlohmann::json summary = nlohmann::json::array();

@@ -157,6 +157,17 @@ done
 URL=$(sed -n 's/.*gRPC listening on \([^ ,;]*\).*/\1/p' "$RUN_DIR/server.out" | head -1)
 [[ -n "$URL" ]] || { echo "run.sh: drover-queue did not report its address" >&2; exit 1; }
 export DROVER_URL="$URL"
+# With authentication on, the first start bootstraps a root client (scope *)
+# and writes its credentials here; the benchmarks and the worker use them.
+if [[ -z "${DROVER_CLIENT_ID:-}" && -f "$DATA/root-credentials.json" ]]; then
+  export DROVER_CREDENTIALS_FILE="$DATA/root-credentials.json"
+  AUTH_NOTE="on: root client from $DATA/root-credentials.json"
+elif [[ -n "${DROVER_CLIENT_ID:-}" ]]; then
+  AUTH_NOTE="on: client $DROVER_CLIENT_ID from the environment"
+else
+  AUTH_NOTE="no credentials found (server without authentication?)"
+fi
+log "authentication: $AUTH_NOTE"
 # Line 5 of postmaster.pid names the socket directory.
 PG_SOCKET=$(sed -n 5p "$DATA/postgres/postmaster.pid")
 log "drover-queue pid $SERVER_PID at $URL; PostgreSQL socket in $PG_SOCKET"
@@ -216,7 +227,7 @@ SERVER_RSS=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$SERVER_PID/
   printf ' "load_before": %s, "load_after": %s, "cores": %s,' "$LOAD_BEFORE" "$LOAD_AFTER" "$(nproc)"
   printf ' "cpu": %s,' "$(json_str "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)")"
   printf ' "server": {"url": "%s", "vmhwm_kib": %s, "args": %s},' "$URL" "${SERVER_RSS:-0}" "$(json_str "${SERVER_ARGS[*]:-}")"
-  printf ' "authentication": %s}\n' "$(json_str "${DROVER_CLIENT_ID:+client ${DROVER_CLIENT_ID}}${DROVER_CLIENT_ID:-none: drover-queue still wires AllowAllAuthorizer}")"
+  printf ' "authentication": %s}\n' "$(json_str "$AUTH_NOTE")"
 } >"$RESULTS/run.json"
 
 mkdir -p "$(dirname "$OUT")"

@@ -125,12 +125,29 @@ int main(int argc, char** argv) {
   const std::string queue_id = UniqueTaskQueueId("overhead");
   auto load_before = LoadAverage();
 
-  auto pid =
-      Spawn({worker_binary, "--queue-url", common.url, "--worker-pool-id",
-             queue_id, "--worker-group", "bench", "--worker-id", "overhead",
-             "--capacity", std::to_string(capacity), "--work-dir",
-             work_dir + "/work", "--engine", "native", "--log-level", "info"},
-            log_path);
+  // The worker takes credentials only from its config file.
+  const std::string config_path = work_dir + "/worker.json";
+  {
+    nlohmann::json config = nlohmann::json::object();
+    const client::Credentials& creds = (*connection)->credentials();
+    if (!creds.client_id.empty()) {
+      config["credentials"] = {{"client_id", creds.client_id},
+                               {"access_token", creds.access_token}};
+    }
+    std::ofstream out(config_path);
+    out << config.dump(2) << "\n";
+    out.close();
+    std::filesystem::permissions(config_path,
+                                 std::filesystem::perms::owner_read |
+                                     std::filesystem::perms::owner_write);
+  }
+
+  auto pid = Spawn(
+      {worker_binary, "--config", config_path, "--queue-url", common.url,
+       "--worker-pool-id", queue_id, "--worker-group", "bench", "--worker-id",
+       "overhead", "--capacity", std::to_string(capacity), "--work-dir",
+       work_dir + "/work", "--engine", "native", "--log-level", "info"},
+      log_path);
   if (!pid.ok()) {
     std::cerr << "bench_worker_overhead: " << Describe(pid.status()) << "\n";
     return 1;

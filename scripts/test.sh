@@ -12,7 +12,7 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 
 scripts/install-deps.sh --with-test-services
 
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 
 # Services. A service that cannot start here leaves its tests to report

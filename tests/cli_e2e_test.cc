@@ -250,7 +250,8 @@ class CliEndToEndTest : public ::testing::Test {
     ASSERT_NE(url_, nullptr);
   }
 
-  // Runs the drover binary with DROVER_URL pointing at our server.
+  // Runs the drover binary with DROVER_URL pointing at our server, as
+  // root.
   CliResult Drover(const std::vector<std::string>& args,
                    const std::string& stdin_text = "") {
     static int counter = 0;
@@ -258,7 +259,14 @@ class CliEndToEndTest : public ::testing::Test {
     std::ofstream(base.string() + ".in") << stdin_text;
     std::vector<std::string> argv = {DROVER_CLI_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
-    pid_t pid = Spawn(argv, ChildEnvironment({"DROVER_URL=" + *url_}),
+    // The root credentials the server's first start wrote: every RPC needs
+    // credentials.
+    pid_t pid = Spawn(argv,
+                      ChildEnvironment({"DROVER_URL=" + *url_,
+                                        "DROVER_CREDENTIALS_FILE=" +
+                                            (*dir_ / "data" /
+                                             "root-credentials.json")
+                                                .string()}),
                       base.string() + ".in", base.string() + ".out",
                       base.string() + ".err");
     CliResult result;

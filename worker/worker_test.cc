@@ -161,6 +161,12 @@ class WorkerTest : public ::testing::Test {
     });
   }
 
+  // The queue outlives the worker: TearDown stops the worker first.
+  FakeQueue& NewQueue() {
+    queue_ = std::make_unique<FakeQueue>();
+    return *queue_;
+  }
+
   void StopWorker() {
     if (!worker_) return;
     worker_->Shutdown();
@@ -208,6 +214,7 @@ class WorkerTest : public ::testing::Test {
   fs::path marks_;
   SystemClock clock_;
   std::unique_ptr<SwitchableHealthEngine> engine_;
+  std::unique_ptr<FakeQueue> queue_;
   std::vector<std::unique_ptr<plugins::Plugin>> plugins_;
   std::unique_ptr<Worker> worker_;
   std::thread thread_;
@@ -217,7 +224,7 @@ class WorkerTest : public ::testing::Test {
 };
 
 TEST_F(WorkerTest, RespectsCapacityUnderABacklog) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   std::vector<std::string> ids;
   for (int i = 0; i < 12; ++i) ids.push_back(queue.AddTask(ShellPayload("sleep 0.2")));
   StartWorker(queue, 3);
@@ -232,12 +239,13 @@ TEST_F(WorkerTest, RespectsCapacityUnderABacklog) {
   for (const auto& report : queue.Reports()) {
     EXPECT_EQ(report.state, "completed") << report.task_id;
   }
-  EXPECT_EQ(worker_->Stats().completed, 12);
+  // The worker counts a run once its report is through.
+  EXPECT_TRUE(Eventually([&] { return worker_->Stats().completed == 12; }));
   EXPECT_EQ(worker_->Stats().claimed, 12);
 }
 
 TEST_F(WorkerTest, AsksForExactlyTheFreeCapacity) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string wait_for_release =
       "touch " + Mark("$TASK_ID") + "; while [ ! -e " + Mark("release") +
       " ]; do sleep 0.05; done";
@@ -274,7 +282,7 @@ TEST_F(WorkerTest, AsksForExactlyTheFreeCapacity) {
 }
 
 TEST_F(WorkerTest, RunsTasksConcurrently) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   // Each task announces itself, then waits until all four have: run one
   // at a time, the first would wait until its maxRunTime killed it.
   const std::string script = "touch " + Mark("$TASK_ID") +
@@ -289,7 +297,7 @@ TEST_F(WorkerTest, RunsTasksConcurrently) {
 }
 
 TEST_F(WorkerTest, ReclaimsKeepALongTaskAlive) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   // The claim lasts 2 s; the task needs 5.
   const std::string id =
       queue.AddTask(ShellPayload("sleep 5"), absl::Seconds(2));
@@ -303,7 +311,7 @@ TEST_F(WorkerTest, ReclaimsKeepALongTaskAlive) {
 }
 
 TEST_F(WorkerTest, ReclaimConflictAbortsTheTaskAndReportsNothing) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id = queue.AddTask(
       ShellPayload("touch " + Mark("started") + "; sleep 60"),
       absl::Seconds(1));
@@ -316,13 +324,13 @@ TEST_F(WorkerTest, ReclaimConflictAbortsTheTaskAndReportsNothing) {
   EXPECT_TRUE(Summary(id)->claim_lost);
   EXPECT_FALSE(Summary(id)->reported);
   EXPECT_TRUE(queue.Reports().empty());
-  EXPECT_EQ(worker_->Stats().claim_lost, 1);
+  EXPECT_TRUE(Eventually([&] { return worker_->Stats().claim_lost == 1; }));
   EXPECT_NE(LogOf(id).find("reclaim refused"), std::string::npos)
       << LogOf(id);
 }
 
 TEST_F(WorkerTest, MalformedPayloadResolvesWithTheReasonInTheLog) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string bad_command =
       queue.AddTask(json{{"command", "echo hi"}, {"maxRunTime", 10}}.dump());
   const std::string not_json = queue.AddTask("{not json");
@@ -348,7 +356,7 @@ TEST_F(WorkerTest, MalformedPayloadResolvesWithTheReasonInTheLog) {
 }
 
 TEST_F(WorkerTest, UnknownPayloadKeyIsMalformed) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id = queue.AddTask(ShellPayload(
       "true", 10, json{{"colour", "blue"}}));
   StartWorker(queue, 1);
@@ -366,7 +374,7 @@ TEST_F(WorkerTest, UnknownPayloadKeyIsMalformed) {
 }
 
 TEST_F(WorkerTest, MaxRunTimeFailsTheTaskAndSaysSo) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id = queue.AddTask(
       ShellPayload("echo $$ > " + Mark("pid") + "; sleep 60", 5));
   // One maxRunTime second lasts 100 ms here: the limit is 0.5 s.
@@ -386,7 +394,7 @@ TEST_F(WorkerTest, MaxRunTimeFailsTheTaskAndSaysSo) {
 }
 
 TEST_F(WorkerTest, ExitStatusDecidesTheResolution) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const json retry = {{"onExitStatus", {{"retry", json::array({42})}}}};
   const std::string ok = queue.AddTask(ShellPayload("exit 0", 30, retry));
   const std::string intermittent =
@@ -403,7 +411,7 @@ TEST_F(WorkerTest, ExitStatusDecidesTheResolution) {
 }
 
 TEST_F(WorkerTest, PluginsShapeTheTaskAndItsLog) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id = queue.AddTask(
       ShellPayload("echo \"task=$TASK_ID run=$RUN_ID greeting=$GREETING\"",
                    30, json{{"env", {{"GREETING", "hello"}}}}));
@@ -423,7 +431,7 @@ TEST_F(WorkerTest, PluginsShapeTheTaskAndItsLog) {
 }
 
 TEST_F(WorkerTest, ReportsOnceTheQueueIsBack) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id =
       queue.AddTask(ShellPayload("touch " + Mark("started") + "; sleep 1"));
   StartWorker(queue, 1);
@@ -445,7 +453,7 @@ TEST_F(WorkerTest, ReportsOnceTheQueueIsBack) {
 }
 
 TEST_F(WorkerTest, ShutdownLetsARunningTaskFinishWithinTheGracePeriod) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id =
       queue.AddTask(ShellPayload("touch " + Mark("started") + "; sleep 1"));
   StartWorker(queue, 2, absl::Seconds(60));
@@ -463,7 +471,7 @@ TEST_F(WorkerTest, ShutdownLetsARunningTaskFinishWithinTheGracePeriod) {
 }
 
 TEST_F(WorkerTest, ShutdownBeyondTheGracePeriodResolvesWorkerShutdown) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id = queue.AddTask(ShellPayload(
       "echo $$ > " + Mark("pid") + "; touch " + Mark("started") +
       "; sleep 60"));
@@ -488,7 +496,7 @@ TEST_F(WorkerTest, ShutdownBeyondTheGracePeriodResolvesWorkerShutdown) {
 }
 
 TEST_F(WorkerTest, DoesNotClaimWhileTheEngineIsUnhealthy) {
-  FakeQueue queue;
+  FakeQueue& queue = NewQueue();
   const std::string id = queue.AddTask(ShellPayload("true"));
   engine_->set_healthy(false);
   StartWorker(queue, 1);

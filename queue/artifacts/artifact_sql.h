@@ -184,17 +184,26 @@ inline constexpr PreparedStatement kRunState{
     "artifacts_run_state",
     "SELECT state FROM runs WHERE task_id = $1 AND run_id = $2"};
 
-// Chunks from the one holding byte $3 on, at most $4 rows. $1 task, $2 run.
+// Chunks from the one holding byte $3 on, in order, while the bytes before
+// each are fewer than $4 past the chunk holding $3 (so at most $4 plus one
+// chunk), and at most 4096 rows. $1 task, $2 run. length() of a bytea needs
+// no detoasting, so skipped rows cost no data reads.
 inline constexpr PreparedStatement kReadChunks{
     "artifacts_read_chunks",
     R"sql(
-SELECT start_offset, data FROM log_chunks
-WHERE task_id = $1 AND run_id = $2
-  AND start_offset >= COALESCE(
-        (SELECT max(start_offset) FROM log_chunks
-         WHERE task_id = $1 AND run_id = $2 AND start_offset <= $3), 0)
+SELECT start_offset, data FROM (
+  SELECT start_offset, data,
+         sum(length(data)) OVER (ORDER BY start_offset) - length(data)
+           AS before
+  FROM log_chunks
+  WHERE task_id = $1 AND run_id = $2
+    AND start_offset >= COALESCE(
+          (SELECT max(start_offset) FROM log_chunks
+           WHERE task_id = $1 AND run_id = $2 AND start_offset <= $3), 0)
+  ORDER BY start_offset
+  LIMIT 4096) c
+WHERE before < $4
 ORDER BY start_offset
-LIMIT $4
 )sql"};
 
 // Reaper step 1. $1 now, $2 batch. Returns the number of rows deleted.

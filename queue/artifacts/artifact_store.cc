@@ -15,13 +15,15 @@ namespace {
 namespace pg = store::pg;
 
 constexpr int kMaxAttempts = 5;
+// The largest log chunk the schema admits.
+constexpr int64_t kMaxChunkBytes = 1 << 20;
 
 std::string ArtifactId(const std::string& task_id, int run_id,
                        const std::string& name) {
   return absl::StrCat(task_id, "/", run_id, "/", name);
 }
 
-std::string FormatTime(absl::Time t) {
+std::string FormatUtc(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
@@ -114,7 +116,7 @@ absl::Status RequireRunning(const std::string& task_id, int run_id,
   if (state == "running") return absl::OkStatus();
   return ConflictError(
       absl::StrCat("run ", run_id, " of task ", task_id, " is ", state, "; ",
-                   what, " only while it is running"),
+                   std::string(what), " only while it is running"),
       {{"field", "run_id"},
        {"value", std::to_string(run_id)},
        {"state", state}});
@@ -158,8 +160,6 @@ absl::StatusOr<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(
   pool_options.connection_string = options.connection_string;
   pool_options.size = options.pool_size;
   pool_options.acquire_timeout = options.acquire_timeout;
-  // Times are passed as text with an explicit +00; keep output in UTC too.
-  pool_options.session_setup = {"SET TIME ZONE 'UTC'"};
   DROVER_ASSIGN_OR_RETURN(
       auto pool, store::PgConnectionPool::Create(std::move(pool_options),
                                                  sql::AllStatements()));
@@ -225,18 +225,18 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
           return MakeError(ErrorCode::kInputError,
                            "expires must be in the future",
                            {{"field", "expires"},
-                            {"value", FormatTime(want.expires)},
-                            {"now", FormatTime(now)}});
+                            {"value", FormatUtc(want.expires)},
+                            {"now", FormatUtc(now)}});
         }
         if (want.expires > task_expires) {
           return MakeError(
               ErrorCode::kInputError,
-              absl::StrCat("expires ", FormatTime(want.expires),
+              absl::StrCat("expires ", FormatUtc(want.expires),
                            " is after the task's expiry ",
-                           FormatTime(task_expires)),
+                           FormatUtc(task_expires)),
               {{"field", "expires"},
-               {"value", FormatTime(want.expires)},
-               {"task_expires", FormatTime(task_expires)}});
+               {"value", FormatUtc(want.expires)},
+               {"task_expires", FormatUtc(task_expires)}});
         }
         if (want.kind == ArtifactKind::kLink) {
           if (want.link_run_id == want.run_id &&
@@ -272,8 +272,9 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
           if (have.kind != want.kind) {
             return ConflictError(
                 absl::StrCat("artifact ", want.name, " already exists as a ",
-                             ArtifactKindName(have.kind), " artifact, not a ",
-                             ArtifactKindName(want.kind), " one"),
+                             std::string(ArtifactKindName(have.kind)),
+                             " artifact, not a ",
+                             std::string(ArtifactKindName(want.kind)), " one"),
                 {{"field", "name"},
                  {"value", want.name},
                  {"existing_kind", std::string(ArtifactKindName(have.kind))},
@@ -283,11 +284,11 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
           if (want.expires < have.expires) {
             return ConflictError(
                 absl::StrCat("artifact ", want.name, " expires ",
-                             FormatTime(have.expires),
+                             FormatUtc(have.expires),
                              "; an expiry can only be extended"),
                 {{"field", "expires"},
-                 {"value", FormatTime(want.expires)},
-                 {"existing", FormatTime(have.expires)}});
+                 {"value", FormatUtc(want.expires)},
+                 {"existing", FormatUtc(have.expires)}});
           }
           std::string differs = FirstContentDifference(have, want);
           if (!differs.empty()) {
@@ -395,7 +396,7 @@ absl::StatusOr<Artifact> ArtifactStore::MarkPresent(const std::string& task_id,
         if (a.kind != ArtifactKind::kBlob) {
           return ConflictError(
               absl::StrCat("artifact ", name, " is a ",
-                           ArtifactKindName(a.kind),
+                           std::string(ArtifactKindName(a.kind)),
                            " artifact; only blobs are finished"),
               {{"field", "name"},
                {"value", name},
@@ -487,7 +488,7 @@ absl::StatusOr<int64_t> ArtifactStore::AppendLog(const std::string& task_id,
           return ConflictError(
               absl::StrCat("the live log of run ", run_id, " of task ",
                            task_id, " is already complete (",
-                           kLiveLogName, ")"),
+                           std::string(kLiveLogName), ")"),
               {{"field", "run_id"}, {"value", std::to_string(run_id)}});
         }
         if (offset > end) {
@@ -521,11 +522,10 @@ absl::StatusOr<LogRead> ArtifactStore::ReadLog(const std::string& task_id,
         }
         read.run_state = state[0]["state"].c_str();
         read.run_resolved = IsResolvedState(read.run_state);
-        // 64 KiB chunks are what the worker sends; ask for enough rows to
-        // fill max_bytes with them, at least a few.
-        const int64_t rows_wanted = std::max<int64_t>(4, max_bytes / 65536 + 2);
-        pqxx::result chunks = txn.exec_prepared(
-            sql::kReadChunks.name, task_id, run_id, offset, rows_wanted);
+        // The first chunk may start before `offset`; allow for that.
+        pqxx::result chunks =
+            txn.exec_prepared(sql::kReadChunks.name, task_id, run_id, offset,
+                              max_bytes + kMaxChunkBytes);
         int64_t cursor = offset;
         for (const auto& row : chunks) {
           const int64_t start = row["start_offset"].as<int64_t>();

@@ -41,7 +41,8 @@ absl::Status Relabel(const absl::Status& status, std::string_view field) {
   if (status.ok()) return status;
   ErrorInfo info = GetErrorInfo(status);
   info.details["field"] = std::string(field);
-  return MakeError(info.code, absl::StrCat(field, ": ", info.message),
+  return MakeError(info.code,
+                   absl::StrCat(std::string(field), ": ", info.message),
                    info.details);
 }
 

@@ -47,9 +47,9 @@ TEST(ArtifactValidationTest, DefaultsTheContentType) {
 }
 
 TEST(ArtifactValidationTest, RefusesBadNamesNamingTheField) {
-  for (const std::string name :
-       {"", "/abs", "a/../b", "a//b", "trailing/", "./x", "back\\slash",
-        "tab\tname", std::string(991, 'a')}) {
+  for (const std::string& name : std::vector<std::string>{
+           "", "/abs", "a/../b", "a//b", "trailing/", "./x", "back\\slash",
+           "tab\tname", std::string(991, 'a')}) {
     auto r = BlobRequest();
     r.set_name(name);
     absl::Status status = ValidateCreateArtifact(r).status();

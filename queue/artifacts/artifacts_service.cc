@@ -26,7 +26,7 @@ google::protobuf::Timestamp ToProtoTime(absl::Time t) {
   return ts;
 }
 
-std::string FormatTime(absl::Time t) {
+std::string FormatUtc(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
@@ -38,10 +38,10 @@ absl::Status Expired(const Artifact& a) {
   return MakeError(ErrorCode::kResourceExpired,
                    absl::StrCat("artifact ", a.name, " of run ", a.run_id,
                                 " of task ", a.task_id, " expired at ",
-                                FormatTime(a.expires)),
+                                FormatUtc(a.expires)),
                    {{"field", "name"},
                     {"value", a.name},
-                    {"expires", FormatTime(a.expires)}});
+                    {"expires", FormatUtc(a.expires)}});
 }
 
 }  // namespace

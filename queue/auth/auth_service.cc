@@ -1,5 +1,6 @@
 #include "queue/auth/auth_service.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 

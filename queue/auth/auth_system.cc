@@ -120,8 +120,9 @@ absl::StatusOr<crypto::TokenHasher> LoadTokenHasher(
         path, crypto::TokenHasher::Generate().KeyBase64() + "\n"));
   }
   DROVER_ASSIGN_OR_RETURN(std::string text, crypto::ReadSecretFile(path));
-  return crypto::TokenHasher::FromBase64Key(absl::StripAsciiWhitespace(text),
-                                            "token-hash-key-file");
+  // Debian's absl::string_view is not std::string_view.
+  return crypto::TokenHasher::FromBase64Key(
+      std::string(absl::StripAsciiWhitespace(text)), "token-hash-key-file");
 }
 
 // The static clients file: a JSON array of

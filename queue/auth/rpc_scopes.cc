@@ -23,6 +23,7 @@ using google::protobuf::Message;
 constexpr std::array<std::string_view, 7> kPriorities = {
     "highest", "very-high", "high", "medium", "low", "very-low", "lowest"};
 constexpr std::string_view kDefaultPriority = "lowest";
+constexpr std::string_view kDefaultSchedulerId = "-";
 
 // Collects required scopes built from request fields, remembering the first
 // one that is not a valid scope so the caller gets an InputError naming the
@@ -125,7 +126,12 @@ absl::StatusOr<E> CreateTask(const v1::CreateTaskRequest& request,
                              const ScopeContext&) {
   const v1::TaskDefinition& task = request.task();
   Requirements r;
-  r.Scope("queue:scheduler-id:" + task.scheduler_id(), "task.scheduler_id");
+  // An empty scheduler id is stored as the default ("-", as
+  // queue_service::kDefaultSchedulerId), so that is what must be held.
+  r.Scope("queue:scheduler-id:" + (task.scheduler_id().empty()
+                                       ? std::string(kDefaultSchedulerId)
+                                       : task.scheduler_id()),
+          "task.scheduler_id");
   const std::string_view priority =
       task.priority().empty() ? kDefaultPriority : task.priority();
   auto it = std::find(kPriorities.begin(), kPriorities.end(), priority);
@@ -418,7 +424,7 @@ std::vector<RpcScopeRule> BuildRules() {
       // drover.v1.Queue
       {"drover.v1.Queue/CreateTask",
        C::kAnyone,
-       {"`queue:scheduler-id:<task.scheduler_id>`",
+       {"`queue:scheduler-id:<task.scheduler_id>` (`-` when empty)",
         "`queue:create-task:<priority>:<task.task_queue_id>` for "
         "`task.priority` (default `lowest`) or any higher priority",
         "`queue:route:<route>` for each of `task.routes`",

@@ -37,7 +37,6 @@ absl::StatusOr<std::unique_ptr<SecretsStore>> SecretsStore::Open(
   pool_options.connection_string = options.connection_string;
   pool_options.size = options.pool_size;
   pool_options.acquire_timeout = options.acquire_timeout;
-  pool_options.session_setup = {"SET TIME ZONE 'UTC'"};
   DROVER_ASSIGN_OR_RETURN(auto pool,
                           store::PgConnectionPool::Create(
                               std::move(pool_options), sql::AllStatements()));

@@ -216,6 +216,14 @@ TEST(EmbeddedPostgresTest, RealClusterStartsStopsAndIsReused) {
   TempDir dir;
   std::string data = dir.path() + "/" + std::string(60, 'x') + "/" +
                      std::string(30, 'y') + "/.drover";
+  // The /tmp socket fallback is outside `dir`: remove it however we leave.
+  struct RemoveSocketDir {
+    std::string path;
+    ~RemoveSocketDir() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } remove_socket_dir{EmbeddedPostgres::ChooseSocketDir(data, 5432, "/tmp")};
   SubprocessLauncher launcher;
   EmbeddedPostgresOptions options;
   options.data_dir = data;
@@ -278,7 +286,6 @@ TEST(EmbeddedPostgresTest, RealClusterStartsStopsAndIsReused) {
   }
   std::ifstream pid(data + "/postgres/postmaster.pid");
   EXPECT_FALSE(pid.good()) << "server still running after destruction";
-  fs::remove_all(EmbeddedPostgres::ChooseSocketDir(data, 5432, "/tmp"));
 }
 
 TEST(EmbeddedPostgresTest, UnreachableDataDirectoryIsExplainedWhenRoot) {

@@ -7,6 +7,13 @@
 // for each other instead of deadlocking: a task row, then its pending row,
 // then its runs; dependents' task rows after the task they depend on, in
 // task_id order. ClaimWork never locks task rows.
+//
+// Plans: the pool forces generic plans, and these are built from estimates
+// that cannot see parameter values (LIMIT $2 is guessed at 10% of a table).
+// So statements reach rows only through keys, whatever the statistics:
+// joins against CTE results are written as "= ANY (ARRAY(...))" probes and
+// correlated lookups. pg_store_test's GenericPlansNeverScanBigTables checks
+// every statement here on a populated database.
 #ifndef DROVER_QUEUE_STORE_PG_SQL_H_
 #define DROVER_QUEUE_STORE_PG_SQL_H_
 

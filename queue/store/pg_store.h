@@ -1,15 +1,23 @@
 // PgStore: the Store on PostgreSQL (schema in migrations/).
 //
 // A fixed pool of connections, each with every statement of pg_sql.h
-// prepared. Each transition is one short transaction guarded on the prior
-// state; ClaimWork is a single statement (one round trip). Transactions
-// that hit a deadlock or serialization failure are retried from scratch.
-// Time always comes from the injected Clock and is passed as a parameter.
+// prepared (generic plans: planning would cost more than executing).
+// Every transition is guarded on the prior state and atomic. The hot path
+// is one statement per call in autocommit: CreateTask (task, edges, group,
+// first run, events, NOTIFY), ClaimWork, and ResolveRun (resolution, retry
+// or release of dependents, events, NOTIFY) plus a status read. Multi-
+// statement transactions (cancel, rerun, resolvers) that hit a deadlock or
+// serialization failure are retried from scratch. Time always comes from
+// the injected Clock as a parameter, truncated to microseconds (the
+// database's precision).
 //
 // Beyond store.h: a task's dependents are updated in the same transaction
-// as its resolution (O(dependents)), events are appended in the same
-// transaction as each transition, and NOTIFY drover_pending <queue> is sent
-// when runs become pending (see PgPendingNotifier).
+// as its resolution, reading only its own edges (O(dependents)); events
+// are appended in the same transaction as each transition; NOTIFY
+// drover_pending <queue> is sent once per queue per transaction when runs
+// become pending (see PgPendingNotifier). ScheduleTask and RerunTask answer
+// RequestConflict past the deadline; a task has at most kMaxRunsPerTask
+// runs; a rerun does not restore spent retries.
 #ifndef DROVER_QUEUE_STORE_PG_STORE_H_
 #define DROVER_QUEUE_STORE_PG_STORE_H_
 
@@ -29,7 +37,7 @@ struct PgStoreOptions {
   int pool_size = 8;
   // How long a call waits for a free connection before InternalError.
   absl::Duration acquire_timeout = absl::Seconds(30);
-  // Refuse to open unless the schema is exactly this binary's version.
+  // Refuse to open unless the schema has exactly this binary's migrations.
   bool check_schema = true;
   // A queue's last_date_active is refreshed by claims at most this often.
   absl::Duration queue_activity_granularity = absl::Seconds(30);

@@ -709,6 +709,73 @@ TEST_P(StoreConformanceTest, FanInWaitsForEveryDependency) {
   EXPECT_TRUE(ready.blocking_dependencies.empty());
 }
 
+TEST_P(StoreConformanceTest, ConcurrentParentResolutionsReleaseEachChildOnce) {
+  constexpr int kParents = 40;
+  constexpr int kThreads = 8;
+  const std::string parent_queue = "fanin-prov/parents";
+  std::vector<std::string> parents;
+  for (int i = 0; i < kParents; ++i) {
+    Task p = NewTask(parent_queue);
+    parents.push_back(p.task_id);
+    ASSERT_OK(store().CreateTask(p));
+  }
+  // Children share parents in different orders, so their counters are
+  // decremented concurrently from many transactions.
+  std::vector<Task> children;
+  for (int c = 0; c < 6; ++c) {
+    Task child = NewTask("fanin-prov/children");
+    for (int i = 0; i < kParents; ++i) {
+      child.dependencies.push_back(parents[(i * (c + 1)) % kParents]);
+    }
+    child.requires_rule =
+        c % 2 ? Requires::kAllResolved : Requires::kAllCompleted;
+    children.push_back(child);
+    ASSERT_OK(store().CreateTask(child));
+  }
+  ASSERT_OK_AND_ASSIGN(
+      auto claimed,
+      store().ClaimWork(parent_queue, "g", "w", kParents, kClaimTimeout));
+  ASSERT_EQ(claimed.size(), static_cast<size_t>(kParents));
+  std::atomic<int> next{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = next++; i < kParents; i = next++) {
+        // Every fifth parent fails: all-completed children stay blocked.
+        RunState state = i % 5 == 4 ? RunState::kFailed : RunState::kCompleted;
+        if (!store().ResolveRun(parents[i], 0, state, "").ok()) errors++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  for (const Task& child : children) {
+    // The failed parents among this child's (distinct) dependencies.
+    std::set<std::string> failed;
+    for (const auto& dep : child.dependencies) {
+      int index = static_cast<int>(
+          std::find(parents.begin(), parents.end(), dep) - parents.begin());
+      if (index % 5 == 4) failed.insert(dep);
+    }
+    bool released =
+        child.requires_rule == Requires::kAllResolved || failed.empty();
+    ASSERT_OK_AND_ASSIGN(TaskStatus s, store().GetTaskStatus(child.task_id));
+    if (released) {
+      EXPECT_EQ(s.state, "pending");
+      EXPECT_EQ(s.runs.size(), 1u);
+    } else {
+      EXPECT_EQ(s.state, "unscheduled");
+      EXPECT_EQ(s.blocking_dependencies,
+                std::vector<std::string>(failed.begin(), failed.end()));
+    }
+    if (auto events = harness().EventsOf(child.task_id)) {
+      EXPECT_EQ(std::count(events->begin(), events->end(), "task-pending/0"),
+                released ? 1 : 0);
+    }
+  }
+}
+
 TEST_P(StoreConformanceTest, AllResolvedVersusAllCompletedWithFailingParent) {
   // The parent has a queue of its own so claims find only it.
   Task parent = NewTask("parent-prov/parent-only");

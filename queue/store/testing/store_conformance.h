@@ -38,7 +38,7 @@ class StoreHarness {
   // "kind/run_id"; nullopt when the store keeps no event log (the event
   // test is then skipped).
   virtual std::optional<std::vector<std::string>> EventsOf(
-      const std::string& task_id) {
+      const std::string& /*task_id*/) {
     return std::nullopt;
   }
 };

@@ -1,5 +1,6 @@
 #include "queue/store/testing/test_database.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +21,30 @@ namespace {
 // (a role allowed to CREATE DATABASE) to run against it instead of a
 // private cluster; databases are created and dropped there.
 constexpr char kExternalServerEnv[] = "DROVER_TEST_DATABASE_URL";
+
+// Starts a process that outlives this one by as little as possible: it
+// blocks reading a pipe only this process holds, and when the pipe closes
+// (this process exited, however abruptly: a crash, a timeout's SIGKILL) it
+// shuts the server down immediately (SIGQUIT) and removes `dir`. After a
+// normal exit Shutdown() has already done both and it finds nothing to do.
+void StartWatchdog(const std::string& dir) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return;
+  std::string pid_file = dir + "/postgres/postmaster.pid";
+  std::string script = "read _; if [ -f '" + pid_file +
+                       "' ]; then kill -QUIT \"$(head -n 1 '" + pid_file +
+                       "')\" 2>/dev/null; sleep 1; fi; rm -rf '" + dir + "'";
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();  // Out of the terminal's process group: Ctrl-C spares it.
+    dup2(fds[0], STDIN_FILENO);
+    for (int fd = 3; fd < 1024; ++fd) close(fd);
+    execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[0]);
+  // fds[1] stays open (close-on-exec) until this process ends.
+}
 
 // The per-binary cluster. Lives until static destruction at exit, which
 // stops the server and removes its directory.
@@ -131,6 +156,7 @@ class SharedCluster {
       return absl::UnavailableError("PostgreSQL could not start: " +
                                     std::string(conn.status().message()));
     }
+    StartWatchdog(dir_);
     base_ = postgres_->ConnectionStringFor("postgres");
     DROVER_ASSIGN_OR_RETURN(admin_,
                             pg::Connect(ConnectionStringFor("postgres")));
