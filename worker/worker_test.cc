@@ -434,7 +434,8 @@ TEST_F(WorkerTest, ReportsOnceTheQueueIsBack) {
   FakeQueue& queue = NewQueue();
   const std::string id =
       queue.AddTask(ShellPayload("touch " + Mark("started") + "; sleep 1"));
-  StartWorker(queue, 1);
+  // A free slot keeps the claim loop going while the queue is down.
+  StartWorker(queue, 2);
   ASSERT_TRUE(Eventually([&] { return fs::exists(Mark("started")); }));
   queue.SetUnavailable(true);
   // The task ends while the queue is down; the worker keeps trying.

@@ -196,6 +196,8 @@ TEST_F(LiveLogPluginTest, ReadersFollowTheLogLiveAndGetAllOfIt) {
 TEST_F(LiveLogPluginTest, GigabyteStyleOutputKeepsMemoryBounded) {
   // 48 MiB of output as fast as the task can write it: the file runs ahead
   // of the sender and memory stays flat.
+  log_ = std::make_unique<plugins::testing::FileLogSink>(
+      dir_.path() / "big.log", /*keep_text=*/false);
   const uint64_t before = queue::blobstore::testing::CurrentRssBytes();
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> peak{before};

@@ -20,7 +20,7 @@ std::string_view StripSlash(std::string_view method) {
   return method;
 }
 
-std::string FormatTime(absl::Time t) {
+std::string Rfc3339Seconds(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
@@ -120,8 +120,8 @@ absl::StatusOr<Caller> ScopeAuthorizer::Authenticate(
     }
     if (record.expires <= clock_->Now()) {
       return AuthenticationFailed(
-          "client " + client_id + " expired at " + FormatTime(record.expires),
-          {{"client_id", client_id}, {"expires", FormatTime(record.expires)}});
+          "client " + client_id + " expired at " + Rfc3339Seconds(record.expires),
+          {{"client_id", client_id}, {"expires", Rfc3339Seconds(record.expires)}});
     }
     state_->NoteUsed(record);
     caller.kind = Caller::Kind::kPermanent;

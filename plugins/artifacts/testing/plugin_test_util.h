@@ -15,10 +15,12 @@
 namespace drover::plugins::testing {
 
 // A LogSink writing through to a file, as the worker's task log does, and
-// keeping a copy for assertions. Thread-safe.
+// (unless told not to, for memory measurements) keeping a copy for
+// assertions. Thread-safe.
 class FileLogSink final : public engines::LogSink {
  public:
-  explicit FileLogSink(std::filesystem::path path) : path_(std::move(path)) {
+  explicit FileLogSink(std::filesystem::path path, bool keep_text = true)
+      : path_(std::move(path)), keep_text_(keep_text) {
     file_ = std::fopen(path_.c_str(), "wb");
   }
   ~FileLogSink() override {
@@ -28,7 +30,7 @@ class FileLogSink final : public engines::LogSink {
     std::lock_guard<std::mutex> lock(mu_);
     std::fwrite(bytes.data(), 1, bytes.size(), file_);
     std::fflush(file_);
-    text_.append(bytes);
+    if (keep_text_) text_.append(bytes);
   }
   std::string text() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -38,6 +40,7 @@ class FileLogSink final : public engines::LogSink {
 
  private:
   const std::filesystem::path path_;
+  const bool keep_text_;
   std::FILE* file_;
   mutable std::mutex mu_;
   std::string text_;
