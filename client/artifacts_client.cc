@@ -81,8 +81,8 @@ absl::Status HttpError(long status, const std::string& body,
                      "nothing at " + RedactUrl(url) + " (HTTP 404)", details);
   }
   if (status == 403 && snippet.find("expired") != std::string::npos) {
-    return MakeError(ErrorCode::kResourceExpired,
-                     "the signed URL has expired", details);
+    return MakeError(ErrorCode::kResourceExpired, "the signed URL has expired",
+                     details);
   }
   if (status == 401 || status == 403) {
     return MakeError(ErrorCode::kAuthenticationFailed,
@@ -92,8 +92,8 @@ absl::Status HttpError(long status, const std::string& body,
     return MakeError(ErrorCode::kInputError,
                      absl::StrCat("HTTP ", status, ": ", snippet), details);
   }
-  return absl::UnavailableError(absl::StrCat("HTTP ", status, " from ",
-                                             RedactUrl(url), ": ", snippet));
+  return absl::UnavailableError(
+      absl::StrCat("HTTP ", status, " from ", RedactUrl(url), ": ", snippet));
 }
 
 absl::Duration Backoff(const TransferOptions& options, int attempt) {
@@ -122,13 +122,13 @@ void CommonOptions(CurlHandle& h, const std::string& url,
                    const TransferOptions& options) {
   curl_easy_setopt(h.curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h.curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h.curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(
-                       options.connect_timeout)));
+  curl_easy_setopt(
+      h.curl, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(absl::ToInt64Milliseconds(options.connect_timeout)));
   curl_easy_setopt(h.curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h.curl, CURLOPT_LOW_SPEED_TIME,
-                   static_cast<long>(absl::ToInt64Seconds(
-                       options.stall_timeout)));
+  curl_easy_setopt(
+      h.curl, CURLOPT_LOW_SPEED_TIME,
+      static_cast<long>(absl::ToInt64Seconds(options.stall_timeout)));
   if (!options.ca_file.empty()) {
     curl_easy_setopt(h.curl, CURLOPT_CAINFO, options.ca_file.c_str());
   }
@@ -190,8 +190,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   std::string_view line(data, size * n);
   size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
-    std::string name = absl::AsciiStrToLower(
-        absl::string_view(line.data(), colon));
+    std::string name =
+        absl::AsciiStrToLower(absl::string_view(line.data(), colon));
     std::string value(absl::StripAsciiWhitespace(
         absl::string_view(line.data() + colon + 1, line.size() - colon - 1)));
     if (name == "content-type") state->content_type = value;
@@ -207,8 +207,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     state->decided = true;
     curl_easy_getinfo(state->curl, CURLINFO_RESPONSE_CODE, &state->status);
     curl_off_t length = -1;
-    curl_easy_getinfo(state->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-                      &length);
+    curl_easy_getinfo(state->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
     if (state->status == 200 && state->base > 0) {
       state->skip = state->base;  // the server ignored the Range
       if (length >= 0) state->total = length;
@@ -326,9 +325,9 @@ absl::StatusOr<ArtifactsClient::TailResult> ArtifactsClient::TailLog(
       know_run = true;
       if (message.offset() != result.end_offset) {
         context.TryCancel();
-        sink_error = InternalError(absl::StrCat(
-            "the log stream jumped from offset ", result.end_offset, " to ",
-            message.offset()));
+        sink_error = InternalError(
+            absl::StrCat("the log stream jumped from offset ",
+                         result.end_offset, " to ", message.offset()));
         break;
       }
       if (!message.data().empty()) {
@@ -360,8 +359,8 @@ absl::StatusOr<ArtifactsClient::TailResult> ArtifactsClient::TailLog(
         ++reconnects > max_reconnects) {
       return error;
     }
-    absl::SleepFor(std::min(absl::Milliseconds(200) * reconnects,
-                            absl::Seconds(3)));
+    absl::SleepFor(
+        std::min(absl::Milliseconds(200) * reconnects, absl::Seconds(3)));
   }
 }
 
@@ -422,9 +421,9 @@ absl::Status UploadFile(const v1::PresignedUpload& upload,
       return InternalError("reading " + file.string() + " failed mid-upload");
     }
     if (code != CURLE_OK) {
-      last = absl::UnavailableError(absl::StrCat(
-          "uploading to ", RedactUrl(upload.url()), ": ",
-          curl_easy_strerror(code)));
+      last = absl::UnavailableError(absl::StrCat("uploading to ",
+                                                 RedactUrl(upload.url()), ": ",
+                                                 curl_easy_strerror(code)));
       if (!RetryableCurl(code)) return last;
       continue;
     }
@@ -505,7 +504,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> HashFile(
   std::ifstream in(file, std::ios::binary);
   if (!in) return InternalError("cannot open " + file.string());
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                             EVP_MD_CTX_free);
+                                                              EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::vector<char> buffer(1 << 20);
   int64_t size = 0;

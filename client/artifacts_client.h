@@ -77,8 +77,9 @@ class ArtifactsClient {
 
  private:
   template <typename Request, typename Response>
-  using StubMethod = grpc::Status (v1::Artifacts::Stub::*)(
-      grpc::ClientContext*, const Request&, Response*);
+  using StubMethod = grpc::Status (v1::Artifacts::Stub::*)(grpc::ClientContext*,
+                                                           const Request&,
+                                                           Response*);
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
                                 const Request& request,
@@ -134,10 +135,10 @@ struct DownloadInfo {
 // body is gunzipped on the fly when it came with Content-Encoding: gzip.
 // Errors: ResourceNotFound for 404, the server's error for other 4xx,
 // Unavailable after the attempts ran out, or the sink's error.
-absl::StatusOr<DownloadInfo> Download(const std::string& url, int64_t offset,
-                                      const BytesSink& sink, bool decode,
-                                      const TransferOptions& options = {},
-                                      const ProgressCallback& progress = nullptr);
+absl::StatusOr<DownloadInfo> Download(
+    const std::string& url, int64_t offset, const BytesSink& sink, bool decode,
+    const TransferOptions& options = {},
+    const ProgressCallback& progress = nullptr);
 
 // Lowercase hex SHA-256 and size of a file. Errors: InternalError when it
 // cannot be read.

@@ -48,8 +48,8 @@ TEST(GzipTest, FileRoundTripsThroughTheDecoderInAnyChunking) {
       return absl::OkStatus();
     });
     for (size_t pos = 0; pos < compressed.size(); pos += chunk) {
-      ASSERT_TRUE(decoder.Feed(std::string_view(compressed).substr(pos, chunk))
-                      .ok());
+      ASSERT_TRUE(
+          decoder.Feed(std::string_view(compressed).substr(pos, chunk)).ok());
     }
     ASSERT_TRUE(decoder.Finish().ok());
     EXPECT_EQ(decoded, text) << "chunk " << chunk;
@@ -137,17 +137,24 @@ TEST_F(TransferTest, UploadThenDownloadWholeFromAnOffsetAndDecoded) {
   auto got = client_->GetArtifact(get);
   ASSERT_TRUE(got.ok());
   std::string whole;
-  auto info = Download(got->url(), 0, [&](std::string_view b) {
-    whole.append(b);
-    return absl::OkStatus();
-  }, true);
+  auto info = Download(
+      got->url(), 0,
+      [&](std::string_view b) {
+        whole.append(b);
+        return absl::OkStatus();
+      },
+      true);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(whole, content);
   std::string tail;
-  ASSERT_TRUE(Download(got->url(), 1000000, [&](std::string_view b) {
-                tail.append(b);
-                return absl::OkStatus();
-              }, true).ok());
+  ASSERT_TRUE(Download(
+                  got->url(), 1000000,
+                  [&](std::string_view b) {
+                    tail.append(b);
+                    return absl::OkStatus();
+                  },
+                  true)
+                  .ok());
   EXPECT_EQ(tail, content.substr(1000000));
 
   // A gzip-encoded text blob comes back decoded.
@@ -166,10 +173,13 @@ TEST_F(TransferTest, UploadThenDownloadWholeFromAnOffsetAndDecoded) {
   got = client_->GetArtifact(get);
   ASSERT_TRUE(got.ok());
   std::string decoded;
-  auto decoded_info = Download(got->url(), 0, [&](std::string_view b) {
-    decoded.append(b);
-    return absl::OkStatus();
-  }, true);
+  auto decoded_info = Download(
+      got->url(), 0,
+      [&](std::string_view b) {
+        decoded.append(b);
+        return absl::OkStatus();
+      },
+      true);
   ASSERT_TRUE(decoded_info.ok()) << decoded_info.status();
   EXPECT_EQ(decoded_info->content_encoding, "gzip");
   EXPECT_EQ(decoded, text);
@@ -177,25 +187,27 @@ TEST_F(TransferTest, UploadThenDownloadWholeFromAnOffsetAndDecoded) {
 }
 
 TEST_F(TransferTest, RefusalsComeBackAsTheirErrors) {
-  EXPECT_TRUE(HasErrorCode(
-      Download(env_->http_base_url() + "/blobs/nope?expires=1&sig=x", 0,
-               [](std::string_view) { return absl::OkStatus(); }, false)
-          .status(),
-      ErrorCode::kAuthenticationFailed));
-  auto missing = env_->blobs().PresignDownload(task_id_ + "/0/nothing",
-                                               absl::Minutes(1));
+  EXPECT_TRUE(
+      HasErrorCode(Download(
+                       env_->http_base_url() + "/blobs/nope?expires=1&sig=x", 0,
+                       [](std::string_view) { return absl::OkStatus(); }, false)
+                       .status(),
+                   ErrorCode::kAuthenticationFailed));
+  auto missing =
+      env_->blobs().PresignDownload(task_id_ + "/0/nothing", absl::Minutes(1));
   ASSERT_TRUE(missing.ok());
   EXPECT_TRUE(HasErrorCode(
-      Download(*missing, 0, [](std::string_view) { return absl::OkStatus(); },
-               false)
+      Download(
+          *missing, 0, [](std::string_view) { return absl::OkStatus(); }, false)
           .status(),
       ErrorCode::kResourceNotFound));
   TransferOptions quick;
   quick.max_attempts = 2;
   quick.initial_backoff = absl::Milliseconds(10);
   absl::Status unreachable =
-      Download("http://127.0.0.1:1/x", 0,
-               [](std::string_view) { return absl::OkStatus(); }, false, quick)
+      Download(
+          "http://127.0.0.1:1/x", 0,
+          [](std::string_view) { return absl::OkStatus(); }, false, quick)
           .status();
   EXPECT_EQ(unreachable.code(), absl::StatusCode::kUnavailable) << unreachable;
 }

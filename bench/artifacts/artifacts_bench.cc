@@ -151,8 +151,9 @@ absl::Status LiveLogLatency(const Settings& s, const client::QueueClient& queue,
   options.flush_interval = absl::Milliseconds(s.flush_interval_ms);
   options.log_path = [log_path](const plugins::TaskInfo&) { return log_path; };
   plugins::livelog::LiveLogPlugin plugin(
-      options, [&](const plugins::TaskInfo&)
-                   -> absl::StatusOr<std::shared_ptr<client::ArtifactsClient>> {
+      options,
+      [&](const plugins::TaskInfo&)
+          -> absl::StatusOr<std::shared_ptr<client::ArtifactsClient>> {
         return std::make_shared<client::ArtifactsClient>(
             std::shared_ptr<const client::Connection>(
                 std::shared_ptr<const client::Connection>(),
@@ -173,7 +174,8 @@ absl::Status LiveLogLatency(const Settings& s, const client::QueueClient& queue,
   }
   // Give the last lines their chance to arrive live, then end the run as
   // the worker would: the log becomes the blob, the follower finishes.
-  std::this_thread::sleep_for(std::chrono::milliseconds(s.flush_interval_ms * 3));
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(s.flush_interval_ms * 3));
   std::vector<double> live;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -235,12 +237,13 @@ absl::Status UploadThroughput(const Settings& s,
   DROVER_ASSIGN_OR_RETURN(auto got, artifacts.GetArtifact(get));
   start = Clock::now();
   int64_t received = 0;
-  DROVER_RETURN_IF_ERROR(client::Download(got.url(), 0,
-                                          [&](std::string_view bytes) {
-                                            received += bytes.size();
-                                            return absl::OkStatus();
-                                          },
-                                          false)
+  DROVER_RETURN_IF_ERROR(client::Download(
+                             got.url(), 0,
+                             [&](std::string_view bytes) {
+                               received += bytes.size();
+                               return absl::OkStatus();
+                             },
+                             false)
                              .status());
   const double download_s =
       std::chrono::duration<double>(Clock::now() - start).count();
@@ -265,8 +268,7 @@ int Main(int argc, char** argv) {
                  "drover-queue to measure (default: a private in-process "
                  "stack)");
   app.add_option("--log-lines", s.log_lines, "Lines written to the live log");
-  app.add_option("--log-interval-ms", s.log_interval_ms,
-                 "Pause between lines");
+  app.add_option("--log-interval-ms", s.log_interval_ms, "Pause between lines");
   app.add_option("--flush-interval-ms", s.flush_interval_ms,
                  "livelog flush interval");
   app.add_option("--upload-mib", s.upload_mib, "Size of the uploaded file");

@@ -116,12 +116,12 @@ int RunGet(Context& ctx, const std::string& task_id, const std::string& name,
   }
   if (!got.ok()) return ctx.RequestError(got.status());
   if (got->artifact().has_error()) {
-    ctx.err() << FormatError(MakeError(
-        ErrorCode::kResourceNotFound,
-        absl::StrFormat("artifact %s is an error artifact: %s: %s", name,
-                        got->artifact().error().reason(),
-                        got->artifact().error().message()),
-        {{"reason", got->artifact().error().reason()}}));
+    ctx.err() << FormatError(
+        MakeError(ErrorCode::kResourceNotFound,
+                  absl::StrFormat("artifact %s is an error artifact: %s: %s",
+                                  name, got->artifact().error().reason(),
+                                  got->artifact().error().message()),
+                  {{"reason", got->artifact().error().reason()}}));
     return kExitRequestFailed;
   }
   if (ctx.options().json) {
@@ -176,8 +176,7 @@ absl::StatusOr<std::unique_ptr<client::ArtifactsClient>> ArtifactsClientFor(
   // client may borrow it without sharing ownership.
   std::shared_ptr<const client::Connection> borrowed(
       std::shared_ptr<const client::Connection>(), &queue->connection());
-  return std::make_unique<client::ArtifactsClient>(borrowed,
-                                                   queue->defaults());
+  return std::make_unique<client::ArtifactsClient>(borrowed, queue->defaults());
 }
 
 std::string FormatArtifacts(const v1::ListArtifactsResponse& listing) {

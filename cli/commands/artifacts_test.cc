@@ -110,8 +110,8 @@ TEST_F(CliArtifactsTest, ListAndGet) {
   EXPECT_THAT(list.out, HasSubstr("public/hello.txt  blob"));
   EXPECT_THAT(list.out, HasSubstr("3.0 MiB"));
   EXPECT_THAT(list.out, HasSubstr("file-missing-on-worker"));
-  Result json = Drover({"artifacts", "list", task_id_, "--json",
-                        "--page-size", "1"});
+  Result json =
+      Drover({"artifacts", "list", task_id_, "--json", "--page-size", "1"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_THAT(json.out, HasSubstr("\"name\": \"public/missing.txt\""));
 
@@ -121,8 +121,8 @@ TEST_F(CliArtifactsTest, ListAndGet) {
 
   const auto out_file = std::filesystem::temp_directory_path() /
                         absl::StrCat("drover-cli-out-", task_id_);
-  Result to_file = Drover({"artifacts", "get", task_id_, "public/big.bin",
-                           "-o", out_file.string(), "--run", "0"});
+  Result to_file = Drover({"artifacts", "get", task_id_, "public/big.bin", "-o",
+                           out_file.string(), "--run", "0"});
   ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
   EXPECT_THAT(to_file.err, HasSubstr("3.0 MiB / 3.0 MiB (100%)"));
   std::ifstream in(out_file, std::ios::binary);

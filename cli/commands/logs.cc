@@ -11,8 +11,7 @@
 namespace drover::cli::commands {
 namespace {
 
-int RunLogs(Context& ctx, const std::string& task_id, int run_id,
-            bool follow) {
+int RunLogs(Context& ctx, const std::string& task_id, int run_id, bool follow) {
   auto client = ArtifactsClientFor(ctx);
   if (!client.ok()) return ctx.LocalError(client.status());
   v1::TailLogRequest request;

@@ -65,7 +65,8 @@ std::string PathProblem(std::string_view path) {
     return "must be relative to the task's working directory";
   }
   for (const auto& part : std::filesystem::path(path)) {
-    if (part == "..") return "must not leave the task's working directory ('..')";
+    if (part == "..")
+      return "must not leave the task's working directory ('..')";
   }
   for (char c : path) {
     if (c == '\0') return "must not contain NUL";
@@ -105,23 +106,22 @@ class ArtifactsTaskPlugin final : public TaskPlugin {
 
   ~ArtifactsTaskPlugin() override { RemoveTemp(); }
 
-  absl::Status Stopped(engines::Sandbox& sandbox,
-                       const engines::Result& result,
+  absl::Status Stopped(engines::Sandbox& sandbox, const engines::Result& result,
                        Outcome& outcome) override {
     if (specs_.empty()) return absl::OkStatus();
     std::random_device rd;
-    const std::filesystem::path base = options_.temp_dir.empty()
-                                           ? std::filesystem::temp_directory_path()
-                                           : options_.temp_dir;
+    const std::filesystem::path base =
+        options_.temp_dir.empty() ? std::filesystem::temp_directory_path()
+                                  : options_.temp_dir;
     temp_ = base / absl::StrCat("drover-artifacts-", info_.task_id, "-",
                                 info_.run_id, "-", rd());
     std::error_code ec;
     std::filesystem::create_directories(temp_, ec);
     if (ec) {
-      return MakeError(ErrorCode::kInternalError,
-                       "cannot create a directory for artifacts: " +
-                           ec.message(),
-                       {{"path", temp_.string()}});
+      return MakeError(
+          ErrorCode::kInternalError,
+          "cannot create a directory for artifacts: " + ec.message(),
+          {{"path", temp_.string()}});
     }
     bool failed = false;
     for (size_t i = 0; i < specs_.size(); ++i) {
@@ -164,9 +164,9 @@ class ArtifactsTaskPlugin final : public TaskPlugin {
       }
       if (error.code == ErrorCode::kInputError) {
         failed = true;
-        AddError(spec, "invalid-resource-on-worker",
-                 absl::StrCat("path ", spec.path,
-                              " is refused: ", error.message));
+        AddError(
+            spec, "invalid-resource-on-worker",
+            absl::StrCat("path ", spec.path, " is refused: ", error.message));
         continue;
       }
       return extracted;
@@ -267,7 +267,8 @@ class ArtifactsTaskPlugin final : public TaskPlugin {
       request.set_run_id(info_.run_id);
       request.set_name(job.name);
       if (job.expires) {
-        request.mutable_expires()->set_seconds(absl::ToUnixSeconds(*job.expires));
+        request.mutable_expires()->set_seconds(
+            absl::ToUnixSeconds(*job.expires));
       }
       request.mutable_error()->set_reason(job.error_reason);
       request.mutable_error()->set_message(job.error_message);
@@ -294,8 +295,8 @@ class ArtifactsTaskPlugin final : public TaskPlugin {
         upload.content_encoding = "gzip";
       }
     }
-    auto uploaded = client::UploadBlobArtifact(*client_, upload,
-                                               options_.transfer);
+    auto uploaded =
+        client::UploadBlobArtifact(*client_, upload, options_.transfer);
     if (!uploaded.ok()) return Failed(job, uploaded.status());
     Log(absl::StrCat("artifact ", job.name, ": uploaded ", FormatBytes(size),
                      upload.content_encoding.empty() ? "" : " (gzip)"));
@@ -304,8 +305,8 @@ class ArtifactsTaskPlugin final : public TaskPlugin {
 
   absl::Status Failed(const Job& job, const absl::Status& status) {
     ErrorInfo error = GetErrorInfo(status);
-    Log(absl::StrCat("artifact ", job.name, ": upload failed: ",
-                     error.message));
+    Log(absl::StrCat("artifact ", job.name,
+                     ": upload failed: ", error.message));
     error.details["artifact"] = job.name;
     error.details["cause"] = std::string(ErrorCodeName(error.code));
     // The worker's failure to publish, whatever the queue answered: the
@@ -408,8 +409,10 @@ absl::StatusOr<std::vector<ArtifactSpec>> ParseArtifactSpecs(
       }
     }
     if (!has_type) return Malformed(at + ".type", "", "type is required");
-    if (spec.path.empty()) return Malformed(at + ".path", "", "path is required");
-    if (spec.name.empty()) return Malformed(at + ".name", "", "name is required");
+    if (spec.path.empty())
+      return Malformed(at + ".path", "", "path is required");
+    if (spec.name.empty())
+      return Malformed(at + ".name", "", "name is required");
     if (!names.insert(spec.name).second) {
       return Malformed(at + ".name", spec.name,
                        "another artifact has the same name");
@@ -461,8 +464,8 @@ bool IsCompressible(std::string_view content_type) {
       "application/json",     "application/xml",   "application/javascript",
       "application/yaml",     "image/svg+xml",     "application/x-tar",
       "application/x-ndjson", "application/x-yaml"};
-  return kTypes.count(type) > 0 || type.size() > 5 &&
-                                       type.substr(type.size() - 5) == "+json";
+  return kTypes.count(type) > 0 ||
+         type.size() > 5 && type.substr(type.size() - 5) == "+json";
 }
 
 absl::StatusOr<ArtifactsOptions> ParseArtifactsConfig(

@@ -191,18 +191,19 @@ class ArtifactsPluginTest : public ::testing::Test {
 };
 
 TEST_F(ArtifactsPluginTest, FilesAndDirectoriesArriveByteIdentical) {
-  auto run = Run(
-      "set -e; mkdir -p out/sub; "
-      "i=0; while [ $i -lt 400 ]; do echo \"text line $i\"; i=$((i+1)); "
-      "done > out/a.txt; "
-      "head -c 300000 /dev/urandom > out/sub/b.bin; "
-      "printf '{\"ok\": true}' > result.json",
-      json::parse(R"([
+  auto run =
+      Run("set -e; mkdir -p out/sub; "
+          "i=0; while [ $i -lt 400 ]; do echo \"text line $i\"; i=$((i+1)); "
+          "done > out/a.txt; "
+          "head -c 300000 /dev/urandom > out/sub/b.bin; "
+          "printf '{\"ok\": true}' > result.json",
+          json::parse(R"([
         {"type": "file", "path": "result.json", "name": "public/result.json"},
         {"type": "directory", "path": "out", "name": "public/out"}])"),
-      {.concurrency = 2});
+          {.concurrency = 2});
   ASSERT_TRUE(run.failed_stage.empty())
-      << run.failed_stage << ": " << run.failure << "\n" << log_->text();
+      << run.failed_stage << ": " << run.failure << "\n"
+      << log_->text();
   EXPECT_EQ(run.outcome.state, Outcome::State::kCompleted);
 
   auto listed = List();
@@ -219,8 +220,8 @@ TEST_F(ArtifactsPluginTest, FilesAndDirectoriesArriveByteIdentical) {
   // Text is stored gzip-encoded; random bytes and tiny files are not.
   EXPECT_EQ(listed["public/out/a.txt"].blob().content_encoding(), "gzip");
   EXPECT_LT(listed["public/out/a.txt"].blob().size(),
-            static_cast<int64_t>(std::filesystem::file_size(task_dir_ /
-                                                            "out/a.txt")));
+            static_cast<int64_t>(
+                std::filesystem::file_size(task_dir_ / "out/a.txt")));
   EXPECT_EQ(listed["public/out/sub/b.bin"].blob().content_encoding(), "");
   EXPECT_EQ(listed["public/out/sub/b.bin"].content_type(),
             "application/octet-stream");
@@ -229,8 +230,7 @@ TEST_F(ArtifactsPluginTest, FilesAndDirectoriesArriveByteIdentical) {
 }
 
 TEST_F(ArtifactsPluginTest, MissingPathFailsTheRunWithAnErrorArtifact) {
-  auto run = Run("echo hi > here.txt",
-                 json::parse(R"([
+  auto run = Run("echo hi > here.txt", json::parse(R"([
         {"type": "file", "path": "here.txt", "name": "public/here.txt"},
         {"type": "file", "path": "nope.txt", "name": "public/nope.txt"},
         {"type": "file", "path": "maybe.txt", "name": "public/maybe.txt",
@@ -269,8 +269,7 @@ TEST_F(ArtifactsPluginTest, SymlinkLeavingTheTaskDirectoryIsRefused) {
 }
 
 TEST_F(ArtifactsPluginTest, ATypeMismatchFailsTheRun) {
-  auto run = Run("mkdir dir; echo x > file",
-                 json::parse(R"([
+  auto run = Run("mkdir dir; echo x > file", json::parse(R"([
         {"type": "file", "path": "dir", "name": "public/dir"},
         {"type": "directory", "path": "file", "name": "public/file"}])"));
   ASSERT_TRUE(run.failed_stage.empty()) << run.failure;
@@ -283,12 +282,12 @@ TEST_F(ArtifactsPluginTest, ATypeMismatchFailsTheRun) {
 }
 
 TEST_F(ArtifactsPluginTest, ManyFilesUploadWithBoundedConcurrency) {
-  auto run = Run(
-      "mkdir many; i=0; while [ $i -lt 40 ]; do echo $i > many/f$i.txt; "
-      "i=$((i+1)); done",
-      json::parse(R"([{"type": "directory", "path": "many",
+  auto run =
+      Run("mkdir many; i=0; while [ $i -lt 40 ]; do echo $i > many/f$i.txt; "
+          "i=$((i+1)); done",
+          json::parse(R"([{"type": "directory", "path": "many",
                        "name": "public/many"}])"),
-      {.concurrency = 3});
+          {.concurrency = 3});
   ASSERT_TRUE(run.failed_stage.empty()) << run.failure;
   auto listed = List();
   EXPECT_EQ(listed.size(), 40u);
@@ -299,8 +298,8 @@ TEST_F(ArtifactsPluginTest, AnUnreachableQueueFailsFinishedAsInternalError) {
   ArtifactsOptions options;
   options.transfer.max_attempts = 2;
   options.transfer.initial_backoff = absl::Milliseconds(10);
-  log_ = std::make_unique<plugins::testing::FileLogSink>(dir_.path() /
-                                                         "task.log");
+  log_ =
+      std::make_unique<plugins::testing::FileLogSink>(dir_.path() / "task.log");
   TaskInfo info = plugins::testing::MakeTaskInfo(
       json{{"command", {"/bin/sh", "-c", "echo x > f"}},
            {"artifacts", json::parse(R"([{"type": "file", "path": "f",

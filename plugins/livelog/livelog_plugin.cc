@@ -117,7 +117,8 @@ class LiveLogTaskPlugin final : public TaskPlugin {
   // Waits up to `d` for a ring or stop; returns stop_.
   bool WaitFor(absl::Duration d) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(d, absl::ZeroDuration())),
+    cv_.wait_for(lock,
+                 absl::ToChronoNanoseconds(std::max(d, absl::ZeroDuration())),
                  [this] { return stop_ || rung_; });
     rung_ = false;
     return stop_;
@@ -143,7 +144,8 @@ class LiveLogTaskPlugin final : public TaskPlugin {
             static_cast<size_t>(std::min(pending, options_.flush_bytes));
         ssize_t got = ::pread(fd_, buffer.data(), want, sent_);
         if (got <= 0) break;
-        if (!Append(std::string_view(buffer.data(), static_cast<size_t>(got)))) {
+        if (!Append(
+                std::string_view(buffer.data(), static_cast<size_t>(got)))) {
           return;  // streaming is over; the final upload still happens
         }
         sent_ += got;
@@ -170,8 +172,9 @@ class LiveLogTaskPlugin final : public TaskPlugin {
           status.code() == absl::StatusCode::kUnavailable ||
           status.code() == absl::StatusCode::kDeadlineExceeded;
       if (!transient || absl::Now() + backoff > give_up) {
-        spdlog::warn("task {} run {}: live log streaming stopped at byte {}: {}",
-                     info_.task_id, info_.run_id, sent_, status.ToString());
+        spdlog::warn(
+            "task {} run {}: live log streaming stopped at byte {}: {}",
+            info_.task_id, info_.run_id, sent_, status.ToString());
         return false;
       }
       {
@@ -195,9 +198,8 @@ class LiveLogTaskPlugin final : public TaskPlugin {
         absl::StrCat("drover-livelog-", info_.task_id, "-", info_.run_id, "-",
                      rd(), ".log");
     std::error_code ec;
-    std::filesystem::copy_file(path_, snapshot,
-                               std::filesystem::copy_options::overwrite_existing,
-                               ec);
+    std::filesystem::copy_file(
+        path_, snapshot, std::filesystem::copy_options::overwrite_existing, ec);
     if (ec) {
       return MakeError(ErrorCode::kInternalError,
                        "cannot snapshot the task log: " + ec.message(),
@@ -209,8 +211,8 @@ class LiveLogTaskPlugin final : public TaskPlugin {
     upload.name = std::string(kLiveLogName);
     upload.content_type = options_.content_type;
     upload.file = snapshot;
-    auto uploaded = client::UploadBlobArtifact(*client_, upload,
-                                               options_.transfer);
+    auto uploaded =
+        client::UploadBlobArtifact(*client_, upload, options_.transfer);
     std::filesystem::remove(snapshot, ec);
     if (!uploaded.ok()) {
       ErrorInfo error = GetErrorInfo(uploaded.status());
@@ -218,8 +220,8 @@ class LiveLogTaskPlugin final : public TaskPlugin {
       error.details["cause"] = std::string(ErrorCodeName(error.code));
       return MakeError(ErrorCode::kInternalError,
                        "uploading the task log as " +
-                           std::string(kLiveLogName) + " failed: " +
-                           error.message,
+                           std::string(kLiveLogName) +
+                           " failed: " + error.message,
                        error.details);
     }
     uploaded_ = true;
@@ -246,7 +248,8 @@ class LiveLogTaskPlugin final : public TaskPlugin {
 
 std::filesystem::path WorkerTaskLogPath(const std::filesystem::path& work_dir,
                                         const TaskInfo& info) {
-  return work_dir / "logs" / absl::StrCat(info.task_id, "_", info.run_id, ".log");
+  return work_dir / "logs" /
+         absl::StrCat(info.task_id, "_", info.run_id, ".log");
 }
 
 absl::StatusOr<LiveLogOptions> ParseLiveLogConfig(
@@ -295,9 +298,9 @@ absl::StatusOr<LiveLogOptions> ParseLiveLogConfig(
 LiveLogPlugin::LiveLogPlugin(LiveLogOptions options,
                              artifacts::ArtifactsClientFactory clients)
     : options_(std::move(options)),
-      clients_(clients ? std::move(clients)
-                       : artifacts::TaskArtifactsClientFactory(
-                             options_.ca_file)) {}
+      clients_(clients
+                   ? std::move(clients)
+                   : artifacts::TaskArtifactsClientFactory(options_.ca_file)) {}
 
 absl::StatusOr<std::unique_ptr<TaskPlugin>> LiveLogPlugin::NewTaskPlugin(
     const TaskInfo& info) {

@@ -38,10 +38,10 @@ TEST(LiveLogConfigTest, ParsesAndRefusesBadValues) {
   info.task_id = "T";
   info.run_id = 3;
   EXPECT_EQ(options->log_path(info), "/work/logs/T_3.log");
-  EXPECT_EQ(GetErrorInfo(
-                ParseLiveLogConfig(json{{"flush_bytes", 10}}, "/w").status())
-                .details["field"],
-            "plugins.livelog.flush_bytes");
+  EXPECT_EQ(
+      GetErrorInfo(ParseLiveLogConfig(json{{"flush_bytes", 10}}, "/w").status())
+          .details["field"],
+      "plugins.livelog.flush_bytes");
   EXPECT_EQ(GetErrorInfo(ParseLiveLogConfig(json{{"x", 1}}, "/w").status())
                 .details["field"],
             "plugins.livelog.x");
@@ -122,12 +122,13 @@ class LiveLogPluginTest : public ::testing::Test {
     EXPECT_TRUE(got.ok()) << got.status();
     if (!got.ok()) return "";
     std::string body;
-    EXPECT_TRUE(client::Download(got->url(), 0,
-                                 [&](std::string_view bytes) {
-                                   body.append(bytes);
-                                   return absl::OkStatus();
-                                 },
-                                 true)
+    EXPECT_TRUE(client::Download(
+                    got->url(), 0,
+                    [&](std::string_view bytes) {
+                      body.append(bytes);
+                      return absl::OkStatus();
+                    },
+                    true)
                     .ok());
     return body;
   }
@@ -178,8 +179,8 @@ TEST_F(LiveLogPluginTest, ReadersFollowTheLogLiveAndGetAllOfIt) {
            "i=$((i+1)); done"),
       dir_.path() / "task");
   task_done = true;
-  ASSERT_TRUE(run.failed_stage.empty()) << run.failed_stage << ": "
-                                        << run.failure;
+  ASSERT_TRUE(run.failed_stage.empty())
+      << run.failed_stage << ": " << run.failure;
   reader.join();
   EXPECT_TRUE(tail_status.ok()) << tail_status;
   EXPECT_TRUE(saw_line_3_while_running)
@@ -235,9 +236,8 @@ TEST_F(LiveLogPluginTest, GigabyteStyleOutputKeepsMemoryBounded) {
 TEST_F(LiveLogPluginTest, AFailedPrepareStillPublishesTheLog) {
   FailingPrepare failing;
   LiveLogPlugin plugin(Options());
-  auto run = plugins::testing::RunTask(*engine_, {&failing, &plugin},
-                                       Info("echo never"),
-                                       dir_.path() / "task");
+  auto run = plugins::testing::RunTask(
+      *engine_, {&failing, &plugin}, Info("echo never"), dir_.path() / "task");
   EXPECT_EQ(run.failed_stage, "prepare");
   EXPECT_THAT(FetchLiveLog(), HasSubstr("input missing: public/bundle"));
 }

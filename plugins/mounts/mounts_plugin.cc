@@ -59,7 +59,8 @@ class MountsTaskPlugin final : public TaskPlugin {
   absl::Status Prepare(engines::SandboxSpec& spec) override {
     if (mounts_.empty()) return absl::OkStatus();
     if (spec.task_dir.empty()) {
-      return InternalError("mounts need a task directory; the worker gave none");
+      return InternalError(
+          "mounts need a task directory; the worker gave none");
     }
     for (size_t i = 0; i < mounts_.size(); ++i) {
       const MountSpec& mount = mounts_[i];
@@ -132,16 +133,16 @@ class MountsTaskPlugin final : public TaskPlugin {
     }
     if (error.code == ErrorCode::kInputError &&
         error.details["field"] == "gzip") {
-      return MakeError(ErrorCode::kMalformedPayload,
-                       absl::StrCat("input ", Describe(mount),
-                                    " is not a valid tar.gz archive: ",
-                                    error.message),
-                       error.details);
+      return MakeError(
+          ErrorCode::kMalformedPayload,
+          absl::StrCat("input ", Describe(mount),
+                       " is not a valid tar.gz archive: ", error.message),
+          error.details);
     }
-    return MakeError(ErrorCode::kResourceNotFound,
-                     absl::StrCat("fetching ", Describe(mount),
-                                  " failed: ", error.message),
-                     error.details);
+    return MakeError(
+        ErrorCode::kResourceNotFound,
+        absl::StrCat("fetching ", Describe(mount), " failed: ", error.message),
+        error.details);
   }
 
   absl::Status Fetch(const MountSpec& mount,
@@ -157,11 +158,11 @@ class MountsTaskPlugin final : public TaskPlugin {
                        {{"path", target.string()}});
     }
     if (!Inside(task_dir, mount.directory ? target : target.parent_path())) {
-      return MakeError(ErrorCode::kMalformedPayload,
-                       absl::StrCat("mount target ", mount.target,
-                                    " leads outside the task directory"),
-                       {{"field", "payload.mounts.target"},
-                        {"value", mount.target}});
+      return MakeError(
+          ErrorCode::kMalformedPayload,
+          absl::StrCat("mount target ", mount.target,
+                       " leads outside the task directory"),
+          {{"field", "payload.mounts.target"}, {"value", mount.target}});
     }
     if (mount.directory) {
       engines::docker::TarExtractor extractor(target, "");
@@ -179,9 +180,9 @@ class MountsTaskPlugin final : public TaskPlugin {
       return ArchiveError(extractor.Finish());
     }
     // O_NOFOLLOW: never write through a link an earlier mount left there.
-    int fd = ::open(target.c_str(),
-                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                    0644);
+    int fd =
+        ::open(target.c_str(),
+               O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
       return MakeError(ErrorCode::kInternalError,
                        absl::StrCat("cannot create ", mount.target, ": ",
@@ -195,8 +196,8 @@ class MountsTaskPlugin final : public TaskPlugin {
             ssize_t n = ::write(fd, bytes.data(), bytes.size());
             if (n < 0) {
               if (errno == EINTR) continue;
-              return InternalError(absl::StrCat("writing ", mount.target,
-                                                ": ", std::strerror(errno)));
+              return InternalError(absl::StrCat("writing ", mount.target, ": ",
+                                                std::strerror(errno)));
             }
             bytes.remove_prefix(static_cast<size_t>(n));
           }
@@ -213,8 +214,7 @@ class MountsTaskPlugin final : public TaskPlugin {
     if (!HasErrorCode(status, ErrorCode::kInputError)) return status;
     ErrorInfo error = GetErrorInfo(status);
     return MakeError(ErrorCode::kMalformedPayload,
-                     "the archive is refused: " + error.message,
-                     error.details);
+                     "the archive is refused: " + error.message, error.details);
   }
 
   const MountsOptions& options_;
@@ -236,7 +236,8 @@ absl::StatusOr<std::vector<MountSpec>> ParseMountSpecs(
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string at = absl::StrCat("payload.mounts[", i, "]");
     const nlohmann::json& item = list[i];
-    if (!item.is_object()) return Malformed(at, item.dump(), "expected an object");
+    if (!item.is_object())
+      return Malformed(at, item.dump(), "expected an object");
     MountSpec mount;
     std::string format;
     bool has_content = false;
@@ -316,7 +317,8 @@ absl::StatusOr<std::vector<MountSpec>> ParseMountSpecs(
                          "unknown key (content, directory, file, format)");
       }
     }
-    if (!has_content) return Malformed(at + ".content", "", "content is required");
+    if (!has_content)
+      return Malformed(at + ".content", "", "content is required");
     if (!has_target) {
       return Malformed(at + ".directory", "",
                        "a directory or a file is required");
@@ -360,9 +362,9 @@ absl::StatusOr<MountsOptions> ParseMountsConfig(const nlohmann::json& config,
 MountsPlugin::MountsPlugin(MountsOptions options,
                            artifacts::ArtifactsClientFactory clients)
     : options_(std::move(options)),
-      clients_(clients ? std::move(clients)
-                       : artifacts::TaskArtifactsClientFactory(
-                             options_.ca_file)) {}
+      clients_(clients
+                   ? std::move(clients)
+                   : artifacts::TaskArtifactsClientFactory(options_.ca_file)) {}
 
 absl::Status MountsPlugin::ValidatePayload(
     const nlohmann::json& payload) const {

@@ -63,7 +63,8 @@ class TarWriter {
     std::snprintf(h + 100, 8, "%07o", type == '5' ? 0755 : 0644);
     std::snprintf(h + 108, 8, "%07o", 0);
     std::snprintf(h + 116, 8, "%07o", 0);
-    std::snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(size));
+    std::snprintf(h + 124, 12, "%011llo",
+                  static_cast<unsigned long long>(size));
     std::snprintf(h + 136, 12, "%011o", 0);
     std::memset(h + 148, ' ', 8);
     h[156] = type;
@@ -95,33 +96,34 @@ TEST(MountsPayloadTest, RefusesBadMountsNamingTheField) {
     std::string mount;
     std::string field;
   };
-  for (const Case& c : std::vector<Case>{
-           {R"({"content": {"url": "https://x/y"}, "directory": "../up"})",
-            "payload.mounts[0].directory"},
-           {R"({"content": {"url": "https://x/y"}, "file": "/etc/passwd"})",
-            "payload.mounts[0].file"},
-           {R"({"content": {"url": "ftp://x/y"}, "file": "f"})",
-            "payload.mounts[0].content.url"},
-           {R"({"content": {"task_id": "short", "artifact": "a"},
+  for (
+      const Case& c : std::vector<Case>{
+          {R"({"content": {"url": "https://x/y"}, "directory": "../up"})",
+           "payload.mounts[0].directory"},
+          {R"({"content": {"url": "https://x/y"}, "file": "/etc/passwd"})",
+           "payload.mounts[0].file"},
+          {R"({"content": {"url": "ftp://x/y"}, "file": "f"})",
+           "payload.mounts[0].content.url"},
+          {R"({"content": {"task_id": "short", "artifact": "a"},
                 "file": "f"})",
-            "payload.mounts[0].content.task_id"},
-           {R"({"content": {"task_id": "fN1eXoAnTQ2-yX0V6_0a3w"}, "file": "f"})",
-            "payload.mounts[0].content"},
-           {R"({"content": {"url": "https://x/y"}, "file": "f",
+           "payload.mounts[0].content.task_id"},
+          {R"({"content": {"task_id": "fN1eXoAnTQ2-yX0V6_0a3w"}, "file": "f"})",
+           "payload.mounts[0].content"},
+          {R"({"content": {"url": "https://x/y"}, "file": "f",
                 "format": "tar.gz"})",
-            "payload.mounts[0].format"},
-           {R"({"content": {"url": "https://x/y"}, "directory": "d",
+           "payload.mounts[0].format"},
+          {R"({"content": {"url": "https://x/y"}, "directory": "d",
                 "format": "none"})",
-            "payload.mounts[0].format"},
-           {R"({"content": {"url": "https://x/y"}, "directory": "d",
+           "payload.mounts[0].format"},
+          {R"({"content": {"url": "https://x/y"}, "directory": "d",
                 "file": "f"})",
-            "payload.mounts[0].file"},
-           {R"({"content": {"url": "https://x/y"}})",
-            "payload.mounts[0].directory"},
-           {R"({"directory": "d"})", "payload.mounts[0].content"},
-           {R"({"content": {"url": "https://x/y"}, "file": "f", "mode": 1})",
-            "payload.mounts[0].mode"},
-       }) {
+           "payload.mounts[0].file"},
+          {R"({"content": {"url": "https://x/y"}})",
+           "payload.mounts[0].directory"},
+          {R"({"directory": "d"})", "payload.mounts[0].content"},
+          {R"({"content": {"url": "https://x/y"}, "file": "f", "mode": 1})",
+           "payload.mounts[0].mode"},
+      }) {
     absl::Status status = MountsPlugin({}).ValidatePayload(
         json::parse(absl::StrCat(R"({"mounts": [)", c.mount, "]}")));
     EXPECT_TRUE(HasErrorCode(status, ErrorCode::kMalformedPayload)) << c.mount;
@@ -214,21 +216,22 @@ TEST_F(MountsPluginTest, APreviousTasksArtifactsAreThereWhenTheTaskStarts) {
   tar.File("dir/b.txt", "beta\n");
   tar.Symlink("dir/link", "b.txt");  // stays inside: kept
   Publish("public/bundle.tar.gz", tar.Gzipped());
-  Publish("public/config.json", "{\"mode\": \"fast\"}\n",
-          "application/json");
+  Publish("public/config.json", "{\"mode\": \"fast\"}\n", "application/json");
 
-  auto run = Run(json::array({ArtifactMount("public/bundle.tar.gz",
-                                            "directory", "inputs"),
-                              ArtifactMount("public/config.json", "file",
-                                            "conf/config.json")}),
-                 "cat inputs/a.txt inputs/dir/b.txt inputs/dir/link "
-                 "conf/config.json");
+  auto run = Run(
+      json::array(
+          {ArtifactMount("public/bundle.tar.gz", "directory", "inputs"),
+           ArtifactMount("public/config.json", "file", "conf/config.json")}),
+      "cat inputs/a.txt inputs/dir/b.txt inputs/dir/link "
+      "conf/config.json");
   ASSERT_TRUE(run.failed_stage.empty())
-      << run.failed_stage << ": " << run.failure << "\n" << log_->text();
+      << run.failed_stage << ": " << run.failure << "\n"
+      << log_->text();
   EXPECT_EQ(run.outcome.state, Outcome::State::kCompleted);
   EXPECT_THAT(log_->text(),
               HasSubstr("alpha\nbeta\nbeta\n{\"mode\": \"fast\"}\n"));
-  EXPECT_THAT(log_->text(), HasSubstr("mount 0: artifact public/bundle.tar.gz"));
+  EXPECT_THAT(log_->text(),
+              HasSubstr("mount 0: artifact public/bundle.tar.gz"));
 }
 
 TEST_F(MountsPluginTest, AUrlMountFetchesTheBytes) {
@@ -254,7 +257,8 @@ TEST_F(MountsPluginTest, AMissingInputIsResourceNotFoundAndTheTaskNeverRuns) {
   EXPECT_TRUE(HasErrorCode(run.failure, ErrorCode::kResourceNotFound))
       << run.failure;
   EXPECT_THAT(log_->text(), HasSubstr("mount 0 (artifact public/missing.tar.gz"
-                                      " of task " + producer_));
+                                      " of task " +
+                                      producer_));
   EXPECT_THAT(log_->text(), HasSubstr("not available"));
   EXPECT_FALSE(std::filesystem::exists(task_dir_ / "ran"));
 }
@@ -266,9 +270,9 @@ TEST_F(MountsPluginTest, AnErrorArtifactAsInputIsResourceNotFound) {
   error.mutable_error()->set_reason("file-missing-on-worker");
   error.mutable_error()->set_message("path out.tar.gz does not exist");
   ASSERT_TRUE(client_->CreateArtifact(error).ok());
-  auto run = Run(json::array({ArtifactMount("public/out.tar.gz", "directory",
-                                            "inputs")}),
-                 "true");
+  auto run = Run(
+      json::array({ArtifactMount("public/out.tar.gz", "directory", "inputs")}),
+      "true");
   EXPECT_TRUE(HasErrorCode(run.failure, ErrorCode::kResourceNotFound));
   EXPECT_THAT(log_->text(), HasSubstr("file-missing-on-worker"));
 }
@@ -293,8 +297,8 @@ TEST_F(MountsPluginTest, ZipSlipEntriesAreRefused) {
     Publish(name, cases[i].tar.Gzipped());
     std::filesystem::remove_all(task_dir_);
     std::filesystem::create_directories(task_dir_);
-    auto run = Run(json::array({ArtifactMount(name, "directory", "in")}),
-                   "touch ran");
+    auto run =
+        Run(json::array({ArtifactMount(name, "directory", "in")}), "touch ran");
     EXPECT_EQ(run.failed_stage, "prepare") << cases[i].label;
     EXPECT_TRUE(HasErrorCode(run.failure, ErrorCode::kMalformedPayload))
         << cases[i].label << ": " << run.failure;
@@ -308,9 +312,9 @@ TEST_F(MountsPluginTest, ZipSlipEntriesAreRefused) {
 
 TEST_F(MountsPluginTest, ACorruptArchiveIsRefused) {
   Publish("public/corrupt.tar.gz", "this is not gzip at all");
-  auto run = Run(json::array({ArtifactMount("public/corrupt.tar.gz",
-                                            "directory", "in")}),
-                 "true");
+  auto run = Run(
+      json::array({ArtifactMount("public/corrupt.tar.gz", "directory", "in")}),
+      "true");
   EXPECT_EQ(run.failed_stage, "prepare");
   EXPECT_TRUE(HasErrorCode(run.failure, ErrorCode::kMalformedPayload))
       << run.failure;

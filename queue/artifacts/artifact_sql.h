@@ -22,9 +22,8 @@ using store::PreparedStatement;
   "error_message"
 
 // $1 task, $2 run: the run's state and its task's expiry.
-inline constexpr PreparedStatement kRunForArtifact{
-    "artifacts_run",
-    R"sql(
+inline constexpr PreparedStatement kRunForArtifact{"artifacts_run",
+                                                   R"sql(
 SELECT r.state, epoch_us(t.expires) AS task_expires_us
 FROM runs r JOIN tasks t ON t.task_id = r.task_id
 WHERE r.task_id = $1 AND r.run_id = $2
@@ -35,9 +34,8 @@ inline constexpr PreparedStatement kTaskExists{
     "artifacts_task_exists", "SELECT 1 FROM tasks WHERE task_id = $1"};
 
 // $1 task: its newest run (NULL without runs) and whether it exists.
-inline constexpr PreparedStatement kLatestRun{
-    "artifacts_latest_run",
-    R"sql(
+inline constexpr PreparedStatement kLatestRun{"artifacts_latest_run",
+                                              R"sql(
 SELECT (SELECT max(run_id) FROM runs WHERE task_id = $1) AS run_id,
        EXISTS (SELECT 1 FROM tasks WHERE task_id = $1) AS task_exists
 )sql"};
@@ -58,9 +56,8 @@ inline constexpr PreparedStatement kSelectArtifactForUpdate{
 // $7 expires, $8 blob key, $9 size, $10 sha256, $11 content encoding,
 // $12 present, $13 url, $14 link run, $15 link name, $16 error reason,
 // $17 error message. Columns of other kinds are stored as NULL.
-inline constexpr PreparedStatement kInsertArtifact{
-    "artifacts_insert",
-    R"sql(
+inline constexpr PreparedStatement kInsertArtifact{"artifacts_insert",
+                                                   R"sql(
 INSERT INTO artifacts (task_id, run_id, name, kind, content_type, created,
                        expires, blob_key, size, sha256, content_encoding,
                        present, url, link_run_id, link_name, error_reason,
@@ -80,9 +77,8 @@ VALUES ($1, $2, $3, $4::text, $5, $6::timestamptz, $7::timestamptz,
 
 // A blob not yet finished declared anew. $1 task, $2 run, $3 name,
 // $4 content type, $5 expires, $6 size, $7 sha256, $8 content encoding.
-inline constexpr PreparedStatement kRedeclareBlob{
-    "artifacts_redeclare_blob",
-    R"sql(
+inline constexpr PreparedStatement kRedeclareBlob{"artifacts_redeclare_blob",
+                                                  R"sql(
 UPDATE artifacts
 SET content_type = $4, expires = $5::timestamptz, size = $6, sha256 = $7,
     content_encoding = $8
@@ -91,9 +87,8 @@ WHERE task_id = $1 AND run_id = $2 AND name = $3 AND kind = 'blob'
 )sql"};
 
 // $1 task, $2 run, $3 name, $4 new expiry (only ever later).
-inline constexpr PreparedStatement kExtendExpiry{
-    "artifacts_extend_expiry",
-    R"sql(
+inline constexpr PreparedStatement kExtendExpiry{"artifacts_extend_expiry",
+                                                 R"sql(
 UPDATE artifacts SET expires = $4::timestamptz
 WHERE task_id = $1 AND run_id = $2 AND name = $3 AND expires < $4::timestamptz
 )sql"};
@@ -104,9 +99,8 @@ inline constexpr PreparedStatement kBlobDeletionPending{
     "SELECT 1 FROM artifact_blob_deletions WHERE blob_key = $1"};
 
 // $1 task, $2 run, $3 name.
-inline constexpr PreparedStatement kMarkPresent{
-    "artifacts_mark_present",
-    R"sql(
+inline constexpr PreparedStatement kMarkPresent{"artifacts_mark_present",
+                                                R"sql(
 UPDATE artifacts SET present = true
 WHERE task_id = $1 AND run_id = $2 AND name = $3 AND kind = 'blob'
 )sql"};
@@ -142,26 +136,23 @@ inline constexpr PreparedStatement kLockLog{
     "SELECT pg_advisory_xact_lock(7106407, hashtext($1::text) # $2::int)"};
 
 // $1 task, $2 run: the log's current length (no row: empty).
-inline constexpr PreparedStatement kLogEnd{
-    "artifacts_log_end",
-    R"sql(
+inline constexpr PreparedStatement kLogEnd{"artifacts_log_end",
+                                           R"sql(
 SELECT start_offset + length(data) AS end_offset FROM log_chunks
 WHERE task_id = $1 AND run_id = $2
 ORDER BY start_offset DESC LIMIT 1
 )sql"};
 
 // $1 task, $2 run, $3 offset.
-inline constexpr PreparedStatement kChunkAt{
-    "artifacts_chunk_at",
-    R"sql(
+inline constexpr PreparedStatement kChunkAt{"artifacts_chunk_at",
+                                            R"sql(
 SELECT data FROM log_chunks
 WHERE task_id = $1 AND run_id = $2 AND start_offset = $3
 )sql"};
 
 // $1 task, $2 run, $3 offset, $4 bytes; notifies followers on commit.
-inline constexpr PreparedStatement kInsertChunk{
-    "artifacts_insert_chunk",
-    R"sql(
+inline constexpr PreparedStatement kInsertChunk{"artifacts_insert_chunk",
+                                                R"sql(
 WITH inserted AS (
   INSERT INTO log_chunks (task_id, run_id, start_offset, data)
   VALUES ($1, $2, $3, $4)
@@ -170,9 +161,8 @@ SELECT pg_notify('drover_log', $1::text || '/' || $2::int::text)
 )sql"};
 
 // $1 task, $2 run; notifies followers on commit.
-inline constexpr PreparedStatement kDropChunks{
-    "artifacts_drop_chunks",
-    R"sql(
+inline constexpr PreparedStatement kDropChunks{"artifacts_drop_chunks",
+                                               R"sql(
 WITH dropped AS (
   DELETE FROM log_chunks WHERE task_id = $1 AND run_id = $2
 )
@@ -188,9 +178,8 @@ inline constexpr PreparedStatement kRunState{
 // each are fewer than $4 past the chunk holding $3 (so at most $4 plus one
 // chunk), and at most 4096 rows. $1 task, $2 run. length() of a bytea needs
 // no detoasting, so skipped rows cost no data reads.
-inline constexpr PreparedStatement kReadChunks{
-    "artifacts_read_chunks",
-    R"sql(
+inline constexpr PreparedStatement kReadChunks{"artifacts_read_chunks",
+                                               R"sql(
 SELECT start_offset, data FROM (
   SELECT start_offset, data,
          sum(length(data)) OVER (ORDER BY start_offset) - length(data)
@@ -207,9 +196,8 @@ ORDER BY start_offset
 )sql"};
 
 // Reaper step 1. $1 now, $2 batch. Returns the number of rows deleted.
-inline constexpr PreparedStatement kDeleteExpired{
-    "artifacts_delete_expired",
-    R"sql(
+inline constexpr PreparedStatement kDeleteExpired{"artifacts_delete_expired",
+                                                  R"sql(
 WITH doomed AS (
   SELECT task_id, run_id, name FROM artifacts
   WHERE expires <= $1::timestamptz
@@ -229,9 +217,8 @@ SELECT count(*) AS deleted FROM deleted
 )sql"};
 
 // Reaper step 2. $1 now, $2 lease end, $3 batch.
-inline constexpr PreparedStatement kLeaseDeletions{
-    "artifacts_lease_deletions",
-    R"sql(
+inline constexpr PreparedStatement kLeaseDeletions{"artifacts_lease_deletions",
+                                                   R"sql(
 UPDATE artifact_blob_deletions SET not_before = $2::timestamptz
 WHERE blob_key IN (
   SELECT blob_key FROM artifact_blob_deletions
@@ -251,17 +238,28 @@ inline constexpr PreparedStatement kCompleteDeletions{
 
 // Every statement above, for PgConnectionPool::Create.
 inline std::vector<PreparedStatement> AllStatements() {
-  return {kRunForArtifact,    kTaskExists,
-          kLatestRun,         kSelectArtifact,
-          kSelectArtifactForUpdate, kInsertArtifact,
-          kRedeclareBlob,     kExtendExpiry,
-          kBlobDeletionPending, kMarkPresent,
-          kInsertArtifactEvent, kListArtifacts,
-          kLockLog,           kLogEnd,
-          kChunkAt,           kInsertChunk,
-          kDropChunks,        kRunState,
-          kReadChunks,        kDeleteExpired,
-          kLeaseDeletions,    kCompleteDeletions};
+  return {kRunForArtifact,
+          kTaskExists,
+          kLatestRun,
+          kSelectArtifact,
+          kSelectArtifactForUpdate,
+          kInsertArtifact,
+          kRedeclareBlob,
+          kExtendExpiry,
+          kBlobDeletionPending,
+          kMarkPresent,
+          kInsertArtifactEvent,
+          kListArtifacts,
+          kLockLog,
+          kLogEnd,
+          kChunkAt,
+          kInsertChunk,
+          kDropChunks,
+          kRunState,
+          kReadChunks,
+          kDeleteExpired,
+          kLeaseDeletions,
+          kCompleteDeletions};
 }
 
 }  // namespace drover::queue::artifacts::sql

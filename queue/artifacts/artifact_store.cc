@@ -179,9 +179,11 @@ std::invoke_result_t<Fn, Txn&> ArtifactStore::Execute(const char* operation,
       if (result.ok()) txn.commit();
       return result;
     } catch (const pqxx::deadlock_detected&) {
-      if (attempt >= kMaxAttempts) return pg::CurrentExceptionToStatus(operation);
+      if (attempt >= kMaxAttempts)
+        return pg::CurrentExceptionToStatus(operation);
     } catch (const pqxx::serialization_failure&) {
-      if (attempt >= kMaxAttempts) return pg::CurrentExceptionToStatus(operation);
+      if (attempt >= kMaxAttempts)
+        return pg::CurrentExceptionToStatus(operation);
     } catch (const pqxx::broken_connection&) {
       lease->MarkBroken();
       return pg::CurrentExceptionToStatus(operation);
@@ -191,17 +193,18 @@ std::invoke_result_t<Fn, Txn&> ArtifactStore::Execute(const char* operation,
     } catch (const pqxx::unique_violation&) {
       // Two creators of the same new name raced; the loser looks again and
       // finds the winner's row.
-      if (attempt >= kMaxAttempts) return pg::CurrentExceptionToStatus(operation);
+      if (attempt >= kMaxAttempts)
+        return pg::CurrentExceptionToStatus(operation);
     } catch (const pqxx::sql_error& e) {
       std::string state = e.sqlstate();
       // Data exceptions and CHECK violations: a value that slipped past
       // validation.
       if (state.rfind("22", 0) == 0 || state == "23514") {
-        return MakeError(ErrorCode::kInputError,
-                         absl::StrCat(operation,
-                                      ": the database rejected a value: ",
-                                      e.what()),
-                         {{"operation", operation}, {"sqlstate", state}});
+        return MakeError(
+            ErrorCode::kInputError,
+            absl::StrCat(operation,
+                         ": the database rejected a value: ", e.what()),
+            {{"operation", operation}, {"sqlstate", state}});
       }
       return pg::CurrentExceptionToStatus(operation);
     } catch (...) {
@@ -229,18 +232,16 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
                             {"now", FormatUtc(now)}});
         }
         if (want.expires > task_expires) {
-          return MakeError(
-              ErrorCode::kInputError,
-              absl::StrCat("expires ", FormatUtc(want.expires),
-                           " is after the task's expiry ",
-                           FormatUtc(task_expires)),
-              {{"field", "expires"},
-               {"value", FormatUtc(want.expires)},
-               {"task_expires", FormatUtc(task_expires)}});
+          return MakeError(ErrorCode::kInputError,
+                           absl::StrCat("expires ", FormatUtc(want.expires),
+                                        " is after the task's expiry ",
+                                        FormatUtc(task_expires)),
+                           {{"field", "expires"},
+                            {"value", FormatUtc(want.expires)},
+                            {"task_expires", FormatUtc(task_expires)}});
         }
         if (want.kind == ArtifactKind::kLink) {
-          if (want.link_run_id == want.run_id &&
-              want.link_name == want.name) {
+          if (want.link_run_id == want.run_id && want.link_name == want.name) {
             return InputError("link.artifact", want.link_name,
                               "an artifact cannot link to itself");
           }
@@ -250,10 +251,10 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
           if (target.empty()) {
             return MakeError(
                 ErrorCode::kInputError,
-                absl::StrCat("the link target ",
-                             ArtifactId(want.task_id, want.link_run_id,
-                                        want.link_name),
-                             " does not exist"),
+                absl::StrCat(
+                    "the link target ",
+                    ArtifactId(want.task_id, want.link_run_id, want.link_name),
+                    " does not exist"),
                 {{"field", "link.artifact"},
                  {"value", want.link_name},
                  {"run_id", std::to_string(want.link_run_id)}});
@@ -265,8 +266,8 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
         }
 
         pqxx::result existing =
-            txn.exec_prepared(sql::kSelectArtifactForUpdate.name,
-                              want.task_id, want.run_id, want.name);
+            txn.exec_prepared(sql::kSelectArtifactForUpdate.name, want.task_id,
+                              want.run_id, want.name);
         if (!existing.empty()) {
           Artifact have = ArtifactFromRow(existing[0]);
           if (have.kind != want.kind) {
@@ -278,8 +279,7 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
                 {{"field", "name"},
                  {"value", want.name},
                  {"existing_kind", std::string(ArtifactKindName(have.kind))},
-                 {"requested_kind",
-                  std::string(ArtifactKindName(want.kind))}});
+                 {"requested_kind", std::string(ArtifactKindName(want.kind))}});
           }
           if (want.expires < have.expires) {
             return ConflictError(
@@ -332,13 +332,13 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
         }
         want.created = now;
         want.present = want.kind != ArtifactKind::kBlob;
-        txn.exec_prepared(
-            sql::kInsertArtifact.name, want.task_id, want.run_id, want.name,
-            std::string(ArtifactKindName(want.kind)), want.content_type,
-            pg::TimeParam(want.created), pg::TimeParam(want.expires),
-            want.blob_key, want.size, want.sha256, want.content_encoding,
-            want.present, want.url, want.link_run_id, want.link_name,
-            want.error_reason, want.error_message);
+        txn.exec_prepared(sql::kInsertArtifact.name, want.task_id, want.run_id,
+                          want.name, std::string(ArtifactKindName(want.kind)),
+                          want.content_type, pg::TimeParam(want.created),
+                          pg::TimeParam(want.expires), want.blob_key, want.size,
+                          want.sha256, want.content_encoding, want.present,
+                          want.url, want.link_run_id, want.link_name,
+                          want.error_reason, want.error_message);
         if (want.kind != ArtifactKind::kBlob) InsertEvent(txn, want, now);
         // What the database keeps: microseconds.
         want.created = pg::TimeFromMicros(absl::ToUnixMicros(want.created));
@@ -412,8 +412,7 @@ absl::StatusOr<Artifact> ArtifactStore::MarkPresent(const std::string& task_id,
                            " was declared anew while it was being finished"),
               {{"field", size_changed ? "size" : "sha256"},
                {"value", size_changed ? std::to_string(size) : sha256},
-               {"declared",
-                size_changed ? std::to_string(a.size) : a.sha256}});
+               {"declared", size_changed ? std::to_string(a.size) : a.sha256}});
         }
         txn.exec_prepared(sql::kMarkPresent.name, task_id, run_id, name);
         a.present = true;
@@ -481,28 +480,26 @@ absl::StatusOr<int64_t> ArtifactStore::AppendLog(const std::string& task_id,
         }
         DROVER_RETURN_IF_ERROR(RequireRunning(task_id, run_id, run.first,
                                               "the live log is appended"));
-        pqxx::result live = txn.exec_prepared(
-            sql::kSelectArtifact.name, task_id, run_id,
-            std::string(kLiveLogName));
+        pqxx::result live =
+            txn.exec_prepared(sql::kSelectArtifact.name, task_id, run_id,
+                              std::string(kLiveLogName));
         if (!live.empty() && live[0]["present"].as<bool>()) {
           return ConflictError(
-              absl::StrCat("the live log of run ", run_id, " of task ",
-                           task_id, " is already complete (",
-                           std::string(kLiveLogName), ")"),
+              absl::StrCat("the live log of run ", run_id, " of task ", task_id,
+                           " is already complete (", std::string(kLiveLogName),
+                           ")"),
               {{"field", "run_id"}, {"value", std::to_string(run_id)}});
         }
         if (offset > end) {
           return ConflictError(
-              absl::StrCat("the log has ", end,
-                           " bytes; an append at offset ", offset,
-                           " would leave a gap"),
+              absl::StrCat("the log has ", end, " bytes; an append at offset ",
+                           offset, " would leave a gap"),
               {{"field", "offset"},
                {"value", std::to_string(offset)},
                {"expected_offset", std::to_string(end)}});
         }
-        txn.exec_prepared(
-            sql::kInsertChunk.name, task_id, run_id, offset,
-            pqxx::binarystring(data.data(), data.size()));
+        txn.exec_prepared(sql::kInsertChunk.name, task_id, run_id, offset,
+                          pqxx::binarystring(data.data(), data.size()));
         return end + static_cast<int64_t>(data.size());
       });
 }
@@ -510,8 +507,7 @@ absl::StatusOr<int64_t> ArtifactStore::AppendLog(const std::string& task_id,
 absl::StatusOr<LogRead> ArtifactStore::ReadLog(const std::string& task_id,
                                                int run_id, int64_t offset,
                                                int64_t max_bytes) {
-  using Snapshot =
-      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+  using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
   return Execute<Snapshot>(
       "ReadLog", [&](Snapshot& txn) -> absl::StatusOr<LogRead> {
         LogRead read;
@@ -537,8 +533,8 @@ absl::StatusOr<LogRead> ArtifactStore::ReadLog(const std::string& task_id,
           const int64_t take = std::min<int64_t>(
               end - cursor, max_bytes - static_cast<int64_t>(read.data.size()));
           if (take <= 0) break;
-          read.data.append(
-              reinterpret_cast<const char*>(bytes.data()) + skip, take);
+          read.data.append(reinterpret_cast<const char*>(bytes.data()) + skip,
+                           take);
           cursor += take;
         }
         pqxx::result live =

@@ -156,8 +156,8 @@ TEST_F(ArtifactStoreTest, ConcurrentAppendersNeverInterleaveOrLoseBytes) {
         for (;;) {
           auto result = store().AppendLog(task_id_, 0, offset, piece);
           if (result.ok()) break;
-          ASSERT_TRUE(HasErrorCode(result.status(),
-                                   ErrorCode::kRequestConflict))
+          ASSERT_TRUE(
+              HasErrorCode(result.status(), ErrorCode::kRequestConflict))
               << result.status();
           offset = std::stoll(
               GetErrorInfo(result.status()).details["expected_offset"]);

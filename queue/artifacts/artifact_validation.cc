@@ -101,9 +101,9 @@ absl::Status ValidateArtifactName(std::string_view field,
                                   std::string_view name) {
   if (name.empty()) return InputError(field, name, "a name is required");
   if (name.size() > kMaxArtifactNameBytes) {
-    return InputError(field, PrintableForError(name.substr(0, 64)),
-                      absl::StrCat("longer than ", kMaxArtifactNameBytes,
-                                   " bytes"));
+    return InputError(
+        field, PrintableForError(name.substr(0, 64)),
+        absl::StrCat("longer than ", kMaxArtifactNameBytes, " bytes"));
   }
   return Relabel(blobstore::ValidateBlobKey(name), field);
 }
@@ -165,8 +165,8 @@ absl::StatusOr<NewArtifact> ValidateCreateArtifact(
       a.sha256 = blob.sha256();
       a.content_encoding = blob.content_encoding();
       a.blob_key = BlobKeyFor(a.task_id, a.run_id, a.name);
-      DROVER_RETURN_IF_ERROR(Relabel(blobstore::ValidateBlobKey(a.blob_key),
-                                     "name"));
+      DROVER_RETURN_IF_ERROR(
+          Relabel(blobstore::ValidateBlobKey(a.blob_key), "name"));
       break;
     }
     case v1::CreateArtifactRequest::kReference:
@@ -192,10 +192,9 @@ absl::StatusOr<NewArtifact> ValidateCreateArtifact(
       a.kind = ArtifactKind::kError;
       DROVER_RETURN_IF_ERROR(ValidateErrorReason(request.error().reason()));
       if (request.error().message().size() > kMaxErrorMessageBytes) {
-        return InputError("error.message",
-                          request.error().message().substr(0, 64),
-                          absl::StrCat("longer than ", kMaxErrorMessageBytes,
-                                       " bytes"));
+        return InputError(
+            "error.message", request.error().message().substr(0, 64),
+            absl::StrCat("longer than ", kMaxErrorMessageBytes, " bytes"));
       }
       a.error_reason = request.error().reason();
       a.error_message = request.error().message();
@@ -222,7 +221,8 @@ absl::StatusOr<int> ValidateListLimit(int limit) {
 }
 
 std::string EncodeContinuationToken(int run_id, std::string_view after_name) {
-  return crypto::Base64UrlEncode(absl::StrCat(run_id, ":", std::string(after_name)));
+  return crypto::Base64UrlEncode(
+      absl::StrCat(run_id, ":", std::string(after_name)));
 }
 
 absl::StatusOr<std::pair<int, std::string>> DecodeContinuationToken(
@@ -256,11 +256,10 @@ absl::Status ValidateAppendLog(const v1::AppendLogRequest& request) {
     return InputError("data", "", "an append needs at least one byte");
   }
   if (static_cast<int64_t>(request.data().size()) > kMaxAppendBytes) {
-    return MakeError(ErrorCode::kInputTooLarge,
-                     absl::StrCat("an append carries at most ",
-                                  kMaxAppendBytes, " bytes"),
-                     {{"field", "data"},
-                      {"value", std::to_string(request.data().size())}});
+    return MakeError(
+        ErrorCode::kInputTooLarge,
+        absl::StrCat("an append carries at most ", kMaxAppendBytes, " bytes"),
+        {{"field", "data"}, {"value", std::to_string(request.data().size())}});
   }
   return absl::OkStatus();
 }

@@ -39,7 +39,8 @@ std::string BlobKeyFor(std::string_view task_id, int run_id,
 // printable ASCII without '\', '/'-separated non-empty segments other than
 // "." and "..", no leading or trailing '/', at most kMaxArtifactNameBytes.
 // Errors: InputError naming `field`.
-absl::Status ValidateArtifactName(std::string_view field, std::string_view name);
+absl::Status ValidateArtifactName(std::string_view field,
+                                  std::string_view name);
 
 // Errors: InputError naming "task_id" / "run_id" (0..kMaxRunId).
 absl::Status ValidateRun(std::string_view task_id, int run_id);

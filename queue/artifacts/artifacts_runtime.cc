@@ -12,14 +12,14 @@ absl::StatusOr<std::unique_ptr<ArtifactsRuntime>> ArtifactsRuntime::Start(
   runtime->blobs_ = blobs;
   DROVER_ASSIGN_OR_RETURN(runtime->store_,
                           ArtifactStore::Open(options.store, clock));
-  runtime->service_ = std::make_unique<ArtifactsService>(
-      options.service, runtime->store_.get(), blobs, clock, authorizer,
-      executor);
+  runtime->service_ =
+      std::make_unique<ArtifactsService>(options.service, runtime->store_.get(),
+                                         blobs, clock, authorizer, executor);
   runtime->notifier_ = std::make_unique<LogNotifier>(LogNotifier::Options{
       .connection_string = options.store.connection_string});
   ArtifactsService* service = runtime->service_.get();
-  DROVER_RETURN_IF_ERROR(runtime->notifier_->Start(
-      [service](const std::string& payload) {
+  DROVER_RETURN_IF_ERROR(
+      runtime->notifier_->Start([service](const std::string& payload) {
         service->NotifyLogChanged(payload);
       }));
   return runtime;

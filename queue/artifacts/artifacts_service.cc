@@ -35,13 +35,13 @@ std::string LogKey(const std::string& task_id, int run_id) {
 }
 
 absl::Status Expired(const Artifact& a) {
-  return MakeError(ErrorCode::kResourceExpired,
-                   absl::StrCat("artifact ", a.name, " of run ", a.run_id,
-                                " of task ", a.task_id, " expired at ",
-                                FormatUtc(a.expires)),
-                   {{"field", "name"},
-                    {"value", a.name},
-                    {"expires", FormatUtc(a.expires)}});
+  return MakeError(
+      ErrorCode::kResourceExpired,
+      absl::StrCat("artifact ", a.name, " of run ", a.run_id, " of task ",
+                   a.task_id, " expired at ", FormatUtc(a.expires)),
+      {{"field", "name"},
+       {"value", a.name},
+       {"expires", FormatUtc(a.expires)}});
 }
 
 }  // namespace
@@ -120,8 +120,9 @@ class ArtifactsService::TailReactor final
       std::lock_guard<std::mutex> lock(service_->mu_);
       generation = service_->generation_;
     }
-    auto read = service_->store_->ReadLog(request_.task_id(), run_id_, cursor_,
-                                          service_->options_.tail_message_bytes);
+    auto read =
+        service_->store_->ReadLog(request_.task_id(), run_id_, cursor_,
+                                  service_->options_.tail_message_bytes);
     if (!read.ok()) {
       Complete(read.status());
       return;
@@ -184,14 +185,14 @@ class ArtifactsService::TailReactor final
 
   // Authorises, validates and picks the run; once per stream.
   absl::Status Start() {
-    DROVER_RETURN_IF_ERROR(service_->authorizer_->Authorize(
-        context_, kTailLogMethod, request_));
+    DROVER_RETURN_IF_ERROR(
+        service_->authorizer_->Authorize(context_, kTailLogMethod, request_));
     DROVER_RETURN_IF_ERROR(ValidateTailLog(request_));
     if (request_.has_run_id()) {
       run_id_ = request_.run_id();
     } else {
-      DROVER_ASSIGN_OR_RETURN(run_id_,
-                              service_->store_->LatestRunId(request_.task_id()));
+      DROVER_ASSIGN_OR_RETURN(
+          run_id_, service_->store_->LatestRunId(request_.task_id()));
     }
     key_ = LogKey(request_.task_id(), run_id_);
     started_ = true;
@@ -285,7 +286,8 @@ void ArtifactsService::BeginShutdown() {
 void ArtifactsService::PollLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_poll_) {
-    poll_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.tail_poll_interval),
+    poll_cv_.wait_for(lock,
+                      absl::ToChronoNanoseconds(options_.tail_poll_interval),
                       [this] { return stop_poll_; });
     if (stop_poll_) break;
     // Resolution of a run sends no notification of ours; this is how
@@ -372,13 +374,12 @@ grpc::ServerUnaryReactor* ArtifactsService::FinishArtifact(
         return info.status();
       }
       if (static_cast<int64_t>(info->size) != a.size) {
-        return MakeError(
-            ErrorCode::kInputError,
-            absl::StrCat("the uploaded blob has ", info->size,
-                         " bytes; the artifact declared ", a.size),
-            {{"field", "size"},
-             {"value", std::to_string(info->size)},
-             {"declared", std::to_string(a.size)}});
+        return MakeError(ErrorCode::kInputError,
+                         absl::StrCat("the uploaded blob has ", info->size,
+                                      " bytes; the artifact declared ", a.size),
+                         {{"field", "size"},
+                          {"value", std::to_string(info->size)},
+                          {"declared", std::to_string(a.size)}});
       }
       if (info->sha256.has_value() && *info->sha256 != a.sha256) {
         return MakeError(ErrorCode::kInputError,
@@ -389,9 +390,10 @@ grpc::ServerUnaryReactor* ArtifactsService::FinishArtifact(
                           {"declared", a.sha256}});
       }
       if (!info->sha256.has_value()) {
-        spdlog::warn("artifact {}/{}/{}: the {} blob store cannot vouch for "
-                     "the SHA-256; accepted on size alone",
-                     a.task_id, a.run_id, a.name, blobs_->Kind());
+        spdlog::warn(
+            "artifact {}/{}/{}: the {} blob store cannot vouch for "
+            "the SHA-256; accepted on size alone",
+            a.task_id, a.run_id, a.name, blobs_->Kind());
       }
     }
     // Non-blobs and finished blobs get their conflict / idempotent answer
@@ -430,8 +432,8 @@ absl::Status ArtifactsService::Get(const std::string& task_id, int run_id,
             absl::StrCat("artifact ", a.name, " links to ", a.link_run_id, "/",
                          a.link_name, ", which no longer exists"),
             {{"kind", "artifact"},
-             {"id", absl::StrCat(task_id, "/", a.link_run_id, "/",
-                                 a.link_name)}});
+             {"id",
+              absl::StrCat(task_id, "/", a.link_run_id, "/", a.link_name)}});
       }
       return target.status();
     }
@@ -556,9 +558,8 @@ grpc::ServerUnaryReactor* ArtifactsService::AppendLog(
   return Run(context, kAppendLogMethod, *request, [=, this] {
     DROVER_RETURN_IF_ERROR(ValidateAppendLog(*request));
     DROVER_ASSIGN_OR_RETURN(
-        int64_t length,
-        store_->AppendLog(request->task_id(), request->run_id(),
-                          request->offset(), request->data()));
+        int64_t length, store_->AppendLog(request->task_id(), request->run_id(),
+                                          request->offset(), request->data()));
     response->set_length(length);
     // Followers in this process need not wait for the NOTIFY round trip.
     NotifyLogChanged(LogKey(request->task_id(), request->run_id()));
@@ -572,8 +573,8 @@ grpc::ServerWriteReactor<v1::TailLogResponse>* ArtifactsService::TailLog(
 }
 
 absl::StatusOr<int> ReapExpiredArtifacts(ArtifactStore& store,
-                                         blobstore::BlobStore& blobs,
-                                         int batch, absl::Duration lease) {
+                                         blobstore::BlobStore& blobs, int batch,
+                                         absl::Duration lease) {
   DROVER_ASSIGN_OR_RETURN(int rows, store.DeleteExpiredArtifacts(batch));
   DROVER_ASSIGN_OR_RETURN(std::vector<std::string> keys,
                           store.LeaseBlobDeletions(batch, lease));

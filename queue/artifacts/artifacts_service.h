@@ -113,10 +113,9 @@ class ArtifactsService final : public v1::Artifacts::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListLatestArtifactsRequest* request,
       v1::ListArtifactsResponse* response) override;
-  grpc::ServerUnaryReactor* AppendLog(
-      grpc::CallbackServerContext* context,
-      const v1::AppendLogRequest* request,
-      v1::AppendLogResponse* response) override;
+  grpc::ServerUnaryReactor* AppendLog(grpc::CallbackServerContext* context,
+                                      const v1::AppendLogRequest* request,
+                                      v1::AppendLogResponse* response) override;
   grpc::ServerWriteReactor<v1::TailLogResponse>* TailLog(
       grpc::CallbackServerContext* context,
       const v1::TailLogRequest* request) override;
@@ -167,10 +166,9 @@ class ArtifactsService final : public v1::Artifacts::CallbackService {
 // plus blobs deleted, so a full pass means "go again". Errors: the store's
 // InternalError; blob delete failures are logged and retried later, not
 // returned.
-absl::StatusOr<int> ReapExpiredArtifacts(ArtifactStore& store,
-                                         blobstore::BlobStore& blobs,
-                                         int batch,
-                                         absl::Duration lease = absl::Minutes(5));
+absl::StatusOr<int> ReapExpiredArtifacts(
+    ArtifactStore& store, blobstore::BlobStore& blobs, int batch,
+    absl::Duration lease = absl::Minutes(5));
 
 }  // namespace drover::queue::artifacts
 

@@ -65,7 +65,7 @@ class ArtifactsServiceTest : public ::testing::Test {
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(
       grpc::Status (v1::Artifacts::Stub::*method)(grpc::ClientContext*,
-                                                   const Request&, Response*),
+                                                  const Request&, Response*),
       const Request& request) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
@@ -128,8 +128,8 @@ class ArtifactsServiceTest : public ::testing::Test {
     DROVER_ASSIGN_OR_RETURN(auto created, Create(request));
     CurlResponse put = Upload(created.upload(), content);
     if (put.status != 200) {
-      return InternalError(absl::StrCat("upload: HTTP ", put.status, " ",
-                                        put.body, put.error));
+      return InternalError(
+          absl::StrCat("upload: HTTP ", put.status, " ", put.body, put.error));
     }
     return Finish(name).status();
   }
@@ -238,8 +238,8 @@ TEST_F(ArtifactsServiceTest, ExpiresBeyondTheTaskIsRefusedAndNothingStored) {
   ErrorInfo info = GetErrorInfo(status);
   EXPECT_EQ(info.details["field"], "expires");
   EXPECT_FALSE(info.details["task_expires"].empty());
-  EXPECT_TRUE(HasErrorCode(Get("public/late").status(),
-                           ErrorCode::kResourceNotFound));
+  EXPECT_TRUE(
+      HasErrorCode(Get("public/late").status(), ErrorCode::kResourceNotFound));
 
   *request.mutable_expires() = Ts(env_->clock().Now() - absl::Minutes(1));
   EXPECT_EQ(FieldOf(Create(request).status()), "expires");
@@ -498,7 +498,7 @@ TEST_F(ArtifactsServiceTest, ReaperDeletesExpiredRowsAndBlobsInBatches) {
     if (*reaped == 0) break;
     ASSERT_LT(passes, 20);
   }
-  EXPECT_GE(passes, 4);  // batches of 2
+  EXPECT_GE(passes, 4);     // batches of 2
   EXPECT_EQ(total, 6 + 5);  // rows + blobs
   EXPECT_EQ(CountRows("SELECT count(*) FROM artifacts"), 1);
   EXPECT_EQ(CountRows("SELECT count(*) FROM artifact_blob_deletions"), 0);

@@ -47,7 +47,8 @@ absl::StatusOr<std::shared_ptr<LogNotifier::Listener>> LogNotifier::Listen(
     // Makes sure the LISTEN has reached the server before Start returns.
     listener->conn->get_notifs();
   } catch (...) {
-    return store::pg::CurrentExceptionToStatus("listening for live-log changes");
+    return store::pg::CurrentExceptionToStatus(
+        "listening for live-log changes");
   }
   return listener;
 }
@@ -60,7 +61,8 @@ absl::Status LogNotifier::Start(Callback callback) {
   stop_ = false;
   DROVER_ASSIGN_OR_RETURN(auto listener,
                           Listen(options_.connection_string, &callback_));
-  thread_ = std::thread([this, listener]() mutable { Loop(std::move(listener)); });
+  thread_ =
+      std::thread([this, listener]() mutable { Loop(std::move(listener)); });
   return absl::OkStatus();
 }
 

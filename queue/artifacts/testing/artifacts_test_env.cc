@@ -49,8 +49,9 @@ absl::StatusOr<std::unique_ptr<ArtifactsTestEnv>> ArtifactsTestEnv::Create(
                           store::PgStore::Open(store_options, env->clock_));
 
   std::random_device rd;
-  env->blob_root_ = std::filesystem::temp_directory_path() /
-                    absl::StrCat("drover-artifacts-test-", ::getpid(), "-", rd());
+  env->blob_root_ =
+      std::filesystem::temp_directory_path() /
+      absl::StrCat("drover-artifacts-test-", ::getpid(), "-", rd());
   env->http_ = std::make_unique<httplib::Server>();
   const int http_port = env->http_->bind_to_any_port("127.0.0.1");
   if (http_port <= 0) return InternalError("cannot bind the HTTP listener");
@@ -83,8 +84,7 @@ ArtifactsTestEnv::~ArtifactsTestEnv() {
 
 absl::StatusOr<int> ArtifactsTestEnv::AddReplica() {
   auto replica = std::make_unique<Replica>();
-  replica->executor =
-      std::make_unique<queue_service::BoundedExecutor>(4, 1024);
+  replica->executor = std::make_unique<queue_service::BoundedExecutor>(4, 1024);
   ArtifactsRuntimeOptions runtime_options;
   runtime_options.store.connection_string = db_->connection_string();
   runtime_options.store.pool_size = 4;
@@ -125,9 +125,9 @@ absl::StatusOr<std::string> ArtifactsTestEnv::StartRunningTask(
   task.metadata_owner = "tests@example.com";
   task.metadata_source = "https://example.com/tests";
   DROVER_RETURN_IF_ERROR(store_->CreateTask(task).status());
-  DROVER_ASSIGN_OR_RETURN(
-      auto claimed, store_->ClaimWork(task.task_queue_id, "test-group",
-                                      "test-worker", 1, absl::Hours(1)));
+  DROVER_ASSIGN_OR_RETURN(auto claimed,
+                          store_->ClaimWork(task.task_queue_id, "test-group",
+                                            "test-worker", 1, absl::Hours(1)));
   if (claimed.size() != 1 || claimed[0].task.task_id != task.task_id) {
     return InternalError("the new task was not claimed");
   }
@@ -137,10 +137,10 @@ absl::StatusOr<std::string> ArtifactsTestEnv::StartRunningTask(
 absl::Status ArtifactsTestEnv::ResolveRun(const std::string& task_id,
                                           int run_id, bool completed) {
   return store_
-      ->ResolveRun(task_id, run_id,
-                   completed ? store::RunState::kCompleted
-                             : store::RunState::kFailed,
-                   completed ? "completed" : "failed")
+      ->ResolveRun(
+          task_id, run_id,
+          completed ? store::RunState::kCompleted : store::RunState::kFailed,
+          completed ? "completed" : "failed")
       .status();
 }
 

@@ -3,8 +3,8 @@
 // queue's PgStore (to make running runs), a FilesystemBlobStore served by
 // cpp-httplib on 127.0.0.1, and one or more "replicas" of the Artifacts
 // gRPC service on 127.0.0.1 (each an ArtifactsRuntime with its own
-// ArtifactStore, LogNotifier and executor, all on the one database), each serving drover.v1.Queue
-// too, as drover-queue does.
+// ArtifactStore, LogNotifier and executor, all on the one database), each
+// serving drover.v1.Queue too, as drover-queue does.
 #ifndef DROVER_QUEUE_ARTIFACTS_TESTING_ARTIFACTS_TEST_ENV_H_
 #define DROVER_QUEUE_ARTIFACTS_TESTING_ARTIFACTS_TEST_ENV_H_
 
