@@ -261,14 +261,13 @@ class CliEndToEndTest : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     // The root credentials the server's first start wrote: every RPC needs
     // credentials.
-    pid_t pid = Spawn(argv,
-                      ChildEnvironment({"DROVER_URL=" + *url_,
-                                        "DROVER_CREDENTIALS_FILE=" +
-                                            (*dir_ / "data" /
-                                             "root-credentials.json")
-                                                .string()}),
-                      base.string() + ".in", base.string() + ".out",
-                      base.string() + ".err");
+    pid_t pid = Spawn(
+        argv,
+        ChildEnvironment(
+            {"DROVER_URL=" + *url_,
+             "DROVER_CREDENTIALS_FILE=" +
+                 (*dir_ / "data" / "root-credentials.json").string()}),
+        base.string() + ".in", base.string() + ".out", base.string() + ".err");
     CliResult result;
     if (pid < 0) return result;
     std::optional<int> code = WaitFor(pid, absl::Seconds(60));

@@ -659,8 +659,8 @@ TEST_F(AuthServerTest, TaskCredentialsLetATaskActOnlyOnItsRun) {
   const std::set<std::string> scopes(whoami->scopes().begin(),
                                      whoami->scopes().end());
   const std::string run_path = decision.task_id() + "/0";
-  for (const std::string& expected :
-       {"secrets:get:proj/token", "queue:create-task:lowest:proj/child",
+  for (const std::string& expected : std::vector<std::string>{
+           "secrets:get:proj/token", "queue:create-task:lowest:proj/child",
         "queue:reclaim-task:" + run_path, "queue:resolve-task:" + run_path,
         "queue:create-artifact:" + run_path}) {
     EXPECT_EQ(scopes.count(expected), 1u) << expected;
