@@ -107,7 +107,8 @@ TEST_F(CliArtifactsTest, ListAndGet) {
 
   Result list = Drover({"artifacts", "list", task_id_});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_THAT(list.out, HasSubstr("public/hello.txt  blob"));
+  EXPECT_THAT(list.out,
+              ::testing::ContainsRegex("public/hello.txt +blob +13 B"));
   EXPECT_THAT(list.out, HasSubstr("3.0 MiB"));
   EXPECT_THAT(list.out, HasSubstr("file-missing-on-worker"));
   Result json =
