@@ -5,8 +5,8 @@
 // restart mid-task; metrics and an idle worker's CPU use; --check-config.
 //
 // Not covered yet: credential expiry forcing re-registration (needs the
-// worker manager). The queue accepts any caller until auth lands; the
-// workers pass static credentials anyway.
+// worker manager). Workers call the queue with static credentials: the
+// root client the queue bootstraps on its first start.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -34,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/connection.h"
+#include "client/credentials.h"
 #include "client/queue_client.h"
 #include "client/task_json.h"
 #include "gtest/gtest.h"
@@ -204,6 +205,11 @@ class QueueServer {
     port_ = FreePort();
   }
 
+  // Stops it cleanly so its PostgreSQL does not outlive the test.
+  ~QueueServer() {
+    if (process_ && process_->Running()) Stop();
+  }
+
   // Starts it and waits until it answers. Returns "" or why it failed.
   std::string Start() {
     process_ = std::make_unique<Child>();
@@ -216,11 +222,29 @@ class QueueServer {
                          dir_ / "queue.err")) {
       return "cannot start drover-queue";
     }
+    // The first start bootstraps a root client and writes its credentials
+    // into the data directory; every call needs credentials.
+    const fs::path credentials_file = dir_ / "data" / "root-credentials.json";
+    Eventually(
+        [&] {
+          return !process_->Running() ||
+                 (fs::exists(credentials_file) &&
+                  process_->Stdout().find("listening") != std::string::npos);
+        },
+        absl::Seconds(300), absl::Milliseconds(250));
+    if (!process_->Running() || !fs::exists(credentials_file)) {
+      return "drover-queue did not come up:\n" + process_->Output();
+    }
+    auto credentials = client::ReadCredentialsFile(credentials_file.string());
+    if (!credentials.ok()) return credentials.status().ToString();
+    credentials_ = *credentials;
     client::ConnectionOptions options;
     options.url = url();
+    options.credentials = credentials_;
     auto connection = client::Connection::Create(options);
     if (!connection.ok()) return connection.status().ToString();
     client_ = std::make_unique<client::QueueClient>(*connection);
+    absl::Status last;
     bool ready = Eventually(
         [&] {
           if (!process_->Running()) return true;
@@ -228,14 +252,20 @@ class QueueServer {
           client::CallOptions quick;
           quick.timeout = absl::Seconds(2);
           quick.retry.max_attempts = 1;
-          return client_->ListTaskQueues(request, quick).ok();
+          last = client_->ListTaskQueues(request, quick).status();
+          return last.ok();
         },
-        absl::Seconds(300), absl::Milliseconds(250));
+        absl::Seconds(120), absl::Milliseconds(250));
     if (!ready || !process_->Running()) {
-      return "drover-queue did not come up:\n" + process_->Output();
+      return "drover-queue did not answer (" + last.ToString() + "):\n" +
+             process_->Output();
     }
     return "";
   }
+
+  // The root client the queue bootstrapped (workers use it too until
+  // worker registration exists).
+  const client::Credentials& credentials() const { return credentials_; }
 
   // SIGTERM and wait for a clean exit (PostgreSQL stopped with it).
   int Stop() {
@@ -253,6 +283,7 @@ class QueueServer {
   int port_ = 0;
   std::unique_ptr<Child> process_;
   std::unique_ptr<client::QueueClient> client_;
+  client::Credentials credentials_;
 };
 
 // Things every test needs: a temporary directory, worker processes, task
@@ -281,8 +312,8 @@ class WorkerHarness {
         {"worker_id", worker_id},
         {"capacity", capacity},
         {"credentials",
-         {{"client_id", "worker/" + worker_id},
-          {"access_token", "static-test-token"}}},
+         {{"client_id", queue.credentials().client_id},
+          {"access_token", queue.credentials().access_token}}},
         {"engine", {{"name", "native"}, {"config", {{"kill_grace_seconds", 1}}}}},
         {"work_dir", work.string()},
         {"shutdown_grace_seconds", grace_seconds},
@@ -743,6 +774,7 @@ TEST_F(CheckConfigTest, TheShippedExampleConfigsParse) {
     config["work_dir"] = (dir_ / "work").string();
     config.erase("tls_ca_file");
     config.erase("registration");
+    config.erase("credentials");
     std::string out, err;
     int code = Check(config, &out, &err);
     if (code != 0) {
