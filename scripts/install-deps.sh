@@ -8,7 +8,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libpqxx-dev libpq-dev libsodium-dev libspdlog-dev nlohmann-json3-dev
   libabsl-dev libcurl4-openssl-dev libcli11-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev zlib1g-dev libssl-dev
   postgresql-15 postgresql-client-15 postgresql-contrib
   busybox-static ca-certificates curl procps
 )
