@@ -116,8 +116,7 @@ absl::StatusOr<engines::docker::DockerEngineFlags> ParseDockerFlags(
     } else if (key == "network_mode") {
       DROVER_RETURN_IF_ERROR(string_field(key, value, &flags.network_mode));
     } else if (key == "privileged_scope") {
-      DROVER_RETURN_IF_ERROR(
-          string_field(key, value, &flags.privileged_scope));
+      DROVER_RETURN_IF_ERROR(string_field(key, value, &flags.privileged_scope));
     } else if (key == "default_memory_mb") {
       DROVER_RETURN_IF_ERROR(int_field(key, value, &flags.default_memory_mb));
     } else if (key == "max_memory_mb") {
@@ -182,14 +181,12 @@ absl::Status RequireRoot(const std::string& field, const std::string& value,
 }  // namespace
 
 absl::Status CheckNativeEngineConfig(const ComponentContext& context) {
-  DROVER_ASSIGN_OR_RETURN(
-      engines::native::NativeEngineOptions options,
-      engines::native::ParseNativeEngineConfig(context.config,
-                                               context.work_dir,
-                                               context.field));
+  DROVER_ASSIGN_OR_RETURN(engines::native::NativeEngineOptions options,
+                          engines::native::ParseNativeEngineConfig(
+                              context.config, context.work_dir, context.field));
   if (options.per_task_user) {
-    DROVER_RETURN_IF_ERROR(RequireRoot(context.field + ".per_task_user",
-                                       "true", "per_task_user"));
+    DROVER_RETURN_IF_ERROR(
+        RequireRoot(context.field + ".per_task_user", "true", "per_task_user"));
   }
   if (!options.run_as.empty()) {
     DROVER_RETURN_IF_ERROR(
@@ -204,11 +201,9 @@ absl::Status CheckNativeEngineConfig(const ComponentContext& context) {
 absl::StatusOr<std::unique_ptr<engines::Engine>> MakeNativeEngine(
     const ComponentContext& context) {
   DROVER_RETURN_IF_ERROR(CheckNativeEngineConfig(context));
-  DROVER_ASSIGN_OR_RETURN(
-      engines::native::NativeEngineOptions options,
-      engines::native::ParseNativeEngineConfig(context.config,
-                                               context.work_dir,
-                                               context.field));
+  DROVER_ASSIGN_OR_RETURN(engines::native::NativeEngineOptions options,
+                          engines::native::ParseNativeEngineConfig(
+                              context.config, context.work_dir, context.field));
   std::vector<std::shared_ptr<void>> helpers;
   std::function<absl::Status()> cleanup;
   if (options.per_task_user) {
@@ -231,29 +226,28 @@ absl::StatusOr<std::unique_ptr<engines::Engine>> MakeNativeEngine(
   DROVER_ASSIGN_OR_RETURN(
       std::unique_ptr<engines::native::NativeEngine> engine,
       engines::native::NativeEngine::Create(std::move(options)));
-  if (helpers.empty()) return std::unique_ptr<engines::Engine>(std::move(engine));
+  if (helpers.empty())
+    return std::unique_ptr<engines::Engine>(std::move(engine));
   return std::unique_ptr<engines::Engine>(new OwningEngine(
       std::move(helpers), std::move(engine), std::move(cleanup)));
 }
 
 absl::Status CheckMacosEngineConfig(const ComponentContext& context) {
-  DROVER_ASSIGN_OR_RETURN(
-      engines::macos::MacosEngineOptions options,
-      engines::macos::ParseMacosEngineConfig(context.config, context.work_dir,
-                                             context.field));
+  DROVER_ASSIGN_OR_RETURN(engines::macos::MacosEngineOptions options,
+                          engines::macos::ParseMacosEngineConfig(
+                              context.config, context.work_dir, context.field));
   if (options.create_user) {
-    DROVER_RETURN_IF_ERROR(RequireRoot(context.field + ".create_user", "true",
-                                       "create_user"));
+    DROVER_RETURN_IF_ERROR(
+        RequireRoot(context.field + ".create_user", "true", "create_user"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<engines::Engine>> MakeMacosEngine(
     const ComponentContext& context) {
-  DROVER_ASSIGN_OR_RETURN(
-      engines::macos::MacosEngineOptions options,
-      engines::macos::ParseMacosEngineConfig(context.config, context.work_dir,
-                                             context.field));
+  DROVER_ASSIGN_OR_RETURN(engines::macos::MacosEngineOptions options,
+                          engines::macos::ParseMacosEngineConfig(
+                              context.config, context.work_dir, context.field));
   std::vector<std::shared_ptr<void>> helpers;
   engines::users::UserManager* users = nullptr;
   if (options.create_user) {
@@ -304,10 +298,9 @@ absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeEnvPlugin(
 
 absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeMaxRunTimePlugin(
     const ComponentContext& context) {
-  DROVER_ASSIGN_OR_RETURN(
-      plugins::maxruntime::MaxRunTimeOptions options,
-      plugins::maxruntime::ParseMaxRunTimeConfig(context.config,
-                                                 context.field));
+  DROVER_ASSIGN_OR_RETURN(plugins::maxruntime::MaxRunTimeOptions options,
+                          plugins::maxruntime::ParseMaxRunTimeConfig(
+                              context.config, context.field));
   return std::unique_ptr<plugins::Plugin>(
       new plugins::maxruntime::MaxRunTimePlugin(options));
 }

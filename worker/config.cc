@@ -20,21 +20,33 @@ using OrderedJson = nlohmann::ordered_json;
 
 // Keys accepted at the top level; anything else is a typo worth reporting.
 const std::vector<std::string>& KnownKeys() {
-  static const auto* keys = new std::vector<std::string>{
-      "queue_url",      "queue_urls",     "tls_ca_file",
-      "worker_pool_id", "worker_group",   "worker_id",
-      "capacity",       "credentials",    "registration",
-      "engine",         "plugins",        "work_dir",
-      "shutdown_grace_seconds",           "reclaim_fraction",
-      "log_retention_hours",              "metrics_listen",
-      "log_format",     "log_level"};
+  static const auto* keys =
+      new std::vector<std::string>{"queue_url",
+                                   "queue_urls",
+                                   "tls_ca_file",
+                                   "worker_pool_id",
+                                   "worker_group",
+                                   "worker_id",
+                                   "capacity",
+                                   "credentials",
+                                   "registration",
+                                   "engine",
+                                   "plugins",
+                                   "work_dir",
+                                   "shutdown_grace_seconds",
+                                   "reclaim_fraction",
+                                   "log_retention_hours",
+                                   "metrics_listen",
+                                   "log_format",
+                                   "log_level"};
   return *keys;
 }
 
 absl::Status TypeError(const std::string& field, const OrderedJson& value,
                        std::string_view want) {
-  return InputError(field, value.dump(),
-                    absl::StrCat("\"", field, "\" must be ", std::string(want)));
+  return InputError(
+      field, value.dump(),
+      absl::StrCat("\"", field, "\" must be ", std::string(want)));
 }
 
 absl::Status GetString(const OrderedJson& doc, const std::string& prefix,
@@ -52,10 +64,10 @@ absl::Status OnlyKeys(const OrderedJson& object, const std::string& prefix,
   for (const auto& item : object.items()) {
     if (std::find(allowed.begin(), allowed.end(), item.key()) ==
         allowed.end()) {
-      return InputError(prefix + item.key(), item.value().dump(),
-                        absl::StrCat("unknown setting \"", prefix, item.key(),
-                                     "\"; known: ",
-                                     absl::StrJoin(allowed, ", ")));
+      return InputError(
+          prefix + item.key(), item.value().dump(),
+          absl::StrCat("unknown setting \"", prefix, item.key(),
+                       "\"; known: ", absl::StrJoin(allowed, ", ")));
     }
   }
   return absl::OkStatus();
@@ -75,8 +87,8 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path,
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string text = buffer.str();
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(
-                              text.back()))) {
+  while (!text.empty() &&
+         std::isspace(static_cast<unsigned char>(text.back()))) {
     text.pop_back();
   }
   if (text.empty()) return InputError(field, path, "the file is empty");
@@ -148,7 +160,8 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const OrderedJson& doc) {
       config.queue_urls.push_back((*it)[i].get<std::string>());
     }
   }
-  DROVER_RETURN_IF_ERROR(GetString(doc, "", "tls_ca_file", &config.tls_ca_file));
+  DROVER_RETURN_IF_ERROR(
+      GetString(doc, "", "tls_ca_file", &config.tls_ca_file));
   DROVER_RETURN_IF_ERROR(
       GetString(doc, "", "worker_pool_id", &config.worker_pool_id));
   DROVER_RETURN_IF_ERROR(
@@ -167,8 +180,9 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const OrderedJson& doc) {
   }
   if (auto it = doc.find("credentials"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) return TypeError("credentials", *it, "an object");
-    DROVER_RETURN_IF_ERROR(OnlyKeys(
-        *it, "credentials.", {"client_id", "access_token", "access_token_file"}));
+    DROVER_RETURN_IF_ERROR(
+        OnlyKeys(*it, "credentials.",
+                 {"client_id", "access_token", "access_token_file"}));
     DROVER_RETURN_IF_ERROR(
         GetString(*it, "credentials.", "client_id", &config.client_id));
     DROVER_RETURN_IF_ERROR(
@@ -230,9 +244,9 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const OrderedJson& doc) {
           return TypeError("plugins." + item.key(), item.value(),
                            "an object (the plugin's settings)");
         }
-        nlohmann::json settings = item.value().is_null()
-                                      ? nlohmann::json::object()
-                                      : nlohmann::json::parse(item.value().dump());
+        nlohmann::json settings =
+            item.value().is_null() ? nlohmann::json::object()
+                                   : nlohmann::json::parse(item.value().dump());
         config.plugins.emplace_back(item.key(), std::move(settings));
       }
     } else {
@@ -249,7 +263,8 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const OrderedJson& doc) {
                                      absl::Seconds(1), &config.shutdown_grace));
   DROVER_RETURN_IF_ERROR(GetDuration(doc, "log_retention_hours", absl::Hours(1),
                                      &config.log_retention));
-  if (auto it = doc.find("reclaim_fraction"); it != doc.end() && !it->is_null()) {
+  if (auto it = doc.find("reclaim_fraction");
+      it != doc.end() && !it->is_null()) {
     if (!it->is_number()) {
       return TypeError("reclaim_fraction", *it, "a number");
     }
@@ -271,9 +286,9 @@ absl::StatusOr<OrderedJson> ReadConfigDocument(
   try {
     return OrderedJson::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
-    return InputError("config", path.string(),
-                      absl::StrCat("the config file is not valid JSON: ",
-                                   e.what()));
+    return InputError(
+        "config", path.string(),
+        absl::StrCat("the config file is not valid JSON: ", e.what()));
   }
 }
 
@@ -292,9 +307,9 @@ absl::Status ValidateWorkerConfig(
   }
   bool any_tls = false;
   for (size_t i = 0; i < config.queue_urls.size(); ++i) {
-    const std::string field =
-        config.queue_urls.size() == 1 ? "queue_url"
-                                      : absl::StrCat("queue_urls[", i, "]");
+    const std::string field = config.queue_urls.size() == 1
+                                  ? "queue_url"
+                                  : absl::StrCat("queue_urls[", i, "]");
     DROVER_ASSIGN_OR_RETURN(client::Endpoint endpoint,
                             client::ParseUrl(config.queue_urls[i], field));
     any_tls = any_tls || endpoint.tls;
@@ -381,9 +396,10 @@ absl::Status ValidateWorkerConfig(
                                 existing.string() + " is not writable)");
   }
   if (config.shutdown_grace > absl::Hours(24)) {
-    return InputError("shutdown_grace_seconds",
-                      std::to_string(absl::ToInt64Seconds(config.shutdown_grace)),
-                      "shutdown_grace_seconds may be at most one day");
+    return InputError(
+        "shutdown_grace_seconds",
+        std::to_string(absl::ToInt64Seconds(config.shutdown_grace)),
+        "shutdown_grace_seconds may be at most one day");
   }
   if (config.log_format != "text" && config.log_format != "json") {
     return InputError("log_format", config.log_format,
@@ -393,8 +409,9 @@ absl::Status ValidateWorkerConfig(
       "trace", "debug", "info", "warn", "error", "critical", "off"};
   if (std::find(kLevels.begin(), kLevels.end(), config.log_level) ==
       kLevels.end()) {
-    return InputError("log_level", config.log_level,
-                      "log_level must be one of " + absl::StrJoin(kLevels, ", "));
+    return InputError(
+        "log_level", config.log_level,
+        "log_level must be one of " + absl::StrJoin(kLevels, ", "));
   }
   if (!config.metrics_listen.empty()) {
     auto colon = config.metrics_listen.rfind(':');

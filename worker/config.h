@@ -89,15 +89,16 @@ absl::StatusOr<nlohmann::ordered_json> ReadConfigDocument(
     const std::filesystem::path& path);
 
 // ReadConfigDocument, then ParseWorkerConfig.
-absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::filesystem::path& path);
+absl::StatusOr<WorkerConfig> LoadWorkerConfig(
+    const std::filesystem::path& path);
 
 // Checks the settings that depend on each other and on the machine (queue
 // URLs parse, known engine and plugins, work dir creatable). Changes
 // nothing on disk. `known_engines` and `known_plugins` are the names
 // registered in main. Errors: InputError naming the field.
-absl::Status ValidateWorkerConfig(const WorkerConfig& config,
-                                  const std::vector<std::string>& known_engines,
-                                  const std::vector<std::string>& known_plugins);
+absl::Status ValidateWorkerConfig(
+    const WorkerConfig& config, const std::vector<std::string>& known_engines,
+    const std::vector<std::string>& known_plugins);
 
 }  // namespace drover::worker
 

@@ -156,8 +156,8 @@ TEST_F(ConfigTest, ErrorsNameTheField) {
     EXPECT_FALSE(status.ok()) << c.key << "=" << c.value.dump();
     EXPECT_TRUE(HasErrorCode(status, ErrorCode::kInputError))
         << c.key << ": " << status;
-    EXPECT_EQ(FieldOf(status), c.field) << c.key << "=" << c.value.dump()
-                                        << ": " << status;
+    EXPECT_EQ(FieldOf(status), c.field)
+        << c.key << "=" << c.value.dump() << ": " << status;
   }
 }
 
@@ -189,7 +189,7 @@ TEST_F(ConfigTest, FlagsOverrideTheFileWhichOverridesTheEnvironment) {
   CLI::App app;
   WorkerFlags flags;
   AddWorkerFlags(app, &flags);
-  std::vector<std::string> args = {"--capacity", "5", "--config",
+  std::vector<std::string> args = {"--capacity",  "5",        "--config",
                                    file.string(), "--engine", "native",
                                    "--worker-id", "flag-id"};
   std::vector<const char*> argv = {"drover-worker"};
@@ -200,11 +200,11 @@ TEST_F(ConfigTest, FlagsOverrideTheFileWhichOverridesTheEnvironment) {
   ASSERT_TRUE(doc.ok()) << doc.status();
   auto config = ParseWorkerConfig(*doc);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->capacity, 5);                      // flag
-  EXPECT_EQ(config->worker_pool_id, "file/pool");      // file over env
-  EXPECT_EQ(config->worker_group, "env-group");        // env
-  EXPECT_EQ(config->worker_id, "flag-id");             // flag
-  EXPECT_EQ(config->queue_urls,                        // file over env
+  EXPECT_EQ(config->capacity, 5);                  // flag
+  EXPECT_EQ(config->worker_pool_id, "file/pool");  // file over env
+  EXPECT_EQ(config->worker_group, "env-group");    // env
+  EXPECT_EQ(config->worker_id, "flag-id");         // flag
+  EXPECT_EQ(config->queue_urls,                    // file over env
             (std::vector<std::string>{"10.0.0.1:1", "10.0.0.2:1"}));
   // --engine naming the configured engine keeps its settings.
   EXPECT_EQ(config->engine_config["kill_grace_seconds"], 2);

@@ -110,9 +110,9 @@ void AddWorkerFlags(CLI::App& app, WorkerFlags* flags) {
   // Options are bound after the vector stopped growing, so the references
   // CLI11 keeps stay valid.
   for (FlagSetting& setting : flags->settings) {
-    const Spec* spec = std::find_if(
-        std::begin(specs), std::end(specs),
-        [&](const Spec& s) { return setting.flag == s.flag; });
+    const Spec* spec =
+        std::find_if(std::begin(specs), std::end(specs),
+                     [&](const Spec& s) { return setting.flag == s.flag; });
     setting.option =
         app.add_option("--" + setting.flag, setting.value, spec->help);
   }
@@ -143,8 +143,8 @@ absl::StatusOr<nlohmann::ordered_json> MergeConfigSources(
   }
   for (const FlagSetting& setting : flags.settings) {
     if (setting.option == nullptr || setting.option->count() == 0) continue;
-    DROVER_ASSIGN_OR_RETURN(
-        auto typed, Typed(setting, setting.value, "--" + setting.flag));
+    DROVER_ASSIGN_OR_RETURN(auto typed,
+                            Typed(setting, setting.value, "--" + setting.flag));
     Apply(doc, ConfigKey(setting.flag), std::move(typed));
   }
   return doc;

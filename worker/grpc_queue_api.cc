@@ -73,9 +73,8 @@ absl::StatusOr<std::vector<v1::ClaimedTask>> GrpcQueueApi::ClaimWork(
   v1::ClaimWorkResponse response;
   // ClaimWork is not retried here: the worker loop owns the backoff, and a
   // blind retry could strand claims whose answer was lost.
-  grpc::Status status =
-      v1::Queue::NewStub(endpoint.connection->channel())
-          ->ClaimWork(&context, request, &response);
+  grpc::Status status = v1::Queue::NewStub(endpoint.connection->channel())
+                            ->ClaimWork(&context, request, &response);
   bool canceled;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -100,52 +99,75 @@ void GrpcQueueApi::CancelClaims() {
   for (grpc::ClientContext* context : claims_in_flight_) context->TryCancel();
 }
 
+std::shared_ptr<client::QueueClient> GrpcQueueApi::RunClient(
+    const v1::TaskCredentials& credentials, size_t* index) const {
+  Endpoint endpoint = Current(index);
+  if (credentials.client_id().empty() && credentials.access_token().empty() &&
+      credentials.certificate().empty()) {
+    return endpoint.client;
+  }
+  client::Credentials task;
+  task.client_id = credentials.client_id();
+  task.access_token = credentials.access_token();
+  task.certificate = credentials.certificate();
+  task.source = "task credentials";
+  // Same channel, other metadata: no new connection.
+  auto connection = std::make_shared<const client::Connection>(
+      endpoint.connection->channel(), endpoint.connection->endpoint(),
+      std::move(task));
+  return std::make_shared<client::QueueClient>(std::move(connection));
+}
+
 absl::StatusOr<v1::ReclaimTaskResponse> GrpcQueueApi::ReclaimTask(
-    const WorkerIdentity& worker, const std::string& task_id, int run_id) {
+    const WorkerIdentity& worker, const std::string& task_id, int run_id,
+    const v1::TaskCredentials& credentials) {
   v1::RunRequest request;
   request.set_task_id(task_id);
   request.set_run_id(run_id);
   request.set_worker_group(worker.worker_group);
   request.set_worker_id(worker.worker_id);
   size_t index;
-  auto result = Current(&index).client->ReclaimTask(request);
+  auto result = RunClient(credentials, &index)->ReclaimTask(request);
   AfterCall(index, result.status());
   return result;
 }
 
-absl::Status GrpcQueueApi::ReportCompleted(const std::string& task_id,
-                                           int run_id) {
+absl::Status GrpcQueueApi::ReportCompleted(
+    const std::string& task_id, int run_id,
+    const v1::TaskCredentials& credentials) {
   v1::RunRequest request;
   request.set_task_id(task_id);
   request.set_run_id(run_id);
   size_t index;
   absl::Status status =
-      Current(&index).client->ReportCompleted(request).status();
+      RunClient(credentials, &index)->ReportCompleted(request).status();
   AfterCall(index, status);
   return status;
 }
 
-absl::Status GrpcQueueApi::ReportFailed(const std::string& task_id,
-                                        int run_id) {
+absl::Status GrpcQueueApi::ReportFailed(
+    const std::string& task_id, int run_id,
+    const v1::TaskCredentials& credentials) {
   v1::RunRequest request;
   request.set_task_id(task_id);
   request.set_run_id(run_id);
   size_t index;
-  absl::Status status = Current(&index).client->ReportFailed(request).status();
+  absl::Status status =
+      RunClient(credentials, &index)->ReportFailed(request).status();
   AfterCall(index, status);
   return status;
 }
 
-absl::Status GrpcQueueApi::ReportException(const std::string& task_id,
-                                           int run_id,
-                                           const std::string& reason) {
+absl::Status GrpcQueueApi::ReportException(
+    const std::string& task_id, int run_id, const std::string& reason,
+    const v1::TaskCredentials& credentials) {
   v1::ReportExceptionRequest request;
   request.set_task_id(task_id);
   request.set_run_id(run_id);
   request.set_reason(reason);
   size_t index;
   absl::Status status =
-      Current(&index).client->ReportException(request).status();
+      RunClient(credentials, &index)->ReportException(request).status();
   AfterCall(index, status);
   return status;
 }

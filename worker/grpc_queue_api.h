@@ -44,13 +44,15 @@ class GrpcQueueApi final : public QueueApi {
       const WorkerIdentity& worker, int max_tasks) override;
   void CancelClaims() override;
   absl::StatusOr<v1::ReclaimTaskResponse> ReclaimTask(
-      const WorkerIdentity& worker, const std::string& task_id,
-      int run_id) override;
-  absl::Status ReportCompleted(const std::string& task_id,
-                               int run_id) override;
-  absl::Status ReportFailed(const std::string& task_id, int run_id) override;
+      const WorkerIdentity& worker, const std::string& task_id, int run_id,
+      const v1::TaskCredentials& credentials) override;
+  absl::Status ReportCompleted(const std::string& task_id, int run_id,
+                               const v1::TaskCredentials& credentials) override;
+  absl::Status ReportFailed(const std::string& task_id, int run_id,
+                            const v1::TaskCredentials& credentials) override;
   absl::Status ReportException(const std::string& task_id, int run_id,
-                               const std::string& reason) override;
+                               const std::string& reason,
+                               const v1::TaskCredentials& credentials) override;
 
  private:
   struct Endpoint {
@@ -59,16 +61,20 @@ class GrpcQueueApi final : public QueueApi {
   };
   // The address in use, and its index (to report a failure against it).
   Endpoint Current(size_t* index) const;
+  // A client on the current address calling with the run's task
+  // credentials (the worker's own when they are empty).
+  std::shared_ptr<client::QueueClient> RunClient(
+      const v1::TaskCredentials& credentials, size_t* index) const;
   // Notes the outcome of a call made on endpoint `index`: on UNAVAILABLE
   // resets that channel's reconnect backoff and moves to the next address.
   void AfterCall(size_t index, const absl::Status& status);
 
   const absl::Duration claim_timeout_;
   mutable std::mutex mu_;
-  std::vector<Endpoint> endpoints_;                   // guarded by mu_
-  size_t current_ = 0;                                // guarded by mu_
+  std::vector<Endpoint> endpoints_;                  // guarded by mu_
+  size_t current_ = 0;                               // guarded by mu_
   std::set<grpc::ClientContext*> claims_in_flight_;  // guarded by mu_
-  bool canceled_ = false;                             // guarded by mu_
+  bool canceled_ = false;                            // guarded by mu_
 };
 
 }  // namespace drover::worker

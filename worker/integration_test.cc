@@ -5,8 +5,10 @@
 // restart mid-task; metrics and an idle worker's CPU use; --check-config.
 //
 // Not covered yet: credential expiry forcing re-registration (needs the
-// worker manager). Workers call the queue with static credentials: the
-// root client the queue bootstraps on its first start.
+// worker manager). Each worker calls the queue as a permanent client that
+// holds only the claim-work and worker-id scopes (created with the root
+// client the queue bootstraps); reclaims and reports travel with the task
+// credentials of each run.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,6 +39,9 @@
 #include "client/credentials.h"
 #include "client/queue_client.h"
 #include "client/task_json.h"
+#include "common/rpc/grpc_status.h"
+#include "drover/v1/auth.grpc.pb.h"
+#include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -120,8 +125,8 @@ class Child {
     std::vector<char*> argv;
     for (auto& arg : storage) argv.push_back(arg.data());
     argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr,
-                         argv.data(), environ);
+    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(),
+                         environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) pid_ = -1;
     return rc == 0;
@@ -135,8 +140,8 @@ class Child {
       pid_t r = waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
         pid_ = -1;
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                       : 128 + WTERMSIG(status);
+        exit_code_ =
+            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         break;
       }
       if (absl::Now() > give_up) return -1;
@@ -150,8 +155,8 @@ class Child {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
+      exit_code_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       return false;
     }
     return true;
@@ -214,9 +219,10 @@ class QueueServer {
   std::string Start() {
     process_ = std::make_unique<Child>();
     std::vector<std::string> args = {
-        "--data-dir", (dir_ / "data").string(), "--listen",
-        "127.0.0.1:" + std::to_string(port_), "--http-listen", "127.0.0.1:0",
-        "--log-level", "info"};
+        "--data-dir",    (dir_ / "data").string(),
+        "--listen",      "127.0.0.1:" + std::to_string(port_),
+        "--http-listen", "127.0.0.1:0",
+        "--log-level",   "info"};
     args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
     if (!process_->Spawn(DROVER_QUEUE_BINARY, args, dir_ / "queue.out",
                          dir_ / "queue.err")) {
@@ -263,9 +269,28 @@ class QueueServer {
     return "";
   }
 
-  // The root client the queue bootstrapped (workers use it too until
-  // worker registration exists).
+  // The root client the queue bootstrapped.
   const client::Credentials& credentials() const { return credentials_; }
+
+  // Creates a permanent client holding `scopes` (as root); returns its
+  // access token.
+  absl::StatusOr<std::string> CreateClient(
+      const std::string& client_id, const std::vector<std::string>& scopes) {
+    v1::CreateClientRequest request;
+    request.set_client_id(client_id);
+    request.set_description("worker integration test");
+    for (const auto& scope : scopes) request.add_scopes(scope);
+    request.mutable_expires()->set_seconds(
+        absl::ToUnixSeconds(absl::Now() + absl::Hours(24)));
+    grpc::ClientContext context;
+    client_->connection().PrepareContext(&context,
+                                         absl::Now() + absl::Seconds(30));
+    v1::CreateClientResponse response;
+    grpc::Status status = v1::Auth::NewStub(client_->connection().channel())
+                              ->CreateClient(&context, request, &response);
+    if (!status.ok()) return rpc::FromGrpcStatus(status);
+    return response.access_token();
+  }
 
   // SIGTERM and wait for a clean exit (PostgreSQL stopped with it).
   int Stop() {
@@ -299,12 +324,19 @@ class WorkerHarness {
   // Writes a config and starts a worker; waits until it serves.
   std::unique_ptr<Child> StartWorker(QueueServer& queue,
                                      const std::string& pool,
-                                     const std::string& worker_id,
-                                     int capacity, double grace_seconds,
-                                     int metrics_port = 0,
+                                     const std::string& worker_id, int capacity,
+                                     double grace_seconds, int metrics_port = 0,
                                      const std::string& work_dir_name = "") {
     const fs::path work =
         dir_ / (work_dir_name.empty() ? "work-" + worker_id : work_dir_name);
+    // A client with only what a worker needs: claiming from its pool under
+    // its own identity. Reclaims and reports use each run's task
+    // credentials.
+    const std::string client_id = "worker/" + pool + "/" + worker_id;
+    auto token = queue.CreateClient(
+        client_id, {"queue:claim-work:" + pool,
+                    "queue:worker-id:integration/" + worker_id});
+    EXPECT_TRUE(token.ok()) << token.status();
     json config = {
         {"queue_url", queue.url()},
         {"worker_pool_id", pool},
@@ -312,9 +344,9 @@ class WorkerHarness {
         {"worker_id", worker_id},
         {"capacity", capacity},
         {"credentials",
-         {{"client_id", queue.credentials().client_id},
-          {"access_token", queue.credentials().access_token}}},
-        {"engine", {{"name", "native"}, {"config", {{"kill_grace_seconds", 1}}}}},
+         {{"client_id", client_id}, {"access_token", token.value_or("")}}},
+        {"engine",
+         {{"name", "native"}, {"config", {{"kill_grace_seconds", 1}}}}},
         {"work_dir", work.string()},
         {"shutdown_grace_seconds", grace_seconds},
         {"log_level", "debug"}};
@@ -324,10 +356,9 @@ class WorkerHarness {
     const fs::path config_file = dir_ / (worker_id + ".json");
     std::ofstream(config_file) << config.dump(2);
     auto child = std::make_unique<Child>();
-    EXPECT_TRUE(child->Spawn(DROVER_WORKER_BINARY,
-                             {"--config", config_file.string()},
-                             dir_ / (worker_id + ".out"),
-                             dir_ / (worker_id + ".err")));
+    EXPECT_TRUE(
+        child->Spawn(DROVER_WORKER_BINARY, {"--config", config_file.string()},
+                     dir_ / (worker_id + ".out"), dir_ / (worker_id + ".err")));
     bool serving = Eventually(
         [&] {
           return !child->Running() ||
@@ -384,9 +415,9 @@ class WorkerHarness {
   }
 
   // Waits until the task's state is resolved and returns its status.
-  static v1::TaskStatus WaitResolved(QueueServer& queue,
-                                     const std::string& task_id,
-                                     absl::Duration timeout = absl::Seconds(120)) {
+  static v1::TaskStatus WaitResolved(
+      QueueServer& queue, const std::string& task_id,
+      absl::Duration timeout = absl::Seconds(120)) {
     std::optional<v1::TaskStatus> status;
     Eventually(
         [&] {
@@ -467,8 +498,8 @@ class WorkerIntegrationTest : public ::testing::Test {
 
 TEST_F(WorkerIntegrationTest, TasksRunAndResolveWithMetricsAndAnIdleWorker) {
   const int metrics_port = FreePort();
-  auto worker = harness_->StartWorker(*queue_, pool_, "resolver", 2, 30,
-                                      metrics_port);
+  auto worker =
+      harness_->StartWorker(*queue_, pool_, "resolver", 2, 30, metrics_port);
   const json retry_42 = {{"onExitStatus", {{"retry", json::array({42})}}}};
   const std::string ok = harness_->CreateTask(
       *queue_, pool_, "echo hello from $TASK_ID run $RUN_ID");
@@ -483,12 +514,12 @@ TEST_F(WorkerIntegrationTest, TasksRunAndResolveWithMetricsAndAnIdleWorker) {
   struct Expect {
     std::string id, state, reason;
   };
-  for (const Expect& e : std::vector<Expect>{
-           {ok, "completed", "completed"},
-           {fails, "failed", "failed"},
-           {intermittent, "exception", "intermittent-task"},
-           {malformed, "exception", "malformed-payload"},
-           {too_long, "failed", "failed"}}) {
+  for (const Expect& e :
+       std::vector<Expect>{{ok, "completed", "completed"},
+                           {fails, "failed", "failed"},
+                           {intermittent, "exception", "intermittent-task"},
+                           {malformed, "exception", "malformed-payload"},
+                           {too_long, "failed", "failed"}}) {
     v1::TaskStatus status = WorkerHarness::WaitResolved(*queue_, e.id);
     EXPECT_EQ(status.state(), e.state) << Describe(status);
     ASSERT_EQ(status.runs_size(), 1) << Describe(status);
@@ -613,16 +644,16 @@ TEST_F(WorkerIntegrationTest, SigtermBeyondTheGracePeriodIsRetriedElsewhere) {
 }
 
 TEST_F(WorkerIntegrationTest, SigkillMidTaskIsRetriedOnASecondWorker) {
-  auto first = harness_->StartWorker(*queue_, pool_, "doomed", 1, 30, 0,
-                                     "shared-work");
+  auto first =
+      harness_->StartWorker(*queue_, pool_, "doomed", 1, 30, 0, "shared-work");
   const std::string id = harness_->CreateTask(
       *queue_, pool_,
       "if [ \"$RUN_ID\" = 0 ]; then echo $$ > " +
           harness_->Mark("pid").string() + "; sleep 120; fi",
       /*retries=*/2);
-  ASSERT_TRUE(Eventually(
-      [&] { return !ReadFile(harness_->Mark("pid")).empty(); },
-      absl::Seconds(60)))
+  ASSERT_TRUE(
+      Eventually([&] { return !ReadFile(harness_->Mark("pid")).empty(); },
+                 absl::Seconds(60)))
       << first->Output();
   const pid_t orphan = std::stoi(ReadFile(harness_->Mark("pid")));
   first->Signal(SIGKILL);
@@ -642,21 +673,22 @@ TEST_F(WorkerIntegrationTest, SigkillMidTaskIsRetriedOnASecondWorker) {
 
   // The second worker shares the work directory, so it also cleans up what
   // the killed one left running.
-  auto second = harness_->StartWorker(*queue_, pool_, "rescuer", 1, 30, 0,
-                                      "shared-work");
+  auto second =
+      harness_->StartWorker(*queue_, pool_, "rescuer", 1, 30, 0, "shared-work");
   v1::TaskStatus done = WorkerHarness::WaitResolved(*queue_, id);
   EXPECT_EQ(done.state(), "completed") << Describe(done);
   ASSERT_EQ(done.runs_size(), 2) << Describe(done);
   EXPECT_EQ(done.runs(1).worker_id(), "rescuer");
-  EXPECT_TRUE(Eventually([&] { return ProcessGone(orphan); },
-                         absl::Seconds(20)))
+  EXPECT_TRUE(
+      Eventually([&] { return ProcessGone(orphan); }, absl::Seconds(20)))
       << "the killed worker's task (pid " << orphan << ") is still running";
   second->Signal(SIGTERM);
   EXPECT_EQ(second->Wait(absl::Seconds(60)), 0) << second->Output();
 }
 
 // A queue of its own, restarted mid-task on the same data directory.
-TEST(WorkerQueueRestartTest, TheWorkerKeepsTheTaskAndReportsOnceTheQueueIsBack) {
+TEST(WorkerQueueRestartTest,
+     TheWorkerKeepsTheTaskAndReportsOnceTheQueueIsBack) {
   if (!PostgresAvailable()) {
     GTEST_SKIP() << "PostgreSQL server binaries (initdb) are not installed";
   }
@@ -673,8 +705,8 @@ TEST(WorkerQueueRestartTest, TheWorkerKeepsTheTaskAndReportsOnceTheQueueIsBack) 
     const std::string id = harness.CreateTask(
         queue, "it/restart",
         "touch " + harness.Mark("started").string() + "; sleep 8; echo done");
-    ASSERT_TRUE(Eventually(
-        [&] { return fs::exists(harness.Mark("started")); }, absl::Seconds(60)))
+    ASSERT_TRUE(Eventually([&] { return fs::exists(harness.Mark("started")); },
+                           absl::Seconds(60)))
         << worker->Output();
 
     ASSERT_EQ(queue.Stop(), 0) << queue.process().Output();
@@ -713,10 +745,10 @@ class CheckConfigTest : public ::testing::Test {
   int Check(const json& config, std::string* out, std::string* err) {
     std::ofstream(dir_ / "config.json") << config.dump();
     Child child;
-    EXPECT_TRUE(child.Spawn(DROVER_WORKER_BINARY,
-                            {"--check-config", "--config",
-                             (dir_ / "config.json").string()},
-                            dir_ / "check.out", dir_ / "check.err"));
+    EXPECT_TRUE(child.Spawn(
+        DROVER_WORKER_BINARY,
+        {"--check-config", "--config", (dir_ / "config.json").string()},
+        dir_ / "check.out", dir_ / "check.err"));
     int code = child.Wait(absl::Seconds(60));
     *out = child.Stdout();
     *err = child.Stderr();
@@ -765,8 +797,8 @@ TEST_F(CheckConfigTest, TheShippedExampleConfigsParse) {
   // Each deploy/worker-configs example must at least parse and name a known
   // engine and plugins; machine-specific checks (root for per-task users,
   // CA files) are expected to fail here and are filtered out.
-  const fs::path examples = fs::path(DROVER_SOURCE_DIR) / "deploy" /
-                            "worker-configs";
+  const fs::path examples =
+      fs::path(DROVER_SOURCE_DIR) / "deploy" / "worker-configs";
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(examples)) {
     if (entry.path().extension() != ".json") continue;

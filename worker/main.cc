@@ -96,11 +96,10 @@ int main(int argc, char** argv) {
     plugin_names.push_back(name);
   }
   if (flags.check_config) {
-    std::cout << "configuration is valid: worker " << config.worker_group
-              << "/" << config.worker_id << " in pool "
-              << config.worker_pool_id << ", queue "
-              << absl::StrJoin(config.queue_urls, ", ") << ", engine "
-              << config.engine << ", plugins "
+    std::cout << "configuration is valid: worker " << config.worker_group << "/"
+              << config.worker_id << " in pool " << config.worker_pool_id
+              << ", queue " << absl::StrJoin(config.queue_urls, ", ")
+              << ", engine " << config.engine << ", plugins "
               << absl::StrJoin(plugin_names, ", ") << ", capacity "
               << config.capacity << std::endl;
     if (!config.registration_secret_file.empty()) {
@@ -130,8 +129,7 @@ int main(int argc, char** argv) {
 
   auto components = registry.Build(config, clock);
   if (!components.ok()) {
-    std::cerr << "drover-worker: " << Explain(components.status())
-              << std::endl;
+    std::cerr << "drover-worker: " << Explain(components.status()) << std::endl;
     return 1;
   }
   std::vector<std::shared_ptr<const client::Connection>> connections;
@@ -157,8 +155,8 @@ int main(int argc, char** argv) {
   options.capacity = config.capacity;
   options.shutdown_grace = config.shutdown_grace;
   options.log_retention = config.log_retention;
-  Worker worker(api, *components->engine, components->PluginPointers(),
-                options, clock);
+  Worker worker(api, *components->engine, components->PluginPointers(), options,
+                clock);
   WorkerMetrics metrics;
   worker.SetRunObserver(
       [&metrics](const TaskRunSummary& summary) { metrics.Observe(summary); });
@@ -173,8 +171,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     metrics_server = std::move(*started);
-    std::cout << "metrics on http://" << metrics_server->address()
-              << "/metrics" << std::endl;
+    std::cout << "metrics on http://" << metrics_server->address() << "/metrics"
+              << std::endl;
   }
 
   std::atomic<bool> exiting{false};
@@ -182,10 +180,11 @@ int main(int argc, char** argv) {
     int received = 0;
     while (sigwait(&signals, &received) == 0) {
       if (exiting.load()) return;
-      spdlog::info("received {}: stopping (no new claims; running tasks get "
-                   "{:.0f} s)",
-                   received == SIGTERM ? "SIGTERM" : "SIGINT",
-                   absl::ToDoubleSeconds(config.shutdown_grace));
+      spdlog::info(
+          "received {}: stopping (no new claims; running tasks get "
+          "{:.0f} s)",
+          received == SIGTERM ? "SIGTERM" : "SIGINT",
+          absl::ToDoubleSeconds(config.shutdown_grace));
       worker.Shutdown();
     }
   });

@@ -12,8 +12,8 @@ namespace {
 
 void Header(std::string* out, const char* name, const char* type,
             const char* help) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
-                  type, "\n");
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type,
+                  "\n");
 }
 
 void Sample(std::string* out, const char* name, double value) {
@@ -24,8 +24,7 @@ void Summary(std::string* out, const char* name, const char* help,
              const DurationSummary& summary) {
   Header(out, name, "summary", help);
   for (double q : {0.5, 0.9, 0.99}) {
-    absl::StrAppend(out, name, "{quantile=\"", absl::StrFormat("%g", q),
-                    "\"} ",
+    absl::StrAppend(out, name, "{quantile=\"", absl::StrFormat("%g", q), "\"} ",
                     absl::StrFormat("%.9g", summary.QuantileSeconds(q)), "\n");
   }
   absl::StrAppend(out, name, "_sum ",

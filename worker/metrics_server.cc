@@ -52,10 +52,10 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     bound = port;
   }
   if (bound <= 0) {
-    return MakeError(ErrorCode::kInternalError,
-                     "cannot listen for metrics on " + std::string(address),
-                     {{"field", "metrics_listen"},
-                      {"value", std::string(address)}});
+    return MakeError(
+        ErrorCode::kInternalError,
+        "cannot listen for metrics on " + std::string(address),
+        {{"field", "metrics_listen"}, {"value", std::string(address)}});
   }
   server->port_ = bound;
   server->address_ = host + ":" + std::to_string(bound);

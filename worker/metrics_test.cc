@@ -93,8 +93,8 @@ TEST(MetricsServerTest, ServesMetricsAndHealth) {
 }
 
 TEST(MetricsServerTest, RejectsBadAddresses) {
-  for (const char* bad : {"nowhere", "127.0.0.1:", "127.0.0.1:99999",
-                          ":80", "127.0.0.1:x"}) {
+  for (const char* bad :
+       {"nowhere", "127.0.0.1:", "127.0.0.1:99999", ":80", "127.0.0.1:x"}) {
     auto server = MetricsServer::Start(bad, [] { return std::string(); });
     EXPECT_FALSE(server.ok()) << bad;
     EXPECT_EQ(GetErrorInfo(server.status()).details["field"], "metrics_listen")

@@ -91,9 +91,8 @@ absl::StatusOr<Components> Registry::Build(const WorkerConfig& config,
     if (plugin == plugins_.end()) {
       return InputError("plugins." + name, name, "unknown plugin");
     }
-    DROVER_ASSIGN_OR_RETURN(
-        auto built,
-        plugin->second.make(PluginContext(config, name, section, clock)));
+    DROVER_ASSIGN_OR_RETURN(auto built, plugin->second.make(PluginContext(
+                                            config, name, section, clock)));
     components.plugins.push_back(std::move(built));
   }
   return components;

@@ -56,9 +56,9 @@ absl::Status ValidatePayload(const nlohmann::json& payload,
     if (!known.contains(item.key())) {
       return MakeError(
           ErrorCode::kMalformedPayload,
-          absl::StrCat("unknown payload field \"", item.key(),
-                       "\"; this worker understands: ",
-                       absl::StrJoin(known, ", ")),
+          absl::StrCat(
+              "unknown payload field \"", item.key(),
+              "\"; this worker understands: ", absl::StrJoin(known, ", ")),
           {{"field", "payload." + item.key()}, {"value", item.key()}});
     }
   }
@@ -71,7 +71,8 @@ absl::Status ValidatePayload(const nlohmann::json& payload,
 
 std::string DescribeError(const absl::Status& status) {
   ErrorInfo info = GetErrorInfo(status);
-  std::string text = std::string(ErrorCodeName(info.code)) + ": " + info.message;
+  std::string text =
+      std::string(ErrorCodeName(info.code)) + ": " + info.message;
   for (const auto& [key, value] : info.details) {
     absl::StrAppend(&text, " (", key, ": ", value, ")");
   }
@@ -80,8 +81,7 @@ std::string DescribeError(const absl::Status& status) {
 
 }  // namespace
 
-TaskRun::TaskRun(v1::ClaimedTask claim, QueueApi& api,
-                 engines::Engine& engine,
+TaskRun::TaskRun(v1::ClaimedTask claim, QueueApi& api, engines::Engine& engine,
                  std::vector<plugins::Plugin*> plugins, TaskRunOptions options,
                  const Clock& clock)
     : claim_(std::move(claim)),
@@ -91,7 +91,8 @@ TaskRun::TaskRun(v1::ClaimedTask claim, QueueApi& api,
       options_(std::move(options)),
       clock_(clock),
       claimed_at_(clock.Now()),
-      taken_until_(FromProto(claim_.taken_until())) {}
+      taken_until_(FromProto(claim_.taken_until())),
+      credentials_(claim_.credentials()) {}
 
 TaskRun::~TaskRun() {
   StopReclaimer();
@@ -152,8 +153,9 @@ TaskRunSummary TaskRun::Run() {
   }
   if (lost) {
     summary.claim_lost = true;
-    log.Note("the claim on this run was lost (canceled, taken over or "
-             "expired); nothing is reported");
+    log.Note(
+        "the claim on this run was lost (canceled, taken over or "
+        "expired); nothing is reported");
   } else {
     absl::Time ended = clock_.Now();
     summary.reported = Report(summary.outcome, log);
@@ -312,10 +314,10 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
     }
     if (!failed_stage) {
       if (result->out_of_memory) log.Note("killed: out of memory");
-      outcome.state = result->exit_code == 0 && !result->signal &&
-                              !result->out_of_memory
-                          ? Outcome::State::kCompleted
-                          : Outcome::State::kFailed;
+      outcome.state =
+          result->exit_code == 0 && !result->signal && !result->out_of_memory
+              ? Outcome::State::kCompleted
+              : Outcome::State::kFailed;
       for (size_t i = 0; !failed_stage && i < hooks.size(); ++i) {
         if (auto s = hooks[i]->Stopped(*sandbox, *result, outcome); !s.ok()) {
           fail(hook_name("stopped", i), s);
@@ -376,12 +378,16 @@ void TaskRun::ReclaimLoop() {
     cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
                  [this] { return stop_reclaimer_; });
     if (stop_reclaimer_) break;
+    const v1::TaskCredentials credentials = credentials_;
     lock.unlock();
     auto reclaimed = api_.ReclaimTask(options_.worker, claim_.task_id(),
-                                      claim_.run_id());
+                                      claim_.run_id(), credentials);
     lock.lock();
     if (reclaimed.ok()) {
       taken_until_ = FromProto(reclaimed->taken_until());
+      if (reclaimed->has_credentials()) {
+        credentials_ = reclaimed->credentials();
+      }
       continue;
     }
     if (HasErrorCode(reclaimed.status(), ErrorCode::kRequestConflict) ||
@@ -404,8 +410,9 @@ void TaskRun::ReclaimLoop() {
       // result would be refused, so stop spending the machine on it.
       claim_lost_ = true;
       if (log_ != nullptr) {
-        log_->Note("the claim expired while the queue was unreachable; "
-                   "aborting the task");
+        log_->Note(
+            "the claim expired while the queue was unreachable; "
+            "aborting the task");
       }
       if (sandbox_ != nullptr) sandbox_->Abort();
       break;
@@ -419,16 +426,21 @@ bool TaskRun::Report(const Outcome& outcome, TaskLog& log) {
   absl::Duration backoff = options_.report_backoff;
   std::mt19937_64 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
+    v1::TaskCredentials credentials;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      credentials = credentials_;
+    }
     absl::Status s;
     switch (outcome.state) {
       case Outcome::State::kCompleted:
-        s = api_.ReportCompleted(task_id, run_id);
+        s = api_.ReportCompleted(task_id, run_id, credentials);
         break;
       case Outcome::State::kFailed:
-        s = api_.ReportFailed(task_id, run_id);
+        s = api_.ReportFailed(task_id, run_id, credentials);
         break;
       case Outcome::State::kException:
-        s = api_.ReportException(task_id, run_id, outcome.reason);
+        s = api_.ReportException(task_id, run_id, outcome.reason, credentials);
         break;
     }
     if (s.ok()) return true;
@@ -444,26 +456,29 @@ bool TaskRun::Report(const Outcome& outcome, TaskLog& log) {
       taken_until = taken_until_;
     }
     if (clock_.Now() > taken_until) {
-      spdlog::warn("task {} run {}: claim lapsed before the resolution "
-                   "could be reported: {}",
-                   task_id, run_id, s.ToString());
+      spdlog::warn(
+          "task {} run {}: claim lapsed before the resolution "
+          "could be reported: {}",
+          task_id, run_id, s.ToString());
       log.Note("the claim lapsed before the queue took the resolution");
       return false;
     }
     // Jitter spreads the retries of many tasks after a queue outage.
     std::uniform_real_distribution<double> jitter(0.5, 1.5);
     absl::Duration delay = backoff * jitter(rng);
-    spdlog::warn("task {} run {}: report attempt {} failed ({}); retrying in "
-                 "{:.0f} ms",
-                 task_id, run_id, attempt, s.ToString(),
-                 absl::ToDoubleMilliseconds(delay));
+    spdlog::warn(
+        "task {} run {}: report attempt {} failed ({}); retrying in "
+        "{:.0f} ms",
+        task_id, run_id, attempt, s.ToString(),
+        absl::ToDoubleMilliseconds(delay));
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (cv_.wait_for(lock, absl::ToChronoNanoseconds(delay),
                        [this] { return stop_reporting_; })) {
-        spdlog::warn("task {} run {}: gave up reporting (worker exiting); "
-                     "the queue will expire the claim and retry the task",
-                     task_id, run_id);
+        spdlog::warn(
+            "task {} run {}: gave up reporting (worker exiting); "
+            "the queue will expire the claim and retry the task",
+            task_id, run_id);
         return false;
       }
     }

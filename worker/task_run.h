@@ -104,13 +104,15 @@ class TaskRun {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  engines::Sandbox* sandbox_ = nullptr;        // guarded by mu_
-  std::optional<std::string> abort_reason_;   // guarded by mu_
-  bool claim_lost_ = false;                    // guarded by mu_
-  bool stop_reclaimer_ = false;                // guarded by mu_
-  bool stop_reporting_ = false;                // guarded by mu_
-  absl::Time taken_until_;                     // guarded by mu_
-  class TaskLog* log_ = nullptr;               // guarded by mu_
+  engines::Sandbox* sandbox_ = nullptr;      // guarded by mu_
+  std::optional<std::string> abort_reason_;  // guarded by mu_
+  bool claim_lost_ = false;                  // guarded by mu_
+  bool stop_reclaimer_ = false;              // guarded by mu_
+  bool stop_reporting_ = false;              // guarded by mu_
+  absl::Time taken_until_;                   // guarded by mu_
+  // The run's task credentials, renewed by reclaims.
+  v1::TaskCredentials credentials_;  // guarded by mu_
+  class TaskLog* log_ = nullptr;     // guarded by mu_
 };
 
 }  // namespace drover::worker

@@ -71,10 +71,9 @@ void Worker::PruneLogs() {
   last_prune_ = now;
   namespace fs = std::filesystem;
   const fs::path dir = options_.run.work_dir / "logs";
-  const auto cutoff =
-      fs::file_time_type::clock::now() -
-      std::chrono::duration_cast<fs::file_time_type::duration>(
-          absl::ToChronoNanoseconds(options_.log_retention));
+  const auto cutoff = fs::file_time_type::clock::now() -
+                      std::chrono::duration_cast<fs::file_time_type::duration>(
+                          absl::ToChronoNanoseconds(options_.log_retention));
   std::error_code ec;
   int removed = 0;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
@@ -115,7 +114,8 @@ void Worker::Shutdown() {
 
 void Worker::SleepUnlessStopping(absl::Duration d) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stopping_; });
+  cv_.wait_for(lock, absl::ToChronoNanoseconds(d),
+               [this] { return stopping_; });
 }
 
 void Worker::WaitForCapacityOrStop() {
@@ -177,8 +177,8 @@ void Worker::Run() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) break;
-      free = options_.capacity - static_cast<int>(running_.size() -
-                                                  finished_.size());
+      free = options_.capacity -
+             static_cast<int>(running_.size() - finished_.size());
     }
     if (free <= 0) continue;
 
@@ -235,8 +235,8 @@ void Worker::DrainRuns() {
     while (!all_done()) {
       absl::Duration left = deadline - clock_.Now();
       if (left <= absl::ZeroDuration()) return;
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(
-                             std::min(left, absl::Seconds(1))));
+      cv_.wait_for(lock,
+                   absl::ToChronoNanoseconds(std::min(left, absl::Seconds(1))));
     }
   };
   if (!all_done()) {
@@ -251,9 +251,10 @@ void Worker::DrainRuns() {
   for (auto& [key, run] : running_) run->Abort("worker-shutdown");
   wait_until(clock_.Now() + options_.report_grace);
   if (all_done()) return;
-  spdlog::warn("{} task(s) could not report in time; their claims will "
-               "expire and the queue will retry them",
-               running_.size() - finished_.size());
+  spdlog::warn(
+      "{} task(s) could not report in time; their claims will "
+      "expire and the queue will retry them",
+      running_.size() - finished_.size());
   for (auto& [key, run] : running_) run->StopRetryingReports();
   cv_.wait(lock, all_done);
 }

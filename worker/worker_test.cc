@@ -113,6 +113,8 @@ class WorkerTest : public ::testing::Test {
 
   void TearDown() override {
     StopWorker();
+    // Every reclaim and report carried the run's current task credentials.
+    if (queue_) EXPECT_EQ(queue_->AuthenticationFailures(), 0);
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -148,8 +150,8 @@ class WorkerTest : public ::testing::Test {
     options.min_backoff = absl::Milliseconds(20);
     options.max_backoff = absl::Milliseconds(200);
     options.health_interval = absl::Milliseconds(50);
-    worker_ = std::make_unique<Worker>(queue, *engine_, pointers, options,
-                                       clock_);
+    worker_ =
+        std::make_unique<Worker>(queue, *engine_, pointers, options, clock_);
     worker_->SetRunObserver([this](const TaskRunSummary& summary) {
       std::lock_guard<std::mutex> lock(mu_);
       summaries_[summary.task_id] = summary;
@@ -202,8 +204,8 @@ class WorkerTest : public ::testing::Test {
     return (marks_ / name).string();
   }
 
-  static std::optional<fakes::Report> ReportFor(
-      const FakeQueue& queue, const std::string& task_id) {
+  static std::optional<fakes::Report> ReportFor(const FakeQueue& queue,
+                                                const std::string& task_id) {
     for (const auto& report : queue.Reports()) {
       if (report.task_id == task_id) return report;
     }
@@ -226,7 +228,8 @@ class WorkerTest : public ::testing::Test {
 TEST_F(WorkerTest, RespectsCapacityUnderABacklog) {
   FakeQueue& queue = NewQueue();
   std::vector<std::string> ids;
-  for (int i = 0; i < 12; ++i) ids.push_back(queue.AddTask(ShellPayload("sleep 0.2")));
+  for (int i = 0; i < 12; ++i)
+    ids.push_back(queue.AddTask(ShellPayload("sleep 0.2")));
   StartWorker(queue, 3);
   ASSERT_TRUE(queue.WaitForReports(12, absl::Seconds(180)));
   // The first claim found the backlog and filled the capacity, never more.
@@ -246,9 +249,9 @@ TEST_F(WorkerTest, RespectsCapacityUnderABacklog) {
 
 TEST_F(WorkerTest, AsksForExactlyTheFreeCapacity) {
   FakeQueue& queue = NewQueue();
-  const std::string wait_for_release =
-      "touch " + Mark("$TASK_ID") + "; while [ ! -e " + Mark("release") +
-      " ]; do sleep 0.05; done";
+  const std::string wait_for_release = "touch " + Mark("$TASK_ID") +
+                                       "; while [ ! -e " + Mark("release") +
+                                       " ]; do sleep 0.05; done";
   const std::string a = queue.AddTask(ShellPayload(wait_for_release));
   StartWorker(queue, 3);
   // A claims one slot; the next ask is for the two left.
@@ -285,8 +288,8 @@ TEST_F(WorkerTest, RunsTasksConcurrently) {
   FakeQueue& queue = NewQueue();
   // Each task announces itself, then waits until all four have: run one
   // at a time, the first would wait until its maxRunTime killed it.
-  const std::string script = "touch " + Mark("$TASK_ID") +
-                             "; while [ $(ls " + marks_.string() +
+  const std::string script = "touch " + Mark("$TASK_ID") + "; while [ $(ls " +
+                             marks_.string() +
                              " | wc -l) -lt 4 ]; do sleep 0.05; done";
   for (int i = 0; i < 4; ++i) queue.AddTask(ShellPayload(script, 60));
   StartWorker(queue, 4);
@@ -298,7 +301,9 @@ TEST_F(WorkerTest, RunsTasksConcurrently) {
 
 TEST_F(WorkerTest, ReclaimsKeepALongTaskAlive) {
   FakeQueue& queue = NewQueue();
-  // The claim lasts 2 s; the task needs 5.
+  // The claim lasts 2 s; the task needs 5. Each reclaim also renews the
+  // task credentials, which expire with the claim: reports and later
+  // reclaims only work with the renewed ones.
   const std::string id =
       queue.AddTask(ShellPayload("sleep 5"), absl::Seconds(2));
   StartWorker(queue, 1);
@@ -312,9 +317,9 @@ TEST_F(WorkerTest, ReclaimsKeepALongTaskAlive) {
 
 TEST_F(WorkerTest, ReclaimConflictAbortsTheTaskAndReportsNothing) {
   FakeQueue& queue = NewQueue();
-  const std::string id = queue.AddTask(
-      ShellPayload("touch " + Mark("started") + "; sleep 60"),
-      absl::Seconds(1));
+  const std::string id =
+      queue.AddTask(ShellPayload("touch " + Mark("started") + "; sleep 60"),
+                    absl::Seconds(1));
   StartWorker(queue, 1);
   ASSERT_TRUE(Eventually([&] { return fs::exists(Mark("started")); }));
   queue.CancelRun(id);
@@ -325,8 +330,7 @@ TEST_F(WorkerTest, ReclaimConflictAbortsTheTaskAndReportsNothing) {
   EXPECT_FALSE(Summary(id)->reported);
   EXPECT_TRUE(queue.Reports().empty());
   EXPECT_TRUE(Eventually([&] { return worker_->Stats().claim_lost == 1; }));
-  EXPECT_NE(LogOf(id).find("reclaim refused"), std::string::npos)
-      << LogOf(id);
+  EXPECT_NE(LogOf(id).find("reclaim refused"), std::string::npos) << LogOf(id);
 }
 
 TEST_F(WorkerTest, MalformedPayloadResolvesWithTheReasonInTheLog) {
@@ -357,8 +361,8 @@ TEST_F(WorkerTest, MalformedPayloadResolvesWithTheReasonInTheLog) {
 
 TEST_F(WorkerTest, UnknownPayloadKeyIsMalformed) {
   FakeQueue& queue = NewQueue();
-  const std::string id = queue.AddTask(ShellPayload(
-      "true", 10, json{{"colour", "blue"}}));
+  const std::string id =
+      queue.AddTask(ShellPayload("true", 10, json{{"colour", "blue"}}));
   StartWorker(queue, 1);
   ASSERT_TRUE(queue.WaitForReports(1, absl::Seconds(60)));
   auto report = ReportFor(queue, id);
@@ -375,8 +379,8 @@ TEST_F(WorkerTest, UnknownPayloadKeyIsMalformed) {
 
 TEST_F(WorkerTest, MaxRunTimeFailsTheTaskAndSaysSo) {
   FakeQueue& queue = NewQueue();
-  const std::string id = queue.AddTask(
-      ShellPayload("echo $$ > " + Mark("pid") + "; sleep 60", 5));
+  const std::string id =
+      queue.AddTask(ShellPayload("echo $$ > " + Mark("pid") + "; sleep 60", 5));
   // One maxRunTime second lasts 100 ms here: the limit is 0.5 s.
   StartWorker(queue, 1, absl::Seconds(60), absl::Milliseconds(100));
   ASSERT_TRUE(queue.WaitForReports(1, absl::Seconds(40)));
@@ -413,7 +417,8 @@ TEST_F(WorkerTest, ExitStatusDecidesTheResolution) {
 TEST_F(WorkerTest, PluginsShapeTheTaskAndItsLog) {
   FakeQueue& queue = NewQueue();
   const std::string id = queue.AddTask(
-      ShellPayload("echo \"task=$TASK_ID run=$RUN_ID greeting=$GREETING\"",
+      ShellPayload("echo \"task=$TASK_ID run=$RUN_ID greeting=$GREETING "
+                   "client=$DROVER_CLIENT_ID\"",
                    30, json{{"env", {{"GREETING", "hello"}}}}));
   StartWorker(queue, 1);
   ASSERT_TRUE(queue.WaitForReports(1, absl::Seconds(60)));
@@ -423,8 +428,10 @@ TEST_F(WorkerTest, PluginsShapeTheTaskAndItsLog) {
   EXPECT_NE(log.find("[drover] task: " + id), std::string::npos) << log;
   EXPECT_NE(log.find("[drover] worker: test-group/test-id"), std::string::npos)
       << log;
-  EXPECT_NE(log.find("task=" + id + " run=0 greeting=hello"),
-            std::string::npos)
+  // The task credentials of the claim reach the task.
+  EXPECT_NE(
+      log.find("task=" + id + " run=0 greeting=hello client=task-client/" + id),
+      std::string::npos)
       << log;
   EXPECT_GT(Summary(id)->claim_to_start, absl::ZeroDuration());
   EXPECT_GT(Summary(id)->finish_to_reported, absl::ZeroDuration());
@@ -473,9 +480,9 @@ TEST_F(WorkerTest, ShutdownLetsARunningTaskFinishWithinTheGracePeriod) {
 
 TEST_F(WorkerTest, ShutdownBeyondTheGracePeriodResolvesWorkerShutdown) {
   FakeQueue& queue = NewQueue();
-  const std::string id = queue.AddTask(ShellPayload(
-      "echo $$ > " + Mark("pid") + "; touch " + Mark("started") +
-      "; sleep 60"));
+  const std::string id =
+      queue.AddTask(ShellPayload("echo $$ > " + Mark("pid") + "; touch " +
+                                 Mark("started") + "; sleep 60"));
   StartWorker(queue, 1, absl::Milliseconds(300));
   ASSERT_TRUE(Eventually([&] { return fs::exists(Mark("started")); }));
   const absl::Time asked = absl::Now();

@@ -153,6 +153,7 @@ absl::StatusOr<std::vector<v1::ClaimedTask>> FakeQueue::ClaimWork(
     const absl::Time taken_until =
         absl::Now() + claim_timeouts_[claim.task_id()];
     *claim.mutable_taken_until() = ToProto(taken_until);
+    *claim.mutable_credentials() = IssueLocked(claim.task_id(), taken_until);
     outstanding_[claim.task_id()] = taken_until;
     out.push_back(std::move(claim));
   }
@@ -167,10 +168,40 @@ void FakeQueue::CancelClaims() {
   cv_.notify_all();
 }
 
+v1::TaskCredentials FakeQueue::IssueLocked(const std::string& task_id,
+                                           absl::Time expires) {
+  v1::TaskCredentials credentials;
+  credentials.set_client_id("task-client/" + task_id);
+  credentials.set_access_token(absl::StrCat("token-", next_token_++));
+  issued_[credentials.access_token()] = Issued{task_id, expires};
+  return credentials;
+}
+
+absl::Status FakeQueue::CheckCredentialsLocked(
+    const std::string& task_id, const v1::TaskCredentials& credentials) {
+  auto it = issued_.find(credentials.access_token());
+  if (it == issued_.end() || it->second.task_id != task_id ||
+      credentials.client_id() != "task-client/" + task_id ||
+      it->second.expires < absl::Now()) {
+    ++auth_failures_;
+    return MakeError(ErrorCode::kAuthenticationFailed,
+                     "no valid task credentials for " + task_id,
+                     {{"client_id", credentials.client_id()}});
+  }
+  return absl::OkStatus();
+}
+
+int FakeQueue::AuthenticationFailures() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return auth_failures_;
+}
+
 absl::StatusOr<v1::ReclaimTaskResponse> FakeQueue::ReclaimTask(
-    const WorkerIdentity& worker, const std::string& task_id, int run_id) {
+    const WorkerIdentity& worker, const std::string& task_id, int run_id,
+    const v1::TaskCredentials& credentials) {
   std::lock_guard<std::mutex> lock(mu_);
   if (unavailable_) return absl::UnavailableError("fake queue is down");
+  DROVER_RETURN_IF_ERROR(CheckCredentialsLocked(task_id, credentials));
   ExpireClaimsLocked();
   ++reclaims_[task_id];
   cv_.notify_all();
@@ -182,18 +213,21 @@ absl::StatusOr<v1::ReclaimTaskResponse> FakeQueue::ReclaimTask(
   outstanding_[task_id] = taken_until;
   v1::ReclaimTaskResponse response;
   *response.mutable_taken_until() = ToProto(taken_until);
+  *response.mutable_credentials() = IssueLocked(task_id, taken_until);
   return response;
 }
 
 absl::Status FakeQueue::Resolve(const std::string& task_id, int run_id,
                                 const std::string& state,
-                                const std::string& reason) {
+                                const std::string& reason,
+                                const v1::TaskCredentials& credentials) {
   std::lock_guard<std::mutex> lock(mu_);
   if (unavailable_) {
     ++refused_reports_;
     cv_.notify_all();
     return absl::UnavailableError("fake queue is down");
   }
+  DROVER_RETURN_IF_ERROR(CheckCredentialsLocked(task_id, credentials));
   ExpireClaimsLocked();
   if (canceled_.contains(task_id)) {
     return ConflictError("run " + task_id + " was canceled");
@@ -213,17 +247,19 @@ absl::Status FakeQueue::Resolve(const std::string& task_id, int run_id,
   return absl::OkStatus();
 }
 
-absl::Status FakeQueue::ReportCompleted(const std::string& task_id,
-                                        int run_id) {
-  return Resolve(task_id, run_id, "completed", "");
+absl::Status FakeQueue::ReportCompleted(
+    const std::string& task_id, int run_id,
+    const v1::TaskCredentials& credentials) {
+  return Resolve(task_id, run_id, "completed", "", credentials);
 }
-absl::Status FakeQueue::ReportFailed(const std::string& task_id, int run_id) {
-  return Resolve(task_id, run_id, "failed", "");
+absl::Status FakeQueue::ReportFailed(const std::string& task_id, int run_id,
+                                     const v1::TaskCredentials& credentials) {
+  return Resolve(task_id, run_id, "failed", "", credentials);
 }
-absl::Status FakeQueue::ReportException(const std::string& task_id,
-                                        int run_id,
-                                        const std::string& reason) {
-  return Resolve(task_id, run_id, "exception", reason);
+absl::Status FakeQueue::ReportException(
+    const std::string& task_id, int run_id, const std::string& reason,
+    const v1::TaskCredentials& credentials) {
+  return Resolve(task_id, run_id, "exception", reason, credentials);
 }
 
 }  // namespace drover::worker::testing

@@ -1,7 +1,10 @@
 // FakeQueue: an in-memory QueueApi for worker tests. It keeps pending tasks,
 // hands them out like the real queue (up to max_tasks, long-polling briefly),
 // lets claims expire when they are not reclaimed in time (a later reclaim or
-// report then conflicts, as on the real queue), records every claim request,
+// report then conflicts, as on the real queue), hands out task credentials
+// with each claim and reclaim that expire with the claim and accepts only
+// valid ones for that run's reclaims and reports (AuthenticationFailed
+// otherwise), records every claim request,
 // reclaim and report, and can simulate an unreachable queue or a run
 // canceled under the worker. Thread-safe.
 #ifndef DROVER_WORKER_TESTING_FAKE_QUEUE_H_
@@ -70,17 +73,31 @@ class FakeQueue final : public QueueApi {
       const WorkerIdentity& worker, int max_tasks) override;
   void CancelClaims() override;
   absl::StatusOr<v1::ReclaimTaskResponse> ReclaimTask(
-      const WorkerIdentity& worker, const std::string& task_id,
-      int run_id) override;
-  absl::Status ReportCompleted(const std::string& task_id,
-                               int run_id) override;
-  absl::Status ReportFailed(const std::string& task_id, int run_id) override;
+      const WorkerIdentity& worker, const std::string& task_id, int run_id,
+      const v1::TaskCredentials& credentials) override;
+  absl::Status ReportCompleted(const std::string& task_id, int run_id,
+                               const v1::TaskCredentials& credentials) override;
+  absl::Status ReportFailed(const std::string& task_id, int run_id,
+                            const v1::TaskCredentials& credentials) override;
   absl::Status ReportException(const std::string& task_id, int run_id,
-                               const std::string& reason) override;
+                               const std::string& reason,
+                               const v1::TaskCredentials& credentials) override;
+
+  // Reclaims and reports refused for missing, foreign or expired task
+  // credentials.
+  int AuthenticationFailures() const;
 
  private:
   absl::Status Resolve(const std::string& task_id, int run_id,
-                       const std::string& state, const std::string& reason);
+                       const std::string& state, const std::string& reason,
+                       const v1::TaskCredentials& credentials);
+  // New credentials for `task_id`, valid until `expires`. Needs mu_.
+  v1::TaskCredentials IssueLocked(const std::string& task_id,
+                                  absl::Time expires);
+  // Ok when `credentials` were issued for `task_id` and have not expired.
+  // Needs mu_.
+  absl::Status CheckCredentialsLocked(const std::string& task_id,
+                                      const v1::TaskCredentials& credentials);
   // Moves outstanding runs whose claim lapsed to expired_. Needs mu_.
   void ExpireClaimsLocked();
 
@@ -95,6 +112,14 @@ class FakeQueue final : public QueueApi {
   std::vector<std::string> expired_;
   std::vector<ClaimRequest> claim_requests_;
   int refused_reports_ = 0;
+  struct Issued {
+    std::string task_id;
+    absl::Time expires;
+  };
+  // By access token.
+  std::map<std::string, Issued> issued_;
+  int next_token_ = 0;
+  int auth_failures_ = 0;
   std::set<std::string> canceled_;
   std::map<std::string, int> reclaims_;
   std::vector<Report> reports_;
