@@ -630,7 +630,7 @@ TEST_F(AuthServerTest, TaskCredentialsLetATaskActOnlyOnItsRun) {
   const TestCredentials worker = MustCreateClient(
       "worker/w1", {"queue:claim-work:proj/q", "queue:worker-id:g/w1"});
   v1::CreateTaskRequest decision =
-      NewTask("proj/q", {"secrets:get:proj/token",
+      NewTask("proj/q", {"secrets:get:proj/token", "queue:scheduler-id:-",
                          "queue:create-task:lowest:proj/child"});
   ASSERT_TRUE(CreateTask(decision, root()).ok());
 
@@ -1327,8 +1327,9 @@ TEST_F(TlsAuthServerTest, ClientLibraryVerifiesTheServerCertificate) {
 TEST(ServerCredentialsTest, TlsFlagsMustComeTogether) {
   AuthConfig config;
   config.tls_cert = "/nonexistent/cert.pem";
+  // The error names the flag that is missing.
   EXPECT_EQ(GetErrorInfo(ServerCredentials(config).status()).details["field"],
-            "tls-cert");
+            "tls-key");
   config.tls_key = "/nonexistent/key.pem";
   EXPECT_EQ(GetErrorInfo(ServerCredentials(config).status()).details["field"],
             "tls-cert");
