@@ -11,6 +11,7 @@
 #include "drover/v1/options.pb.h"
 #include "drover/v1/queue.pb.h"
 #include "drover/v1/secrets.pb.h"
+#include "drover/v1/worker_manager.pb.h"
 
 namespace drover::queue::auth {
 namespace {
@@ -418,6 +419,119 @@ absl::StatusOr<E> ListSecrets(const v1::ListSecretsRequest&,
   return E::Scope("secrets:list-secrets");
 }
 
+// ---- drover.v1.WorkerManager ------------------------------------------------
+
+std::string WorkerPath(const v1::WorkerKey& key) {
+  return key.worker_pool_id() + "/" + key.worker_group() + "/" +
+         key.worker_id();
+}
+
+template <const char* kVerb>
+absl::StatusOr<E> PoolAction(const v1::WorkerPoolIdRequest& request,
+                             const ScopeContext&) {
+  Requirements r;
+  r.Scope(std::string("worker-manager:") + kVerb + ":" +
+              request.worker_pool_id(),
+          "worker_pool_id");
+  return r.Done();
+}
+constexpr char kDeleteWorkerPool[] = "delete-worker-pool";
+constexpr char kGetWorkerPool[] = "get-worker-pool";
+
+absl::StatusOr<E> CreateWorkerPool(const v1::CreateWorkerPoolRequest& request,
+                                   const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:create-worker-pool:" + request.worker_pool_id(),
+          "worker_pool_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> UpdateWorkerPool(const v1::UpdateWorkerPoolRequest& request,
+                                   const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:update-worker-pool:" + request.worker_pool_id(),
+          "worker_pool_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> ResetRegistrationSecret(
+    const v1::ResetRegistrationSecretRequest& request, const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:reset-registration-secret:" +
+              request.worker_pool_id(),
+          "worker_pool_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> ListWorkerPools(const v1::ListWorkerPoolsRequest&,
+                                  const ScopeContext&) {
+  return E::Scope("worker-manager:list-worker-pools");
+}
+
+absl::StatusOr<E> ListWorkerPoolStats(const v1::ListWorkerPoolStatsRequest&,
+                                      const ScopeContext&) {
+  return E::Scope("worker-manager:list-worker-pools");
+}
+
+absl::StatusOr<E> CreateWorker(const v1::CreateWorkerRequest& request,
+                               const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:create-worker:" + request.worker_pool_id() + "/" +
+              request.worker_group() + "/" + request.worker_id(),
+          "worker_id");
+  return r.Done();
+}
+
+template <const char* kVerb>
+absl::StatusOr<E> WorkerAction(const v1::WorkerKey& request,
+                               const ScopeContext&) {
+  Requirements r;
+  r.Scope(std::string("worker-manager:") + kVerb + ":" + WorkerPath(request),
+          "worker_id");
+  return r.Done();
+}
+constexpr char kGetWorker[] = "get-worker";
+constexpr char kRemoveWorker[] = "remove-worker";
+constexpr char kWorkerSelf[] = "worker";
+
+absl::StatusOr<E> ListWorkers(const v1::ListWorkersRequest& request,
+                              const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:list-workers:" + request.worker_pool_id(),
+          "worker_pool_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> QuarantineWorker(const v1::QuarantineWorkerRequest& request,
+                                   const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:quarantine-worker:" + WorkerPath(request.worker()),
+          "worker.worker_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> RegisterWorker(const v1::RegisterWorkerRequest&,
+                                 const ScopeContext&) {
+  return E::Nothing();
+}
+
+absl::StatusOr<E> ReregisterWorker(const v1::ReregisterWorkerRequest& request,
+                                   const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:reregister-worker:" + request.worker_pool_id() +
+              "/" + request.worker_group() + "/" + request.worker_id(),
+          "worker_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> WorkerHeartbeat(const v1::WorkerHeartbeatRequest& request,
+                                  const ScopeContext&) {
+  Requirements r;
+  r.Scope("worker-manager:worker:" + WorkerPath(request.worker()),
+          "worker.worker_id");
+  return r.Done();
+}
+
 std::vector<RpcScopeRule> BuildRules() {
   using C = CallerRequirement;
   return {
@@ -664,6 +778,110 @@ std::vector<RpcScopeRule> BuildRules() {
        {"`secrets:list-secrets`"},
        "Names only; values need `secrets:get:<name>`.",
        &Typed<v1::ListSecretsRequest, &ListSecrets>},
+
+      // drover.v1.WorkerManager
+      {"drover.v1.WorkerManager/CreateWorkerPool",
+       C::kAuthenticated,
+       {"`worker-manager:create-worker-pool:<worker_pool_id>`"},
+       "A pool id is a task queue id; its workers claim from that queue.",
+       &Typed<v1::CreateWorkerPoolRequest, &CreateWorkerPool>},
+      {"drover.v1.WorkerManager/UpdateWorkerPool",
+       C::kAuthenticated,
+       {"`worker-manager:update-worker-pool:<worker_pool_id>`"},
+       "",
+       &Typed<v1::UpdateWorkerPoolRequest, &UpdateWorkerPool>},
+      {"drover.v1.WorkerManager/DeleteWorkerPool",
+       C::kAuthenticated,
+       {"`worker-manager:delete-worker-pool:<worker_pool_id>`"},
+       "",
+       &Typed<v1::WorkerPoolIdRequest, &PoolAction<kDeleteWorkerPool>>},
+      {"drover.v1.WorkerManager/GetWorkerPool",
+       C::kAnyone,
+       {"`worker-manager:get-worker-pool:<worker_pool_id>`"},
+       "",
+       &Typed<v1::WorkerPoolIdRequest, &PoolAction<kGetWorkerPool>>},
+      {"drover.v1.WorkerManager/ListWorkerPools",
+       C::kAnyone,
+       {"`worker-manager:list-worker-pools`"},
+       "",
+       &Typed<v1::ListWorkerPoolsRequest, &ListWorkerPools>},
+      {"drover.v1.WorkerManager/ResetRegistrationSecret",
+       C::kAuthenticated,
+       {"`worker-manager:reset-registration-secret:<worker_pool_id>`"},
+       "Whoever holds the pool's registration secret can register workers "
+       "of the pool under any group and id.",
+       &Typed<v1::ResetRegistrationSecretRequest, &ResetRegistrationSecret>},
+      {"drover.v1.WorkerManager/GetWorkerPoolStats",
+       C::kAnyone,
+       {"`worker-manager:get-worker-pool:<worker_pool_id>`"},
+       "",
+       &Typed<v1::WorkerPoolIdRequest, &PoolAction<kGetWorkerPool>>},
+      {"drover.v1.WorkerManager/ListWorkerPoolStats",
+       C::kAnyone,
+       {"`worker-manager:list-worker-pools`"},
+       "",
+       &Typed<v1::ListWorkerPoolStatsRequest, &ListWorkerPoolStats>},
+      {"drover.v1.WorkerManager/CreateWorker",
+       C::kAuthenticated,
+       {"`worker-manager:create-worker:<worker_pool_id>/<worker_group>/"
+        "<worker_id>`"},
+       "Returns the worker's static secret once.",
+       &Typed<v1::CreateWorkerRequest, &CreateWorker>},
+      {"drover.v1.WorkerManager/GetWorker",
+       C::kAnyone,
+       {"`worker-manager:get-worker:<worker_pool_id>/<worker_group>/"
+        "<worker_id>`"},
+       "",
+       &Typed<v1::WorkerKey, &WorkerAction<kGetWorker>>},
+      {"drover.v1.WorkerManager/ListWorkers",
+       C::kAnyone,
+       {"`worker-manager:list-workers:<worker_pool_id>`"},
+       "",
+       &Typed<v1::ListWorkersRequest, &ListWorkers>},
+      {"drover.v1.WorkerManager/QuarantineWorker",
+       C::kAuthenticated,
+       {"`worker-manager:quarantine-worker:<worker_pool_id>/<worker_group>/"
+        "<worker_id>`"},
+       "",
+       &Typed<v1::QuarantineWorkerRequest, &QuarantineWorker>},
+      {"drover.v1.WorkerManager/RemoveWorker",
+       C::kAuthenticated,
+       {"`worker-manager:remove-worker:<worker_pool_id>/<worker_group>/"
+        "<worker_id>`"},
+       "The worker's claimed runs resolve `exception/worker-shutdown`.",
+       &Typed<v1::WorkerKey, &WorkerAction<kRemoveWorker>>},
+      {"drover.v1.WorkerManager/RegisterWorker",
+       C::kAnyone,
+       {"no scopes: the proof (the worker's static secret or the pool's "
+        "registration secret) is checked instead"},
+       "Returns temporary credentials, client id "
+       "`worker/<worker_pool_id>/<worker_group>/<worker_id>`, with the "
+       "scopes `queue:claim-work:<worker_pool_id>`, "
+       "`queue:worker-id:<worker_group>/<worker_id>`, "
+       "`worker-manager:reregister-worker:<worker_pool_id>/<worker_group>/"
+       "<worker_id>`, `worker-manager:worker:<worker_pool_id>/"
+       "<worker_group>/<worker_id>` (heartbeat, shutdown) and "
+       "`secrets:get:worker-pool:<worker_pool_id>/*`.",
+       &Typed<v1::RegisterWorkerRequest, &RegisterWorker>},
+      {"drover.v1.WorkerManager/ReregisterWorker",
+       C::kAuthenticated,
+       {"`worker-manager:reregister-worker:<worker_pool_id>/<worker_group>/"
+        "<worker_id>`"},
+       "Held by the worker's own credentials; the single-use "
+       "re-registration secret is checked too.",
+       &Typed<v1::ReregisterWorkerRequest, &ReregisterWorker>},
+      {"drover.v1.WorkerManager/WorkerHeartbeat",
+       C::kAuthenticated,
+       {"`worker-manager:worker:<worker_pool_id>/<worker_group>/"
+        "<worker_id>`"},
+       "Held by the worker's own credentials.",
+       &Typed<v1::WorkerHeartbeatRequest, &WorkerHeartbeat>},
+      {"drover.v1.WorkerManager/WorkerShutdown",
+       C::kAuthenticated,
+       {"`worker-manager:worker:<worker_pool_id>/<worker_group>/"
+        "<worker_id>`"},
+       "Held by the worker's own credentials.",
+       &Typed<v1::WorkerKey, &WorkerAction<kWorkerSelf>>},
   };
 }
 

@@ -68,7 +68,7 @@ const google::protobuf::ServiceDescriptor* Service(const std::string& name) {
 TEST(RpcScopeTableTest, EveryMethodOfEveryServiceHasARule) {
   for (const char* name :
        {"drover.v1.Queue", "drover.v1.Artifacts", "drover.v1.Auth",
-        "drover.v1.Secrets"}) {
+        "drover.v1.Secrets", "drover.v1.WorkerManager"}) {
     const auto* service = Service(name);
     ASSERT_NE(service, nullptr) << name;
     EXPECT_EQ(MethodsWithoutRules(*service), Scopes{}) << name;
