@@ -136,6 +136,57 @@ CertificateVerifier::CertificateVerifier(std::vector<crypto::VerifyKey> keys,
 
 absl::StatusOr<CertificateClaims> CertificateVerifier::Verify(
     std::string_view certificate) const {
+  // A worker or task sends the same certificate on every call; verifying the
+  // signature again each time would cost more than the rest of the check.
+  // The cache holds only certificates that verified under this verifier's
+  // fixed key set, keyed by their exact bytes, so a hit proves the same
+  // thing; the validity window is still checked against the clock per call.
+  std::optional<CertificateClaims> cached;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto it = cache_.find(std::string(certificate));
+    if (it != cache_.end()) cached = it->second;
+  }
+  if (cached.has_value()) {
+    DROVER_RETURN_IF_ERROR(CheckWindow(*cached));
+    return *std::move(cached);
+  }
+  DROVER_ASSIGN_OR_RETURN(CertificateClaims claims,
+                          VerifyUncached(certificate));
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (cache_bytes_ + certificate.size() > kVerifiedCacheBytes) {
+    cache_.clear();
+    cache_bytes_ = 0;
+  }
+  if (cache_.emplace(std::string(certificate), claims).second) {
+    cache_bytes_ += certificate.size();
+  }
+  return claims;
+}
+
+absl::Status CertificateVerifier::CheckWindow(
+    const CertificateClaims& claims) const {
+  const absl::Time now = clock_.Now();
+  ErrorDetails details = {{"client_id", claims.client_id},
+                          {"start", Rfc3339(claims.start)},
+                          {"expiry", Rfc3339(claims.expiry)},
+                          {"now", Rfc3339(now)}};
+  if (now < claims.start - kCertificateClockSkew) {
+    return Unauthenticated("certificate is not valid until " +
+                               Rfc3339(claims.start) + " (server time is " +
+                               Rfc3339(now) + ")",
+                           std::move(details));
+  }
+  if (now > claims.expiry) {
+    return Unauthenticated("certificate expired at " + Rfc3339(claims.expiry) +
+                               " (server time is " + Rfc3339(now) + ")",
+                           std::move(details));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CertificateClaims> CertificateVerifier::VerifyUncached(
+    std::string_view certificate) const {
   if (certificate.empty()) return Unauthenticated("certificate is empty");
   if (certificate.size() > kMaxCertificateSize) {
     return Unauthenticated("certificate is larger than " +
@@ -194,22 +245,6 @@ absl::StatusOr<CertificateClaims> CertificateVerifier::Verify(
       !ValidateScopes("scopes", scopes).ok()) {
     return Unauthenticated("certificate claims are malformed");
   }
-  const absl::Time now = clock_.Now();
-  ErrorDetails details = {{"client_id", proto.client_id()},
-                          {"start", Rfc3339(*start)},
-                          {"expiry", Rfc3339(*expiry)},
-                          {"now", Rfc3339(now)}};
-  if (now < *start - kCertificateClockSkew) {
-    return Unauthenticated("certificate is not valid until " + Rfc3339(*start) +
-                               " (server time is " + Rfc3339(now) + ")",
-                           std::move(details));
-  }
-  if (now > *expiry) {
-    return Unauthenticated("certificate expired at " + Rfc3339(*expiry) +
-                               " (server time is " + Rfc3339(now) + ")",
-                           std::move(details));
-  }
-
   CertificateClaims claims;
   claims.version = proto.version();
   claims.client_id = proto.client_id();
@@ -219,6 +254,7 @@ absl::StatusOr<CertificateClaims> CertificateVerifier::Verify(
   claims.expiry = *expiry;
   claims.nonce = proto.nonce();
   claims.key_id = key->key_id();
+  DROVER_RETURN_IF_ERROR(CheckWindow(claims));
   return claims;
 }
 

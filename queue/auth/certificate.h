@@ -18,8 +18,10 @@
 #define DROVER_QUEUE_AUTH_CERTIFICATE_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -95,11 +97,24 @@ class CertificateVerifier {
   // base64url, not a signed certificate, unknown key id, bad signature,
   // malformed or unsupported claims, not yet valid (now < start - 5 min),
   // expired (now > expiry).
+  // Thread-safe; certificates that verified are remembered (up to
+  // kVerifiedCacheBytes of them) so a repeated one costs a lookup and the
+  // validity-window check, not another signature verification.
   absl::StatusOr<CertificateClaims> Verify(std::string_view certificate) const;
 
  private:
+  static constexpr size_t kVerifiedCacheBytes = 16 << 20;
+
+  absl::StatusOr<CertificateClaims> VerifyUncached(
+      std::string_view certificate) const;
+  // Not yet valid (beyond the clock skew) or expired: AuthenticationFailed.
+  absl::Status CheckWindow(const CertificateClaims& claims) const;
+
   std::vector<crypto::VerifyKey> keys_;
   const Clock& clock_;
+  mutable std::mutex cache_mu_;
+  mutable std::unordered_map<std::string, CertificateClaims> cache_;
+  mutable size_t cache_bytes_ = 0;
 };
 
 }  // namespace drover::queue::auth

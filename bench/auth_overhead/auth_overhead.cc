@@ -1,0 +1,207 @@
+// bench_auth_overhead: what authentication adds to ClaimWork.
+//
+// Three servers, each a full QueueServer on its own fresh database of one
+// throw-away PostgreSQL cluster, run in this process:
+//   none       -- AllowAllAuthorizer: no credential check at all;
+//   permanent  -- the real ScopeAuthorizer, the worker sends client id and
+//                 access token (cached after the first call);
+//   temporary  -- the same, with a signed certificate (verified without a
+//                 database read).
+// For each, --tasks pending tasks are created, then one worker claims them
+// one at a time (max_tasks 1) and every ClaimWork round trip is timed. The
+// modes take turns for --rounds rounds so that drift in the machine's load
+// hits all three alike. Printed: p50/p90/mean per mode and the overhead of
+// each authenticated mode over `none` (target: <= 5% at p50).
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
+#include "common/clock.h"
+#include "common/slugid.h"
+#include "drover/v1/auth.grpc.pb.h"
+#include "drover/v1/queue.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "queue/auth/testing/auth_test_env.h"
+#include "queue/queue_service/authorizer.h"
+#include "queue/server/queue_server.h"
+#include "queue/store/pg_store.h"
+#include "queue/store/testing/test_database.h"
+
+namespace drover::bench {
+namespace {
+
+using queue::auth::testing::AuthTestEnv;
+using queue::auth::testing::NewContext;
+using queue::auth::testing::TestCredentials;
+
+struct Target {
+  std::string name;
+  std::unique_ptr<v1::Queue::Stub> stub;
+  TestCredentials creator;  // Creates the tasks.
+  TestCredentials worker;   // Claims them.
+  Samples samples;
+};
+
+constexpr char kQueue[] = "bench/auth-overhead";
+
+absl::Status CreatePending(Target& target, int count) {
+  for (int i = 0; i < count; ++i) {
+    v1::CreateTaskRequest request;
+    request.set_task_id(NewSlugId());
+    *request.mutable_task() = MakeTask(kQueue);
+    v1::CreateTaskResponse response;
+    grpc::Status status = target.stub->CreateTask(
+        NewContext(target.creator).get(), request, &response);
+    if (!status.ok()) {
+      return absl::InternalError(
+          absl::StrCat(target.name, ": CreateTask: ", status.error_message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClaimAll(Target& target, int count) {
+  v1::ClaimWorkRequest request;
+  request.set_task_queue_id(kQueue);
+  request.set_worker_group("bench");
+  request.set_worker_id("w1");
+  request.set_max_tasks(1);
+  for (int i = 0; i < count; ++i) {
+    v1::ClaimWorkResponse response;
+    auto context = NewContext(target.worker);
+    auto start = SteadyClock::now();
+    grpc::Status status =
+        target.stub->ClaimWork(context.get(), request, &response);
+    auto end = SteadyClock::now();
+    if (!status.ok() || response.tasks_size() != 1) {
+      return absl::InternalError(
+          absl::StrCat(target.name, ": ClaimWork: ", status.error_message(),
+                       " (", response.tasks_size(), " tasks)"));
+    }
+    target.samples.Add(MillisBetween(start, end));
+  }
+  return absl::OkStatus();
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"Authentication overhead on ClaimWork round trips"};
+  int tasks = 500;
+  int rounds = 4;
+  std::string json_path;
+  app.add_option("--tasks", tasks, "claims per mode and round")
+      ->check(CLI::Range(10, 100000));
+  app.add_option("--rounds", rounds, "rounds (modes take turns)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--json", json_path, "also write the figures here");
+  CLI11_PARSE(app, argc, argv);
+
+  // The unauthenticated server.
+  auto db = queue::store::testing::TestDatabase::Create();
+  if (!db.ok()) {
+    std::cerr << "bench_auth_overhead: no PostgreSQL: " << db.status() << "\n";
+    return 1;
+  }
+  SystemClock clock;
+  queue::store::PgStoreOptions store_options;
+  store_options.connection_string = (*db)->connection_string();
+  auto store = queue::store::PgStore::Open(store_options, &clock);
+  if (!store.ok()) {
+    std::cerr << "bench_auth_overhead: " << store.status() << "\n";
+    return 1;
+  }
+  queue::queue_service::AllowAllAuthorizer allow_all;
+  queue::server::QueueServerOptions server_options;
+  server_options.listen = "127.0.0.1:0";
+  server_options.http_listen = "";
+  queue::server::QueueServer open_server(server_options, store->get(), nullptr,
+                                         &clock, &allow_all);
+  if (absl::Status s = open_server.Start(); !s.ok()) {
+    std::cerr << "bench_auth_overhead: " << s << "\n";
+    return 1;
+  }
+
+  // The authenticated server.
+  auto env = AuthTestEnv::Create();
+  if (!env.ok()) {
+    std::cerr << "bench_auth_overhead: " << env.status() << "\n";
+    return 1;
+  }
+  auto worker = (*env)->CreateClient(
+      "bench/worker",
+      {absl::StrCat("queue:claim-work:", kQueue), "queue:worker-id:bench/w1"});
+  if (!worker.ok()) {
+    std::cerr << "bench_auth_overhead: " << worker.status() << "\n";
+    return 1;
+  }
+  auto auth_stub = v1::Auth::NewStub((*env)->channel());
+  v1::CreateTemporaryCredentialsRequest temp_request;
+  temp_request.mutable_lifetime()->set_seconds(2 * 3600);
+  v1::CreateTemporaryCredentialsResponse temp;
+  grpc::Status temp_status = auth_stub->CreateTemporaryCredentials(
+      NewContext(*worker).get(), temp_request, &temp);
+  if (!temp_status.ok()) {
+    std::cerr << "bench_auth_overhead: CreateTemporaryCredentials: "
+              << temp_status.error_message() << "\n";
+    return 1;
+  }
+
+  std::vector<Target> targets;
+  targets.push_back(
+      {"none",
+       v1::Queue::NewStub(grpc::CreateChannel(
+           open_server.grpc_target(), grpc::InsecureChannelCredentials())),
+       {},
+       {},
+       {}});
+  targets.push_back({"permanent",
+                     v1::Queue::NewStub((*env)->channel()),
+                     (*env)->root(),
+                     *worker,
+                     {}});
+  targets.push_back({"temporary",
+                     v1::Queue::NewStub((*env)->channel()),
+                     (*env)->root(),
+                     TestCredentials{"", "", temp.certificate()},
+                     {}});
+
+  for (int round = 0; round < rounds; ++round) {
+    for (Target& target : targets) {
+      absl::Status s = CreatePending(target, tasks);
+      if (s.ok()) s = ClaimAll(target, tasks);
+      if (!s.ok()) {
+        std::cerr << "bench_auth_overhead: " << s << "\n";
+        return 1;
+      }
+    }
+  }
+
+  Table table(absl::StrCat("auth overhead: ClaimWork round trips, ", tasks,
+                           " claims x ", rounds, " rounds per mode"));
+  nlohmann::json doc;
+  const double base = targets[0].samples.Median();
+  for (const Target& target : targets) {
+    table.Add(target.name + " p50", target.samples.Median(), "ms");
+    table.Add(target.name + " p90", target.samples.Percentile(90), "ms");
+    doc[target.name] = target.samples.ToJson();
+    if (&target != &targets[0]) {
+      double overhead = 100.0 * (target.samples.Median() - base) / base;
+      table.Add(target.name + " overhead p50", overhead, "%", "target <= 5%");
+      doc[target.name + "_overhead_p50_percent"] = overhead;
+    }
+  }
+  table.Print(std::cout);
+  if (absl::Status s = WriteJson(json_path, doc); !s.ok()) {
+    std::cerr << "bench_auth_overhead: " << s << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace drover::bench
+
+int main(int argc, char** argv) { return drover::bench::Run(argc, argv); }
