@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/commands/auth.h"
+#include "cli/commands/graph.h"
 #include "cli/commands/queue.h"
 #include "cli/commands/secrets.h"
 #include "cli/commands/slugid.h"
@@ -44,6 +45,7 @@ int RunCli(const std::vector<std::string>& args, Streams streams,
       ->capture_default_str();
 
   commands::AddTaskCommands(app, context);
+  commands::AddGraphCommands(app, context);
   commands::AddQueueCommands(app, context);
   commands::AddSlugIdCommand(app, context);
   commands::AddAuthCommands(app, context);

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/rpc/grpc_status.h"
+
 namespace drover::client {
 
 QueueClient::QueueClient(std::shared_ptr<const Connection> connection,
@@ -98,6 +100,81 @@ absl::StatusOr<v1::ListTaskQueuesResponse> QueueClient::ListTaskQueues(
     const v1::ListTaskQueuesRequest& request, Options options) const {
   return Call(&v1::Queue::Stub::ListTaskQueues, request, options,
               Idempotency::kIdempotent);
+}
+
+absl::StatusOr<v1::CreateTaskGraphResponse> QueueClient::CreateTaskGraph(
+    const v1::CreateTaskGraphRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::CreateTaskGraph, request, options,
+              Idempotency::kNotIdempotent);
+}
+
+absl::StatusOr<v1::ListTasksResponse> QueueClient::ListTaskGroup(
+    const v1::ListTaskGroupRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::ListTaskGroup, request, options,
+              Idempotency::kIdempotent);
+}
+
+absl::StatusOr<v1::TaskGroupInfo> QueueClient::GetTaskGroup(
+    const v1::TaskGroupRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::GetTaskGroup, request, options,
+              Idempotency::kIdempotent);
+}
+
+absl::StatusOr<v1::TaskGroupInfo> QueueClient::SealTaskGroup(
+    const v1::TaskGroupRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::SealTaskGroup, request, options,
+              Idempotency::kIdempotent);
+}
+
+absl::StatusOr<v1::CancelTaskGroupResponse> QueueClient::CancelTaskGroup(
+    const v1::TaskGroupRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::CancelTaskGroup, request, options,
+              Idempotency::kIdempotent);
+}
+
+absl::StatusOr<v1::ListTasksResponse> QueueClient::ListDependentTasks(
+    const v1::ListDependentTasksRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::ListDependentTasks, request, options,
+              Idempotency::kIdempotent);
+}
+
+absl::StatusOr<v1::TaskStatusResponse> QueueClient::ChangeTaskPriority(
+    const v1::ChangeTaskPriorityRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::ChangeTaskPriority, request, options,
+              Idempotency::kIdempotent);
+}
+
+absl::StatusOr<v1::ChangeTaskGroupPriorityResponse>
+QueueClient::ChangeTaskGroupPriority(
+    const v1::ChangeTaskGroupPriorityRequest& request, Options options) const {
+  return Call(&v1::Queue::Stub::ChangeTaskGroupPriority, request, options,
+              Idempotency::kIdempotent);
+}
+
+absl::Status QueueClient::WatchEvents(
+    const v1::WatchEventsRequest& request,
+    const std::function<bool(const v1::Event&)>& on_event,
+    absl::Duration timeout, const std::function<void()>& on_live) const {
+  grpc::ClientContext context;
+  connection_->PrepareContext(&context, absl::Now() + timeout);
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader =
+      stub_->WatchEvents(&context, request);
+  reader->WaitForInitialMetadata();
+  if (on_live) on_live();
+  v1::Event event;
+  bool stopped = false;
+  while (reader->Read(&event)) {
+    if (!on_event(event)) {
+      stopped = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (stopped || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::OkStatus();
+  }
+  return rpc::FromGrpcStatus(status);
 }
 
 }  // namespace drover::client

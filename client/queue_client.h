@@ -18,6 +18,7 @@
 #ifndef DROVER_CLIENT_QUEUE_CLIENT_H_
 #define DROVER_CLIENT_QUEUE_CLIENT_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -64,6 +65,39 @@ class QueueClient {
       const v1::TaskQueueRequest& request, Options options = {}) const;
   absl::StatusOr<v1::ListTaskQueuesResponse> ListTaskQueues(
       const v1::ListTaskQueuesRequest& request, Options options = {}) const;
+
+  // Task graphs, groups, priorities. CreateTaskGraph is not retried (a
+  // commit whose answer was lost would fail as "tasks already exist" on a
+  // retry, which the caller must interpret); the rest are reads or
+  // idempotent (sealing, canceling a sealed group, setting a priority).
+  absl::StatusOr<v1::CreateTaskGraphResponse> CreateTaskGraph(
+      const v1::CreateTaskGraphRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::ListTasksResponse> ListTaskGroup(
+      const v1::ListTaskGroupRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskGroupInfo> GetTaskGroup(
+      const v1::TaskGroupRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskGroupInfo> SealTaskGroup(
+      const v1::TaskGroupRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::CancelTaskGroupResponse> CancelTaskGroup(
+      const v1::TaskGroupRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::ListTasksResponse> ListDependentTasks(
+      const v1::ListDependentTasksRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::TaskStatusResponse> ChangeTaskPriority(
+      const v1::ChangeTaskPriorityRequest& request, Options options = {}) const;
+  absl::StatusOr<v1::ChangeTaskGroupPriorityResponse> ChangeTaskGroupPriority(
+      const v1::ChangeTaskGroupPriorityRequest& request,
+      Options options = {}) const;
+
+  // Follows the event log: calls `on_live` once the server has started the
+  // stream (events committed after that point are delivered even without
+  // after_event_id), then `on_event` for each event in id order until it
+  // returns false (OK), `timeout` passes (OK), or the stream fails (its
+  // error). Not retried: resume with after_event_id = the last id seen.
+  absl::Status WatchEvents(
+      const v1::WatchEventsRequest& request,
+      const std::function<bool(const v1::Event&)>& on_event,
+      absl::Duration timeout = absl::Hours(24 * 365),
+      const std::function<void()>& on_live = {}) const;
 
   const Connection& connection() const { return *connection_; }
   const CallOptions& defaults() const { return defaults_; }

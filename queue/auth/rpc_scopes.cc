@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -123,21 +124,21 @@ std::string RunPath(const std::string& task_id, int run_id) {
 
 // ---- drover.v1.Queue --------------------------------------------------------
 
-absl::StatusOr<E> CreateTask(const v1::CreateTaskRequest& request,
-                             const ScopeContext&) {
-  const v1::TaskDefinition& task = request.task();
-  Requirements r;
+// What creating one task needs; `prefix` ("task" or "tasks[3].task") names
+// the fields in errors.
+void AddCreateTaskScopes(const v1::TaskDefinition& task,
+                         const std::string& prefix, Requirements& r) {
   // An empty scheduler id is stored as the default ("-", as
   // queue_service::kDefaultSchedulerId), so that is what must be held.
   r.Scope("queue:scheduler-id:" + (task.scheduler_id().empty()
                                        ? std::string(kDefaultSchedulerId)
                                        : task.scheduler_id()),
-          "task.scheduler_id");
+          prefix + ".scheduler_id");
   const std::string_view priority =
       task.priority().empty() ? kDefaultPriority : task.priority();
   auto it = std::find(kPriorities.begin(), kPriorities.end(), priority);
   if (it == kPriorities.end()) {
-    r.Fail(InputError("task.priority", task.priority(),
+    r.Fail(InputError(prefix + ".priority", task.priority(),
                       "must be one of highest, very-high, high, medium, low, "
                       "very-low, lowest"));
   } else {
@@ -146,13 +147,114 @@ absl::StatusOr<E> CreateTask(const v1::CreateTaskRequest& request,
       options.push_back("queue:create-task:" + std::string(*p) + ":" +
                         task.task_queue_id());
     }
-    r.AnyOf(std::move(options), "task.task_queue_id");
+    r.AnyOf(std::move(options), prefix + ".task_queue_id");
   }
   int i = 0;
   for (const std::string& route : task.routes()) {
-    r.Scope("queue:route:" + route, "task.routes[" + std::to_string(i++) + "]");
+    r.Scope("queue:route:" + route,
+            prefix + ".routes[" + std::to_string(i++) + "]");
   }
-  r.EachScope(task.scopes(), "task.scopes");
+  r.EachScope(task.scopes(), prefix + ".scopes");
+}
+
+absl::StatusOr<E> CreateTask(const v1::CreateTaskRequest& request,
+                             const ScopeContext&) {
+  Requirements r;
+  AddCreateTaskScopes(request.task(), "task", r);
+  return r.Done();
+}
+
+// A graph needs what creating each of its tasks needs. Tasks of a graph
+// mostly share queue, scheduler, routes and scopes, so identical
+// definitions-for-scopes are checked once.
+absl::StatusOr<E> CreateTaskGraph(const v1::CreateTaskGraphRequest& request,
+                                  const ScopeContext&) {
+  Requirements r;
+  std::set<std::string> seen;
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    const v1::TaskDefinition& task = request.tasks(i).task();
+    std::string key = task.scheduler_id() + "\n" + task.priority() + "\n" +
+                      task.task_queue_id();
+    for (const auto& route : task.routes()) key += "\nr" + route;
+    for (const auto& scope : task.scopes()) key += "\ns" + scope;
+    if (!seen.insert(std::move(key)).second) continue;
+    AddCreateTaskScopes(task, "tasks[" + std::to_string(i) + "].task", r);
+  }
+  if (seen.empty()) return E::Nothing();
+  return r.Done();
+}
+
+template <const char* kVerb>
+absl::StatusOr<E> TaskGroupAction(const v1::TaskGroupRequest& request,
+                                  const ScopeContext&) {
+  Requirements r;
+  r.Scope(std::string("queue:") + kVerb + ":" + request.task_group_id(),
+          "task_group_id");
+  return r.Done();
+}
+constexpr char kListTaskGroup[] = "list-task-group";
+constexpr char kSealTaskGroup[] = "seal-task-group";
+constexpr char kCancelTaskGroup[] = "cancel-task-group";
+
+absl::StatusOr<E> ListTaskGroup(const v1::ListTaskGroupRequest& request,
+                                const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:list-task-group:" + request.task_group_id(), "task_group_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> ListDependentTasks(
+    const v1::ListDependentTasksRequest& request, const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:list-dependent-tasks:" + request.task_id(), "task_id");
+  return r.Done();
+}
+
+// Raising a priority must not let anyone jump the queue beyond what they
+// could create: the create-task scope of the new priority (or higher) on
+// the task's queue is needed too.
+absl::StatusOr<E> ChangeTaskPriority(
+    const v1::ChangeTaskPriorityRequest& request, const ScopeContext& context) {
+  DROVER_ASSIGN_OR_RETURN(TaskScopeInfo task,
+                          LookUpTask(context, request.task_id()));
+  Requirements r;
+  r.Scope("queue:change-task-priority:" + task.scheduler_id + "/" +
+              task.task_group_id + "/" + request.task_id(),
+          "task_id");
+  auto it = std::find(kPriorities.begin(), kPriorities.end(),
+                      std::string_view(request.priority()));
+  if (it == kPriorities.end()) {
+    r.Fail(InputError("priority", request.priority(),
+                      "must be one of highest, very-high, high, medium, low, "
+                      "very-low, lowest"));
+  } else {
+    std::vector<std::string> options;
+    for (auto p = kPriorities.begin(); p <= it; ++p) {
+      options.push_back("queue:create-task:" + std::string(*p) + ":" +
+                        task.task_queue_id);
+    }
+    r.AnyOf(std::move(options), "priority");
+  }
+  return r.Done();
+}
+
+absl::StatusOr<E> ChangeTaskGroupPriority(
+    const v1::ChangeTaskGroupPriorityRequest& request, const ScopeContext&) {
+  Requirements r;
+  r.Scope("queue:change-task-group-priority:" + request.priority() + ":" +
+              request.task_group_id(),
+          "task_group_id");
+  return r.Done();
+}
+
+absl::StatusOr<E> WatchEvents(const v1::WatchEventsRequest& request,
+                              const ScopeContext&) {
+  Requirements r;
+  if (request.task_group_id().empty()) {
+    r.Scope("queue:watch-events", "task_group_id");
+  } else {
+    r.Scope("queue:watch-events:" + request.task_group_id(), "task_group_id");
+  }
   return r.Done();
 }
 
@@ -242,27 +344,27 @@ constexpr std::string_view kLiveLogArtifact = "public/logs/live.log";
 absl::StatusOr<E> CreateArtifact(const v1::CreateArtifactRequest& request,
                                  const ScopeContext&) {
   Requirements r;
-  r.Scope("queue:create-artifact:" + RunPath(request.task_id(),
-                                             request.run_id()),
-          "task_id");
+  r.Scope(
+      "queue:create-artifact:" + RunPath(request.task_id(), request.run_id()),
+      "task_id");
   return r.Done();
 }
 
 absl::StatusOr<E> FinishArtifact(const v1::ArtifactRequest& request,
                                  const ScopeContext&) {
   Requirements r;
-  r.Scope("queue:create-artifact:" + RunPath(request.task_id(),
-                                             request.run_id()),
-          "task_id");
+  r.Scope(
+      "queue:create-artifact:" + RunPath(request.task_id(), request.run_id()),
+      "task_id");
   return r.Done();
 }
 
 absl::StatusOr<E> AppendLog(const v1::AppendLogRequest& request,
                             const ScopeContext&) {
   Requirements r;
-  r.Scope("queue:create-artifact:" + RunPath(request.task_id(),
-                                             request.run_id()),
-          "task_id");
+  r.Scope(
+      "queue:create-artifact:" + RunPath(request.task_id(), request.run_id()),
+      "task_id");
   return r.Done();
 }
 
@@ -283,9 +385,9 @@ absl::StatusOr<E> GetLatestArtifact(const v1::LatestArtifactRequest& request,
 absl::StatusOr<E> ListArtifacts(const v1::ListArtifactsRequest& request,
                                 const ScopeContext&) {
   Requirements r;
-  r.Scope("queue:list-artifacts:" + RunPath(request.task_id(),
-                                            request.run_id()),
-          "task_id");
+  r.Scope(
+      "queue:list-artifacts:" + RunPath(request.task_id(), request.run_id()),
+      "task_id");
   return r.Done();
 }
 
@@ -430,9 +532,9 @@ template <const char* kVerb>
 absl::StatusOr<E> PoolAction(const v1::WorkerPoolIdRequest& request,
                              const ScopeContext&) {
   Requirements r;
-  r.Scope(std::string("worker-manager:") + kVerb + ":" +
-              request.worker_pool_id(),
-          "worker_pool_id");
+  r.Scope(
+      std::string("worker-manager:") + kVerb + ":" + request.worker_pool_id(),
+      "worker_pool_id");
   return r.Done();
 }
 constexpr char kDeleteWorkerPool[] = "delete-worker-pool";
@@ -457,9 +559,9 @@ absl::StatusOr<E> UpdateWorkerPool(const v1::UpdateWorkerPoolRequest& request,
 absl::StatusOr<E> ResetRegistrationSecret(
     const v1::ResetRegistrationSecretRequest& request, const ScopeContext&) {
   Requirements r;
-  r.Scope("worker-manager:reset-registration-secret:" +
-              request.worker_pool_id(),
-          "worker_pool_id");
+  r.Scope(
+      "worker-manager:reset-registration-secret:" + request.worker_pool_id(),
+      "worker_pool_id");
   return r.Done();
 }
 
@@ -518,8 +620,8 @@ absl::StatusOr<E> RegisterWorker(const v1::RegisterWorkerRequest&,
 absl::StatusOr<E> ReregisterWorker(const v1::ReregisterWorkerRequest& request,
                                    const ScopeContext&) {
   Requirements r;
-  r.Scope("worker-manager:reregister-worker:" + request.worker_pool_id() +
-              "/" + request.worker_group() + "/" + request.worker_id(),
+  r.Scope("worker-manager:reregister-worker:" + request.worker_pool_id() + "/" +
+              request.worker_group() + "/" + request.worker_id(),
           "worker_id");
   return r.Done();
 }
@@ -618,6 +720,62 @@ std::vector<RpcScopeRule> BuildRules() {
        {"`queue:list-task-queues`"},
        "Lists every queue, so it is one scope rather than per queue.",
        &Typed<v1::ListTaskQueuesRequest, &ListTaskQueues>},
+      {"drover.v1.Queue/CreateTaskGraph",
+       C::kAnyone,
+       {"for every task of the batch, what CreateTask requires for it"},
+       "A graph is many CreateTask calls made atomic, so it needs exactly "
+       "their scopes (tasks with the same scheduler, priority, queue, routes "
+       "and scopes are checked once). Each staged batch is authorised when "
+       "it is sent.",
+       &Typed<v1::CreateTaskGraphRequest, &CreateTaskGraph>},
+      {"drover.v1.Queue/ListTaskGroup",
+       C::kAnyone,
+       {"`queue:list-task-group:<task_group_id>`"},
+       "Reads every task status of the group.",
+       &Typed<v1::ListTaskGroupRequest, &ListTaskGroup>},
+      {"drover.v1.Queue/GetTaskGroup",
+       C::kAnyone,
+       {"`queue:list-task-group:<task_group_id>`"},
+       "Group progress is a summary of what ListTaskGroup shows, so it "
+       "needs the same scope.",
+       &Typed<v1::TaskGroupRequest, &TaskGroupAction<kListTaskGroup>>},
+      {"drover.v1.Queue/SealTaskGroup",
+       C::kAnyone,
+       {"`queue:seal-task-group:<task_group_id>`"},
+       "Per group, so a scheduler can be given its own groups.",
+       &Typed<v1::TaskGroupRequest, &TaskGroupAction<kSealTaskGroup>>},
+      {"drover.v1.Queue/CancelTaskGroup",
+       C::kAnyone,
+       {"`queue:cancel-task-group:<task_group_id>`"},
+       "Cancels every unresolved task of the group at once.",
+       &Typed<v1::TaskGroupRequest, &TaskGroupAction<kCancelTaskGroup>>},
+      {"drover.v1.Queue/ListDependentTasks",
+       C::kAnyone,
+       {"`queue:list-dependent-tasks:<task_id>`"},
+       "Reads the statuses of the task's dependents.",
+       &Typed<v1::ListDependentTasksRequest, &ListDependentTasks>},
+      {"drover.v1.Queue/ChangeTaskPriority",
+       C::kAnyone,
+       {"`queue:change-task-priority:<scheduler_id>/<task_group_id>/"
+        "<task_id>` (of the stored task)",
+        "`queue:create-task:<priority>:<task_queue_id>` for the new priority "
+        "or any higher one (queue of the stored task)"},
+       "Changing a priority must not reach further than creating the task "
+       "at that priority would.",
+       &Typed<v1::ChangeTaskPriorityRequest, &ChangeTaskPriority>},
+      {"drover.v1.Queue/ChangeTaskGroupPriority",
+       C::kAnyone,
+       {"`queue:change-task-group-priority:<priority>:<task_group_id>`"},
+       "Names the new priority, so raising a whole group can be granted "
+       "apart from lowering it.",
+       &Typed<v1::ChangeTaskGroupPriorityRequest, &ChangeTaskGroupPriority>},
+      {"drover.v1.Queue/WatchEvents",
+       C::kAnyone,
+       {"`queue:watch-events:<task_group_id>` with a group filter, else "
+        "`queue:watch-events`"},
+       "Events carry task ids, routes and run details, not payloads; one "
+       "group's events can be granted alone.",
+       &Typed<v1::WatchEventsRequest, &WatchEvents>},
 
       // drover.v1.Artifacts
       {"drover.v1.Artifacts/CreateArtifact",

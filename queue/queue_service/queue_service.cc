@@ -22,7 +22,10 @@ void QueueService::NotifyPending(const std::string& task_queue_id) {
   claims_.Wake(task_queue_id);
 }
 
-void QueueService::BeginShutdown() { claims_.Shutdown(); }
+void QueueService::BeginShutdown() {
+  watch_stopping_ = true;
+  claims_.Shutdown();
+}
 
 grpc::ServerUnaryReactor* QueueService::Run(
     grpc::CallbackServerContext* context, std::string_view method,

@@ -9,6 +9,7 @@
 #ifndef DROVER_QUEUE_QUEUE_SERVICE_QUEUE_SERVICE_H_
 #define DROVER_QUEUE_QUEUE_SERVICE_QUEUE_SERVICE_H_
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,29 @@ inline constexpr std::string_view kGetTaskQueueCountsMethod =
     "/drover.v1.Queue/GetTaskQueueCounts";
 inline constexpr std::string_view kListTaskQueuesMethod =
     "/drover.v1.Queue/ListTaskQueues";
+inline constexpr std::string_view kCreateTaskGraphMethod =
+    "/drover.v1.Queue/CreateTaskGraph";
+inline constexpr std::string_view kListTaskGroupMethod =
+    "/drover.v1.Queue/ListTaskGroup";
+inline constexpr std::string_view kGetTaskGroupMethod =
+    "/drover.v1.Queue/GetTaskGroup";
+inline constexpr std::string_view kSealTaskGroupMethod =
+    "/drover.v1.Queue/SealTaskGroup";
+inline constexpr std::string_view kCancelTaskGroupMethod =
+    "/drover.v1.Queue/CancelTaskGroup";
+inline constexpr std::string_view kListDependentTasksMethod =
+    "/drover.v1.Queue/ListDependentTasks";
+inline constexpr std::string_view kChangeTaskPriorityMethod =
+    "/drover.v1.Queue/ChangeTaskPriority";
+inline constexpr std::string_view kChangeTaskGroupPriorityMethod =
+    "/drover.v1.Queue/ChangeTaskGroupPriority";
+inline constexpr std::string_view kWatchEventsMethod =
+    "/drover.v1.Queue/WatchEvents";
+
+// Tasks per CreateTaskGraph call (larger graphs are staged in batches).
+inline constexpr int kMaxGraphBatch = 10000;
+// WatchEvents streams served at once; more are refused (Unavailable).
+inline constexpr int kMaxWatchers = 256;
 
 class QueueService final : public v1::Queue::CallbackService {
  public:
@@ -129,6 +153,45 @@ class QueueService final : public v1::Queue::CallbackService {
       const v1::ListTaskQueuesRequest* request,
       v1::ListTaskQueuesResponse* response) override;
 
+  // Task graphs, groups, priorities and events: queue_service_graph.cc.
+  grpc::ServerUnaryReactor* CreateTaskGraph(
+      grpc::CallbackServerContext* context,
+      const v1::CreateTaskGraphRequest* request,
+      v1::CreateTaskGraphResponse* response) override;
+  grpc::ServerUnaryReactor* ListTaskGroup(
+      grpc::CallbackServerContext* context,
+      const v1::ListTaskGroupRequest* request,
+      v1::ListTasksResponse* response) override;
+  grpc::ServerUnaryReactor* GetTaskGroup(grpc::CallbackServerContext* context,
+                                         const v1::TaskGroupRequest* request,
+                                         v1::TaskGroupInfo* response) override;
+  grpc::ServerUnaryReactor* SealTaskGroup(grpc::CallbackServerContext* context,
+                                          const v1::TaskGroupRequest* request,
+                                          v1::TaskGroupInfo* response) override;
+  grpc::ServerUnaryReactor* CancelTaskGroup(
+      grpc::CallbackServerContext* context, const v1::TaskGroupRequest* request,
+      v1::CancelTaskGroupResponse* response) override;
+  grpc::ServerUnaryReactor* ListDependentTasks(
+      grpc::CallbackServerContext* context,
+      const v1::ListDependentTasksRequest* request,
+      v1::ListTasksResponse* response) override;
+  grpc::ServerUnaryReactor* ChangeTaskPriority(
+      grpc::CallbackServerContext* context,
+      const v1::ChangeTaskPriorityRequest* request,
+      v1::TaskStatusResponse* response) override;
+  grpc::ServerUnaryReactor* ChangeTaskGroupPriority(
+      grpc::CallbackServerContext* context,
+      const v1::ChangeTaskGroupPriorityRequest* request,
+      v1::ChangeTaskGroupPriorityResponse* response) override;
+  // Server streaming: runs on a thread of its own per stream (at most
+  // kMaxWatchers), polling the event log; see queue_service_graph.cc.
+  grpc::ServerWriteReactor<v1::Event>* WatchEvents(
+      grpc::CallbackServerContext* context,
+      const v1::WatchEventsRequest* request) override;
+
+  // WatchEvents streams open now.
+  int watchers() const { return watchers_.load(); }
+
  private:
   // Runs `work` on the executor after authorising the call, then finishes
   // the reactor with its status.
@@ -148,6 +211,10 @@ class QueueService final : public v1::Queue::CallbackService {
   BoundedExecutor* const executor_;
   const TaskCredentialsIssuer* issuer_ = nullptr;
   ClaimLongPoll claims_;
+  // WatchEvents: open streams, and whether BeginShutdown asked them to end.
+  std::atomic<int> watchers_{0};
+  std::atomic<bool> watch_stopping_{false};
+  friend class WatchEventsReactor;
 };
 
 }  // namespace drover::queue::queue_service

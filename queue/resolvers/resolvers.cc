@@ -38,6 +38,11 @@ void Resolvers::Start() {
       [this](int batch) { return store_->ResolveDeadlines(batch); });
   add("expiry", options_.expiry_interval,
       [this](int batch) { return store_->DeleteExpiredTasks(batch); });
+  add("task-group-resolution", options_.group_resolution_interval,
+      [this](int batch) { return store_->AnnounceResolvedTaskGroups(batch); });
+  add("event-retention", options_.event_retention_interval, [this](int batch) {
+    return store_->DeleteExpiredEvents(options_.event_retention, batch);
+  });
   for (auto& loop : loops_) {
     Loop* raw = loop.get();
     loop->thread = std::thread([this, raw] { RunLoop(raw); });

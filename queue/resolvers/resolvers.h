@@ -1,7 +1,7 @@
 // Resolvers: the background loops every drover-queue replica runs.
 //
 // Each loop calls one Store batch operation (claim expiry, deadlines,
-// expiry cleanup). The store takes rows with FOR UPDATE SKIP LOCKED, so
+// expiry cleanup, task-group resolution, event retention). The store takes rows with FOR UPDATE SKIP LOCKED, so
 // replicas share the work through the database alone: no leader, no
 // coordination in memory. A loop that handled a full batch goes again at
 // once (there is probably more); otherwise it sleeps its interval.
@@ -29,6 +29,11 @@ struct ResolverOptions {
   absl::Duration claim_expiry_interval = absl::Seconds(5);
   absl::Duration deadline_interval = absl::Seconds(10);
   absl::Duration expiry_interval = absl::Minutes(5);
+  // task-group-resolved announcements (how late they may come).
+  absl::Duration group_resolution_interval = absl::Seconds(1);
+  // Events older than event_retention are deleted, batch by batch.
+  absl::Duration event_retention = absl::Hours(24 * 7);
+  absl::Duration event_retention_interval = absl::Minutes(5);
 };
 
 // What one loop has done so far, for metrics and tests.

@@ -318,6 +318,10 @@ WITH t AS MATERIALIZED (
   SELECT task_id, $2 + 1, 'pending', $7, $5::timestamptz
   FROM me WHERE retried
   RETURNING *
+), chk AS (
+  -- Resolved for good: the task-group resolver looks at the group.
+  INSERT INTO task_group_checks (task_group_id)
+  SELECT task_group_id FROM me WHERE NOT retried
 ), sat AS (
   UPDATE task_dependencies e SET satisfied = true
   WHERE e.required = (SELECT task_id FROM me WHERE NOT retried)
@@ -495,7 +499,11 @@ WITH me AS (
   SET resolved = true, ever_resolved = true,
       ever_completed = ever_completed OR $2::boolean
   WHERE task_id = $1
-  RETURNING task_id
+  RETURNING task_id, task_group_id
+), chk AS (
+  -- Asks the task-group resolver to look at this group (see 0300).
+  INSERT INTO task_group_checks (task_group_id)
+  SELECT task_group_id FROM me
 ), sat AS (
   -- The rule is looked up per edge (a correlated primary-key probe) so no
   -- plan can ever scan the tasks table here.

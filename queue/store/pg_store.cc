@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "nlohmann/json.hpp"
 #include "queue/store/migrations.h"
+#include "queue/store/pg_graph_sql.h"
 #include "queue/store/pg_sql.h"
 #include "queue/store/pg_util.h"
 
@@ -260,6 +261,8 @@ absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(
   pool_options.session_variables = {{"plan_cache_mode", "force_generic_plan"}};
   std::vector<PreparedStatement> statements(std::begin(sql::kAllStatements),
                                             std::end(sql::kAllStatements));
+  statements.insert(statements.end(), std::begin(sql::kGraphStatements),
+                    std::end(sql::kGraphStatements));
   DROVER_ASSIGN_OR_RETURN(
       auto pool, PgConnectionPool::Create(pool_options, std::move(statements)));
   return std::unique_ptr<PgStore>(new PgStore(std::move(pool), clock, options));

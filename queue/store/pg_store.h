@@ -77,6 +77,36 @@ class PgStore final : public Store {
   absl::StatusOr<int> ResolveDeadlines(int batch) override;
   absl::StatusOr<int> DeleteExpiredTasks(int batch) override;
 
+  // Task graphs, groups, priorities and the event log: pg_graph_store.cc.
+  absl::StatusOr<int64_t> StageTaskGraph(
+      const std::string& graph_id, const std::vector<Task>& tasks) override;
+  absl::StatusOr<TaskGraphResult> CommitTaskGraph(
+      const std::string& graph_id, const std::vector<Task>& tasks) override;
+  absl::StatusOr<Page<TaskStatus>> ListTaskGroup(
+      const std::string& task_group_id, const std::string& continuation_token,
+      int limit) override;
+  absl::StatusOr<TaskGroupInfo> GetTaskGroup(
+      const std::string& task_group_id) override;
+  absl::StatusOr<TaskGroupInfo> SealTaskGroup(
+      const std::string& task_group_id) override;
+  absl::StatusOr<int64_t> CancelTaskGroup(const std::string& task_group_id,
+                                          int batch) override;
+  absl::StatusOr<Page<TaskStatus>> ListDependentTasks(
+      const std::string& task_id, const std::string& continuation_token,
+      int limit) override;
+  absl::StatusOr<TaskStatus> ChangeTaskPriority(const std::string& task_id,
+                                                Priority priority) override;
+  absl::StatusOr<int64_t> ChangeTaskGroupPriority(
+      const std::string& task_group_id, Priority priority) override;
+  absl::StatusOr<EventBatch> ReadEvents(int64_t after,
+                                        const EventFilter& filter, int limit,
+                                        absl::Duration max_wait) override;
+  absl::StatusOr<int64_t> CurrentEventPosition(
+      absl::Duration max_wait) override;
+  absl::StatusOr<int> AnnounceResolvedTaskGroups(int batch) override;
+  absl::StatusOr<int> DeleteExpiredEvents(absl::Duration retention,
+                                          int batch) override;
+
  private:
   PgStore(std::unique_ptr<PgConnectionPool> pool, const Clock* clock,
           PgStoreOptions options);

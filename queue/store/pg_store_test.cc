@@ -23,6 +23,7 @@ namespace drover::queue::store {
 namespace {
 
 using testing::DatabaseTest;
+using testing::GraphConformanceTest;
 using testing::StoreConformanceTest;
 using testing::StoreFactory;
 using testing::StoreHarness;
@@ -79,6 +80,10 @@ class PgHarness final : public StoreHarness {
 };
 
 INSTANTIATE_TEST_SUITE_P(PgStore, StoreConformanceTest,
+                         ::testing::Values(StoreFactory{"pg",
+                                                        &PgHarness::Make}),
+                         testing::StoreFactoryName);
+INSTANTIATE_TEST_SUITE_P(PgStore, GraphConformanceTest,
                          ::testing::Values(StoreFactory{"pg",
                                                         &PgHarness::Make}),
                          testing::StoreFactoryName);

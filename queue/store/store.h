@@ -13,6 +13,7 @@
 #ifndef DROVER_QUEUE_STORE_STORE_H_
 #define DROVER_QUEUE_STORE_STORE_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -91,6 +92,102 @@ class Store {
   virtual absl::StatusOr<int> ResolveDeadlines(int batch) = 0;
   // Tasks past `expires`, with their runs and edges.
   virtual absl::StatusOr<int> DeleteExpiredTasks(int batch) = 0;
+
+  // ---- Task graphs, groups, priorities and the event log -----------------
+  // Default implementations answer Unimplemented, so stores (and fakes)
+  // that do not support them keep compiling.
+
+  // Appends `tasks` to the staged graph `graph_id` (a stage is created by
+  // its first batch). Staged tasks are invisible until CommitTaskGraph.
+  // Returns how many tasks the stage holds. Errors: InputError for an id
+  // repeated in the stage (naming it).
+  virtual absl::StatusOr<int64_t> StageTaskGraph(
+      const std::string& graph_id, const std::vector<Task>& tasks) {
+    return absl::UnimplementedError("StageTaskGraph");
+  }
+  // Creates every task of the stage `graph_id` (empty: no stage) plus
+  // `tasks` in one transaction, all or none, and drops the stage. Tasks
+  // without unresolved dependencies get their first pending run.
+  // Errors, each naming the offending task and nothing written: InputError
+  // for a repeated id, a dependency cycle (naming a task on it), unknown
+  // dependencies (listed), a dependency expiring before the dependent's
+  // deadline, two schedulers in one group; RequestConflict for ids that
+  // already exist, a sealed group, or a group of another scheduler.
+  virtual absl::StatusOr<TaskGraphResult> CommitTaskGraph(
+      const std::string& graph_id, const std::vector<Task>& tasks) {
+    return absl::UnimplementedError("CommitTaskGraph");
+  }
+
+  // Statuses of the group's tasks after `continuation_token` (a task id)
+  // in id order; `limit` 1..1000. An unknown group is ResourceNotFound.
+  virtual absl::StatusOr<Page<TaskStatus>> ListTaskGroup(
+      const std::string& task_group_id, const std::string& continuation_token,
+      int limit) {
+    return absl::UnimplementedError("ListTaskGroup");
+  }
+  virtual absl::StatusOr<TaskGroupInfo> GetTaskGroup(
+      const std::string& task_group_id) {
+    return absl::UnimplementedError("GetTaskGroup");
+  }
+  // Seals the group (records task-group-sealed once); idempotent.
+  virtual absl::StatusOr<TaskGroupInfo> SealTaskGroup(
+      const std::string& task_group_id) {
+    return absl::UnimplementedError("SealTaskGroup");
+  }
+  // Cancels every unresolved task of a sealed group, in transactions of
+  // `batch` tasks (the group is sealed, so this converges). Returns how
+  // many it canceled. RequestConflict when the group is not sealed.
+  virtual absl::StatusOr<int64_t> CancelTaskGroup(
+      const std::string& task_group_id, int batch) {
+    return absl::UnimplementedError("CancelTaskGroup");
+  }
+  // Statuses of the tasks that depend on `task_id`, paged as
+  // ListTaskGroup. An unknown task is ResourceNotFound.
+  virtual absl::StatusOr<Page<TaskStatus>> ListDependentTasks(
+      const std::string& task_id, const std::string& continuation_token,
+      int limit) {
+    return absl::UnimplementedError("ListDependentTasks");
+  }
+  // Changes an unresolved task's priority (and its pending claim row);
+  // records task-priority-changed. RequestConflict when resolved.
+  virtual absl::StatusOr<TaskStatus> ChangeTaskPriority(
+      const std::string& task_id, Priority priority) {
+    return absl::UnimplementedError("ChangeTaskPriority");
+  }
+  // The same for every unresolved task of a group; returns how many.
+  virtual absl::StatusOr<int64_t> ChangeTaskGroupPriority(
+      const std::string& task_group_id, Priority priority) {
+    return absl::UnimplementedError("ChangeTaskGroupPriority");
+  }
+
+  // Events with id > `after` matching `filter`, in id order, at most
+  // `limit`, and only once no transaction that could still commit an
+  // event with a smaller id is running (waiting at most `max_wait` for
+  // such transactions; past that it returns what is certain). Reading
+  // from the returned `next` therefore never skips nor repeats an event.
+  virtual absl::StatusOr<EventBatch> ReadEvents(int64_t after,
+                                                const EventFilter& filter,
+                                                int limit,
+                                                absl::Duration max_wait) {
+    return absl::UnimplementedError("ReadEvents");
+  }
+  // A position after every event committed so far ("from now").
+  virtual absl::StatusOr<int64_t> CurrentEventPosition(
+      absl::Duration max_wait) {
+    return absl::UnimplementedError("CurrentEventPosition");
+  }
+
+  // Resolver passes. Records task-group-resolved for groups some task of
+  // which resolved and that have no unresolved task left.
+  virtual absl::StatusOr<int> AnnounceResolvedTaskGroups(int batch) {
+    return absl::UnimplementedError("AnnounceResolvedTaskGroups");
+  }
+  // Deletes at most `batch` events older than `retention`, and task-graph
+  // stages left uncommitted for a day.
+  virtual absl::StatusOr<int> DeleteExpiredEvents(absl::Duration retention,
+                                                  int batch) {
+    return absl::UnimplementedError("DeleteExpiredEvents");
+  }
 };
 
 // Wakes idle ClaimWork long-polls when work may have arrived on a queue.

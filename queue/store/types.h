@@ -125,6 +125,55 @@ struct Page {
   std::string continuation_token;
 };
 
+// A task group and how many of its tasks are in each state.
+struct TaskGroupInfo {
+  std::string task_group_id;
+  std::string scheduler_id;
+  std::optional<absl::Time> sealed;  // nullopt while open.
+  absl::Time expires;
+  // unscheduled, pending, running, completed, failed, exception -> tasks.
+  std::map<std::string, int64_t> counts;
+  int64_t tasks = 0;
+  bool resolved = false;  // No task of the group is unresolved.
+};
+
+// What CommitTaskGraph created.
+struct TaskGraphResult {
+  int64_t tasks = 0;
+  int64_t pending = 0;
+  // Queues that got pending runs (to wake local claimers).
+  std::vector<std::string> pending_queues;
+};
+
+// One row of the event log.
+struct Event {
+  int64_t event_id = 0;
+  std::string kind;  // "task-completed", "task-group-sealed", ...
+  std::string task_id;
+  std::string task_group_id;
+  std::string task_queue_id;
+  std::optional<int> run_id;
+  absl::Time time;
+  std::vector<std::string> routes;
+  std::string body = "{}";  // JSON object text.
+};
+
+// Which events a reader wants; empty fields match everything.
+struct EventFilter {
+  std::string task_group_id;
+  std::string task_queue_id;
+  std::string route_prefix;  // Some route starts with it.
+  std::vector<std::string> kinds;
+};
+
+// The next events after a position, and where to continue from. `next`
+// may move past the last returned event (over events the filter skipped
+// or none at all) but never past an event that could still appear.
+struct EventBatch {
+  std::vector<Event> events;
+  int64_t next = 0;
+};
+
 }  // namespace drover::queue::store
 
 #endif  // DROVER_QUEUE_STORE_TYPES_H_

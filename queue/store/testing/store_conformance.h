@@ -69,6 +69,30 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
   std::unique_ptr<StoreHarness> harness_;
 };
 
+
+// Part two (graph_conformance.cc): task graphs, task groups, priorities and
+// the event log. Instantiate it with the same factories; a store answering
+// Unimplemented for GetTaskGroup has these tests skipped.
+inline constexpr char kGraphTestQueue[] = "graph-prov/graph-type";
+
+class GraphConformanceTest : public StoreConformanceTest {
+ protected:
+  void SetUp() override;
+  // A task of `group` in kGraphTestQueue depending on `deps`.
+  Task GraphTask(const std::string& group,
+                 std::vector<std::string> deps = {});
+  // Claims everything pending and resolves it as `state` until nothing is
+  // pending; returns the ids in claim order.
+  std::vector<std::string> Drain(RunState state = RunState::kCompleted);
+  // The task's state, or "error".
+  std::string State(const std::string& task_id);
+  // Every event after `after` matching `filter`, read `batch` at a time.
+  std::vector<Event> AllEvents(int64_t after, const EventFilter& filter,
+                               int batch);
+  // Each of `tasks` is unknown to the store.
+  void ExpectNothingWritten(const std::vector<Task>& tasks);
+};
+
 }  // namespace drover::queue::store::testing
 
 #endif  // DROVER_QUEUE_STORE_TESTING_STORE_CONFORMANCE_H_
