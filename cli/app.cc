@@ -8,6 +8,7 @@
 #include "cli/commands/graph.h"
 #include "cli/commands/queue.h"
 #include "cli/commands/secrets.h"
+#include "cli/commands/workers.h"
 #include "cli/commands/slugid.h"
 #include "cli/commands/task.h"
 
@@ -50,6 +51,7 @@ int RunCli(const std::vector<std::string>& args, Streams streams,
   commands::AddSlugIdCommand(app, context);
   commands::AddAuthCommands(app, context);
   commands::AddSecretsCommands(app, context);
+  commands::AddWorkerManagerCommands(app, context);
 
   // CLI11 consumes arguments from the back.
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -119,6 +119,11 @@ std::filesystem::path NearestExisting(std::filesystem::path path) {
 
 }  // namespace
 
+absl::StatusOr<std::string> ReadRegistrationProof(const WorkerConfig& config) {
+  return ReadSmallFile(config.registration_secret_file,
+                       "registration.secret_file");
+}
+
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
@@ -202,9 +207,28 @@ absl::StatusOr<WorkerConfig> ParseWorkerConfig(const OrderedJson& doc) {
   }
   if (auto it = doc.find("registration"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) return TypeError("registration", *it, "an object");
-    DROVER_RETURN_IF_ERROR(OnlyKeys(*it, "registration.", {"secret_file"}));
+    DROVER_RETURN_IF_ERROR(OnlyKeys(
+        *it, "registration.",
+        {"secret_file", "state_file", "reregister_fraction",
+         "heartbeat_seconds"}));
     DROVER_RETURN_IF_ERROR(GetString(*it, "registration.", "secret_file",
                                      &config.registration_secret_file));
+    DROVER_RETURN_IF_ERROR(GetString(*it, "registration.", "state_file",
+                                     &config.registration_state_file));
+    if (auto f = it->find("reregister_fraction");
+        f != it->end() && !f->is_null()) {
+      if (!f->is_number()) {
+        return TypeError("registration.reregister_fraction", *f, "a number");
+      }
+      config.reregister_fraction = f->get<double>();
+    }
+    if (auto h = it->find("heartbeat_seconds");
+        h != it->end() && !h->is_null()) {
+      if (!h->is_number()) {
+        return TypeError("registration.heartbeat_seconds", *h, "a number");
+      }
+      config.heartbeat_interval = absl::Seconds(h->get<double>());
+    }
   }
   if (auto it = doc.find("engine"); it != doc.end() && !it->is_null()) {
     if (it->is_string()) {
@@ -378,6 +402,21 @@ absl::Status ValidateWorkerConfig(
     return InputError("registration.secret_file",
                       config.registration_secret_file,
                       "the registration secret file cannot be read");
+  }
+  if (!config.registration_secret_file.empty() && !config.client_id.empty()) {
+    return InputError("registration", config.registration_secret_file,
+                      "give credentials (a static client) or registration "
+                      "(the worker manager), not both");
+  }
+  if (config.reregister_fraction <= 0 || config.reregister_fraction >= 1) {
+    return InputError("registration.reregister_fraction",
+                      std::to_string(config.reregister_fraction),
+                      "must be between 0 and 1 (exclusive)");
+  }
+  if (config.heartbeat_interval < absl::Seconds(1)) {
+    return InputError("registration.heartbeat_seconds",
+                      absl::FormatDuration(config.heartbeat_interval),
+                      "must be at least 1 second");
   }
   if (config.work_dir.empty() || !config.work_dir.is_absolute()) {
     return InputError("work_dir", config.work_dir.string(),

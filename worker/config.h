@@ -49,9 +49,18 @@ struct WorkerConfig {
   // provides temporary ones).
   std::string client_id;
   std::string access_token;
-  // Registration with the worker manager: the static secret proving this
-  // worker's identity. Read but not used until the worker manager exists.
+  // Registration with the worker manager (instead of static credentials):
+  // the file holding the proof (the worker's static secret or the pool's
+  // registration secret).
   std::string registration_secret_file;
+  // Where the single-use re-registration secret and the current
+  // credentials are kept across restarts (written atomically, mode 0600).
+  // Empty: <work_dir>/registration-state.json.
+  std::string registration_state_file;
+  // Re-register when this fraction of the credentials' lifetime has passed.
+  double reregister_fraction = 0.75;
+  // WorkerHeartbeat period (liveness; learns of removal and quarantine).
+  absl::Duration heartbeat_interval = absl::Seconds(60);
   std::string engine = "native";
   nlohmann::json engine_config = nlohmann::json::object();
   // Enabled plugins, in hook order, each with its configuration. When the
@@ -70,6 +79,11 @@ struct WorkerConfig {
 
 // Host name of this machine, the default worker id and group.
 std::string HostName();
+
+// The registration proof: registration.secret_file's contents without
+// trailing whitespace. Errors: InputError("registration.secret_file") when
+// it cannot be read or is empty.
+absl::StatusOr<std::string> ReadRegistrationProof(const WorkerConfig& config);
 
 // The plugins a config without "plugins" gets, in this order: logprefix,
 // env, maxruntime, exit-status.

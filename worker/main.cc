@@ -29,6 +29,7 @@
 #include "worker/grpc_queue_api.h"
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
+#include "worker/registration.h"
 #include "worker/registry.h"
 #include "worker/worker.h"
 
@@ -103,9 +104,8 @@ int main(int argc, char** argv) {
               << absl::StrJoin(plugin_names, ", ") << ", capacity "
               << config.capacity << std::endl;
     if (!config.registration_secret_file.empty()) {
-      std::cout << "note: registration with the worker manager is not "
-                   "available yet; the static credentials are used"
-                << std::endl;
+      std::cout << "registers with the worker manager using "
+                << config.registration_secret_file << std::endl;
     }
     return 0;
   }
@@ -144,7 +144,56 @@ int main(int argc, char** argv) {
     if (!connection.ok()) return ConfigError(connection.status());
     connections.push_back(*connection);
   }
-  GrpcQueueApi api(std::move(connections));
+  GrpcQueueApi grpc_api(std::move(connections));
+  QueueApi* api_in_use = &grpc_api;
+
+  // Registration mode: temporary credentials from the worker manager,
+  // renewed by the Registrar; claims that fail authentication ask it to
+  // re-register at once.
+  std::unique_ptr<Registrar> registrar;
+  std::unique_ptr<ReregisteringQueueApi> reregistering_api;
+  if (!config.registration_secret_file.empty()) {
+    auto proof = ReadRegistrationProof(config);
+    if (!proof.ok()) return ConfigError(proof.status());
+    RegistrarOptions r;
+    r.queue_urls = config.queue_urls;
+    r.tls_ca_file = config.tls_ca_file;
+    r.worker_pool_id = config.worker_pool_id;
+    r.worker_group = config.worker_group;
+    r.worker_id = config.worker_id;
+    r.capacity = config.capacity;
+    r.proof = *proof;
+    r.state_file = config.registration_state_file.empty()
+                       ? (config.work_dir / "registration-state.json").string()
+                       : config.registration_state_file;
+    r.reregister_fraction = config.reregister_fraction;
+    r.heartbeat_interval = config.heartbeat_interval;
+    r.facts = HostFacts(config.engine);
+    registrar = std::make_unique<Registrar>(std::move(r));
+    reregistering_api =
+        std::make_unique<ReregisteringQueueApi>(&grpc_api, registrar.get());
+    api_in_use = reregistering_api.get();
+  }
+  QueueApi& api = *api_in_use;
+  // New credentials replace the connections of every queue address.
+  auto use_credentials = [&config, &grpc_api](
+                             const client::Credentials& credentials) {
+    std::vector<std::shared_ptr<const client::Connection>> fresh;
+    for (const std::string& url : config.queue_urls) {
+      client::ConnectionOptions options;
+      options.url = url;
+      options.ca_file = config.tls_ca_file;
+      options.credentials = credentials;
+      auto connection = client::Connection::Create(options);
+      if (!connection.ok()) {
+        spdlog::error("new credentials: {}", connection.status().ToString());
+        return;
+      }
+      fresh.push_back(*connection);
+    }
+    grpc_api.SetConnections(std::move(fresh));
+  };
+
 
   WorkerOptions options;
   options.run.worker = WorkerIdentity{config.worker_pool_id,
@@ -176,6 +225,7 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<bool> exiting{false};
+  std::atomic<bool> registered{false};
   std::thread signal_thread([&] {
     int received = 0;
     while (sigwait(&signals, &received) == 0) {
@@ -186,8 +236,24 @@ int main(int argc, char** argv) {
           received == SIGTERM ? "SIGTERM" : "SIGINT",
           absl::ToDoubleSeconds(config.shutdown_grace));
       worker.Shutdown();
+      // Still registering: give up (the worker has not started).
+      if (registrar != nullptr && !registered.load()) registrar->Stop(false);
     }
   });
+
+  if (registrar != nullptr) {
+    auto credentials = registrar->RegisterAtStart();
+    if (!credentials.ok()) {
+      std::cout << "drover-worker stopped before registering" << std::endl;
+      exiting.store(true);
+      kill(getpid(), SIGTERM);
+      signal_thread.join();
+      return 0;
+    }
+    use_credentials(*credentials);
+    registered.store(true);
+    registrar->Start(use_credentials, [&worker] { worker.Shutdown(); });
+  }
 
   std::cout << "drover-worker " << config.worker_group << "/"
             << config.worker_id << " serving " << config.worker_pool_id
@@ -196,6 +262,8 @@ int main(int argc, char** argv) {
             << absl::StrJoin(plugin_names, ", ") << "), capacity "
             << config.capacity << std::endl;
   worker.Run();
+  // Tell the worker manager, so anything still claimed is retried at once.
+  if (registrar != nullptr) registrar->Stop(/*announce=*/true);
   std::cout << "drover-worker stopped" << std::endl;
 
   exiting.store(true);

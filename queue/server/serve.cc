@@ -1,5 +1,6 @@
 #include "queue/server/serve.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include "queue/store/pg_pending_notifier.h"
 #include "queue/store/pg_store.h"
 #include "queue/store/process_launcher.h"
+#include "queue/worker_manager/worker_manager_system.h"
 #include "spdlog/spdlog.h"
 
 namespace drover::queue::server {
@@ -112,6 +114,17 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
       std::unique_ptr<auth::AuthSystem> auth_system,
       auth::AuthSystem::Open(std::move(auth_options), store.get(), clock, out));
 
+  // Worker pools and registration; like the auth system it must outlive
+  // the server, so it is opened before it.
+  worker_manager::WorkerManagerOptions worker_manager_options;
+  worker_manager_options.connection_string = database.url();
+  worker_manager_options.pool_size = std::max(2, config.db_pool_size / 2);
+  worker_manager_options.run_resolver = config.run_resolvers;
+  DROVER_ASSIGN_OR_RETURN(
+      std::unique_ptr<worker_manager::WorkerManagerSystem> worker_manager,
+      worker_manager::WorkerManagerSystem::Open(
+          worker_manager_options, auth_system.get(), store.get(), clock));
+
   QueueServerOptions server_options = ToServerOptions(config);
   server_options.credentials = auth_system->server_credentials();
   const bool tls = !config.auth.tls_cert.empty();
@@ -128,6 +141,7 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
       authorizer != nullptr ? authorizer : auth_system->authorizer());
   server.AddService(auth_system->auth_service());
   server.AddService(auth_system->secrets_service());
+  server.AddService(worker_manager->service());
   server.queue_service().SetTaskCredentialsIssuer(
       auth_system->task_credentials());
   DROVER_RETURN_IF_ERROR(server.Start());

@@ -1,0 +1,835 @@
+// The WorkerManager service over loopback gRPC with real authentication
+// (AuthTestEnv: real PostgreSQL, real keys, the real Queue service): pool
+// CRUD and validation, static workers, registration with good and bad
+// proofs, re-registration rotating its single-use secret, stopped and
+// removed workers, the re-registration sunset, the registration timeout,
+// quarantine, and the scopes of a worker's credentials (claiming from its
+// own pool only).
+#include <sys/stat.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cli/app.h"
+#include "client/environment.h"
+#include "common/rpc/grpc_status.h"
+#include "common/slugid.h"
+#include "common/status.h"
+#include "drover/v1/queue.grpc.pb.h"
+#include "drover/v1/secrets.grpc.pb.h"
+#include "drover/v1/worker_manager.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "queue/auth/testing/auth_test_env.h"
+#include "queue/queue_service/conversions.h"
+#include "queue/worker_manager/worker_manager_system.h"
+#include "worker/registration.h"
+
+namespace drover::queue::worker_manager {
+namespace {
+
+using auth::testing::AuthTestEnv;
+using auth::testing::NewContext;
+using auth::testing::TestCredentials;
+using queue_service::ToProtoTime;
+
+absl::Status ToStatus(const grpc::Status& status) {
+  return rpc::FromGrpcStatus(status);
+}
+
+class WorkerManagerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto env = AuthTestEnv::Create();
+    if (!env.ok()) {
+      if (absl::IsUnavailable(env.status())) GTEST_SKIP() << env.status();
+      FAIL() << env.status();
+    }
+    env_ = std::move(*env);
+    WorkerManagerOptions options;
+    options.connection_string = env_->connection_string();
+    options.run_resolver = false;
+    auto system = WorkerManagerSystem::Open(
+        options, &env_->auth(), &env_->store(),
+        use_system_clock_ ? static_cast<const Clock*>(&system_clock_)
+                          : &clock_);
+    ASSERT_TRUE(system.ok()) << system.status();
+    system_ = std::move(*system);
+    // The service on a gRPC server of its own, authorising with the same
+    // AuthSystem as the queue server (one process in production).
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(system_->service());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    wm_target_ = "127.0.0.1:" + std::to_string(port);
+    wm_ = v1::WorkerManager::NewStub(
+        grpc::CreateChannel(wm_target_, grpc::InsecureChannelCredentials()));
+    queue_ = v1::Queue::NewStub(env_->channel());
+    secrets_ = v1::Secrets::NewStub(env_->channel());
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+    system_.reset();
+  }
+
+  v1::WorkerPoolConfig Config() {
+    v1::WorkerPoolConfig c;
+    c.set_owner("ops@example.com");
+    c.set_description("linux builders");
+    c.set_max_capacity(10);
+    c.set_worker_config(R"({"capacity": 2})");
+    return c;
+  }
+
+  absl::StatusOr<v1::WorkerPool> CreatePool(const std::string& id,
+                                            const v1::WorkerPoolConfig& config,
+                                            const TestCredentials& who) {
+    v1::CreateWorkerPoolRequest request;
+    request.set_worker_pool_id(id);
+    *request.mutable_config() = config;
+    v1::WorkerPool response;
+    grpc::Status s =
+        wm_->CreateWorkerPool(NewContext(who).get(), request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
+  absl::StatusOr<v1::CreateWorkerResponse> CreateWorker(const std::string& pool,
+                                                        const std::string& id) {
+    v1::CreateWorkerRequest request;
+    request.set_worker_pool_id(pool);
+    request.set_worker_group("g");
+    request.set_worker_id(id);
+    request.set_capacity(2);
+    v1::CreateWorkerResponse response;
+    grpc::Status s =
+        wm_->CreateWorker(NewContext(env_->root()).get(), request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
+  absl::StatusOr<v1::RegisterWorkerResponse> Register(
+      const std::string& pool, const std::string& id, const std::string& proof,
+      bool supports_reregistration = true) {
+    v1::RegisterWorkerRequest request;
+    request.set_worker_pool_id(pool);
+    request.set_worker_group("g");
+    request.set_worker_id(id);
+    request.set_proof(proof);
+    request.set_supports_reregistration(supports_reregistration);
+    request.mutable_facts()->set_hostname("host-" + id);
+    request.mutable_facts()->set_worker_version("0.1.0");
+    v1::RegisterWorkerResponse response;
+    // No credentials at all.
+    grpc::Status s =
+        wm_->RegisterWorker(NewContext({}).get(), request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
+  static TestCredentials As(const v1::RegisterWorkerResponse& r) {
+    TestCredentials c;
+    c.certificate = r.credentials().certificate();
+    return c;
+  }
+
+  absl::StatusOr<v1::RegisterWorkerResponse> Reregister(
+      const std::string& pool, const std::string& id, const std::string& secret,
+      const TestCredentials& who) {
+    v1::ReregisterWorkerRequest request;
+    request.set_worker_pool_id(pool);
+    request.set_worker_group("g");
+    request.set_worker_id(id);
+    request.set_reregistration_secret(secret);
+    v1::RegisterWorkerResponse response;
+    grpc::Status s =
+        wm_->ReregisterWorker(NewContext(who).get(), request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
+  absl::StatusOr<v1::Worker> GetWorker(const std::string& pool,
+                                       const std::string& id) {
+    v1::WorkerKey key;
+    key.set_worker_pool_id(pool);
+    key.set_worker_group("g");
+    key.set_worker_id(id);
+    v1::Worker response;
+    grpc::Status s =
+        wm_->GetWorker(NewContext(env_->root()).get(), key, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
+  absl::StatusOr<v1::ClaimWorkResponse> Claim(const std::string& queue,
+                                              const std::string& id,
+                                              const TestCredentials& who) {
+    v1::ClaimWorkRequest request;
+    request.set_task_queue_id(queue);
+    request.set_worker_group("g");
+    request.set_worker_id(id);
+    request.set_max_tasks(1);
+    v1::ClaimWorkResponse response;
+    grpc::Status s =
+        queue_->ClaimWork(NewContext(who).get(), request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
+  absl::Status CreateTask(const std::string& queue) {
+    v1::CreateTaskRequest request;
+    request.set_task_id(NewSlugId());
+    v1::TaskDefinition* task = request.mutable_task();
+    task->set_task_queue_id(queue);
+    const absl::Time now = absl::Now();
+    *task->mutable_created() = ToProtoTime(now);
+    *task->mutable_deadline() = ToProtoTime(now + absl::Hours(1));
+    task->set_payload(R"({"command":["true"]})");
+    task->mutable_metadata()->set_name("wm test");
+    task->mutable_metadata()->set_description("worker manager test");
+    task->mutable_metadata()->set_owner("tests@example.com");
+    task->mutable_metadata()->set_source("https://example.com/wm");
+    v1::CreateTaskResponse response;
+    return ToStatus(
+        queue_->CreateTask(NewContext(env_->root()).get(), request, &response));
+  }
+
+  // The service's clock: starts at real time so the certificates it
+  // signs are valid for the real-clock verifier; tests move it for
+  // timeouts.
+  FakeClock clock_{absl::Now()};
+  // Tests of the worker's Registrar need time to pass on the server too.
+  bool use_system_clock_ = false;
+  SystemClock system_clock_;
+  std::string wm_target_;
+  std::unique_ptr<AuthTestEnv> env_;
+  std::unique_ptr<WorkerManagerSystem> system_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::WorkerManager::Stub> wm_;
+  std::unique_ptr<v1::Queue::Stub> queue_;
+  std::unique_ptr<v1::Secrets::Stub> secrets_;
+};
+
+TEST_F(WorkerManagerServiceTest, PoolCrudAndValidation) {
+  auto created = CreatePool("prov/linux", Config(), env_->root());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->config().provider(), "static");
+  EXPECT_EQ(created->config().reregistration_timeout_seconds(), 96 * 3600);
+  EXPECT_EQ(created->config().registration_timeout_seconds(), 24 * 3600);
+  EXPECT_EQ(created->config().worker_config(), R"({"capacity": 2})");
+  EXPECT_TRUE(
+      HasErrorCode(CreatePool("prov/linux", Config(), env_->root()).status(),
+                   ErrorCode::kRequestConflict));
+
+  struct Bad {
+    std::string pool;
+    std::function<void(v1::WorkerPoolConfig&)> change;
+    std::string field;
+  };
+  const std::vector<Bad> bad = {
+      {"nopool", [](auto&) {}, "worker_pool_id"},
+      {"prov/x", [](auto& c) { c.set_owner(""); }, "config.owner"},
+      {"prov/x", [](auto& c) { c.set_provider("aws"); }, "config.provider"},
+      {"prov/x", [](auto& c) { c.set_min_capacity(11); },
+       "config.max_capacity"},
+      {"prov/x", [](auto& c) { c.set_min_capacity(-1); },
+       "config.min_capacity"},
+      {"prov/x", [](auto& c) { c.set_reregistration_timeout_seconds(10); },
+       "config.reregistration_timeout_seconds"},
+      {"prov/x",
+       [](auto& c) { c.set_reregistration_timeout_seconds(31 * 86400); },
+       "config.reregistration_timeout_seconds"},
+      {"prov/x", [](auto& c) { c.set_registration_timeout_seconds(-5); },
+       "config.registration_timeout_seconds"},
+      {"prov/x", [](auto& c) { c.set_worker_config("[1]"); },
+       "config.worker_config"},
+  };
+  for (const Bad& b : bad) {
+    v1::WorkerPoolConfig c = Config();
+    b.change(c);
+    auto result = CreatePool(b.pool, c, env_->root());
+    ASSERT_TRUE(HasErrorCode(result.status(), ErrorCode::kInputError))
+        << b.field << ": " << result.status();
+    EXPECT_EQ(GetErrorInfo(result.status()).details["field"], b.field)
+        << result.status();
+  }
+  // Nothing was created by the bad requests.
+  v1::ListWorkerPoolsResponse list;
+  ASSERT_TRUE(wm_->ListWorkerPools(NewContext(env_->root()).get(),
+                                   v1::ListWorkerPoolsRequest(), &list)
+                  .ok());
+  ASSERT_EQ(list.worker_pools_size(), 1);
+  EXPECT_EQ(list.worker_pools(0).worker_pool_id(), "prov/linux");
+
+  v1::UpdateWorkerPoolRequest update;
+  update.set_worker_pool_id("prov/linux");
+  *update.mutable_config() = Config();
+  update.mutable_config()->set_max_capacity(50);
+  v1::WorkerPool updated;
+  ASSERT_TRUE(
+      wm_->UpdateWorkerPool(NewContext(env_->root()).get(), update, &updated)
+          .ok());
+  EXPECT_EQ(updated.config().max_capacity(), 50);
+  update.set_worker_pool_id("prov/none");
+  grpc::Status missing =
+      wm_->UpdateWorkerPool(NewContext(env_->root()).get(), update, &updated);
+  EXPECT_TRUE(HasErrorCode(ToStatus(missing), ErrorCode::kResourceNotFound));
+
+  // Without the scope: refused.
+  auto weak = env_->CreateClient("weak", {"worker-manager:get-worker-pool:*"});
+  ASSERT_TRUE(weak.ok()) << weak.status();
+  EXPECT_TRUE(HasErrorCode(CreatePool("prov/mine", Config(), *weak).status(),
+                           ErrorCode::kInsufficientScopes));
+  v1::WorkerPoolIdRequest id;
+  id.set_worker_pool_id("prov/linux");
+  v1::WorkerPool got;
+  ASSERT_TRUE(wm_->GetWorkerPool(NewContext(*weak).get(), id, &got).ok());
+  EXPECT_EQ(got.config().max_capacity(), 50);
+
+  v1::DeleteWorkerPoolResponse deleted;
+  ASSERT_TRUE(
+      wm_->DeleteWorkerPool(NewContext(env_->root()).get(), id, &deleted).ok());
+  EXPECT_TRUE(HasErrorCode(
+      ToStatus(wm_->GetWorkerPool(NewContext(env_->root()).get(), id, &got)),
+      ErrorCode::kResourceNotFound));
+}
+
+TEST_F(WorkerManagerServiceTest, RegisterReregisterRotatesAndRefusesReplays) {
+  ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
+  auto created = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->worker().state(), "requested");
+  EXPECT_TRUE(created->worker().has_static_secret());
+  const std::string secret = created->static_secret();
+  ASSERT_FALSE(secret.empty());
+  EXPECT_TRUE(HasErrorCode(CreateWorker("prov/linux", "w1").status(),
+                           ErrorCode::kRequestConflict));
+
+  // Bad proofs.
+  auto wrong = Register("prov/linux", "w1", secret + "x");
+  EXPECT_TRUE(HasErrorCode(wrong.status(), ErrorCode::kAuthenticationFailed))
+      << wrong.status();
+  EXPECT_EQ(GetErrorInfo(wrong.status()).details["field"], "proof");
+  EXPECT_TRUE(HasErrorCode(Register("prov/none", "w1", secret).status(),
+                           ErrorCode::kResourceNotFound));
+  EXPECT_TRUE(HasErrorCode(Register("prov/linux", "w2", secret).status(),
+                           ErrorCode::kResourceNotFound));
+  EXPECT_TRUE(HasErrorCode(Register("prov/linux", "w1", "").status(),
+                           ErrorCode::kInputError));
+  EXPECT_EQ(GetWorker("prov/linux", "w1")->state(), "requested");
+
+  auto registered = Register("prov/linux", "w1", secret);
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  EXPECT_EQ(registered->worker().state(), "running");
+  EXPECT_EQ(registered->worker().capacity(), 2);
+  EXPECT_EQ(registered->worker().facts().hostname(), "host-w1");
+  EXPECT_EQ(registered->worker_config(), R"({"capacity": 2})");
+  EXPECT_EQ(registered->credentials().client_id(), "worker/prov/linux/g/w1");
+  EXPECT_NEAR(
+      absl::ToDoubleHours(queue_service::FromProtoTime(
+                              registered->credentials().expires(), "expires")
+                              .value() -
+                          clock_.Now()),
+      96, 0.01);
+  const std::string first = registered->reregistration_secret();
+  ASSERT_FALSE(first.empty());
+
+  auto second = Reregister("prov/linux", "w1", first, As(*registered));
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_NE(second->reregistration_secret(), first);
+  EXPECT_NE(second->credentials().certificate(),
+            registered->credentials().certificate());
+
+  // The used secret is refused as a replay, with the new credentials too.
+  auto replay = Reregister("prov/linux", "w1", first, As(*second));
+  EXPECT_TRUE(HasErrorCode(replay.status(), ErrorCode::kAuthenticationFailed))
+      << replay.status();
+  EXPECT_EQ(GetErrorInfo(replay.status()).details["reason"], "replayed");
+  auto unknown = Reregister("prov/linux", "w1", "nonsense", As(*second));
+  EXPECT_EQ(GetErrorInfo(unknown.status()).details["reason"], "unknown");
+  // Nothing changed: the newest secret still works, once.
+  auto third = Reregister("prov/linux", "w1", second->reregistration_secret(),
+                          As(*second));
+  ASSERT_TRUE(third.ok()) << third.status();
+
+  // Without credentials, re-registration is refused before the secret is
+  // even looked at; another worker's credentials are refused too.
+  EXPECT_TRUE(HasErrorCode(
+      Reregister("prov/linux", "w1", third->reregistration_secret(), {})
+          .status(),
+      ErrorCode::kAuthenticationFailed));
+  ASSERT_TRUE(CreateWorker("prov/linux", "w2").ok());
+  auto w2_secret = CreateWorker("prov/linux", "w3");
+  ASSERT_TRUE(w2_secret.ok());
+  auto w3 = Register("prov/linux", "w3", w2_secret->static_secret());
+  ASSERT_TRUE(w3.ok()) << w3.status();
+  auto foreign =
+      Reregister("prov/linux", "w1", third->reregistration_secret(), As(*w3));
+  EXPECT_TRUE(HasErrorCode(foreign.status(), ErrorCode::kInsufficientScopes))
+      << foreign.status();
+
+  // Credentials expired (service clock moved past them): refused as such.
+  clock_.Advance(absl::Hours(97));
+  auto expired = Reregister("prov/linux", "w1", third->reregistration_secret(),
+                            As(*third));
+  EXPECT_TRUE(HasErrorCode(expired.status(), ErrorCode::kResourceExpired))
+      << expired.status();
+}
+
+TEST_F(WorkerManagerServiceTest, StoppedRemovedAndTimedOutWorkersAreRefused) {
+  v1::WorkerPoolConfig config = Config();
+  config.set_registration_timeout_seconds(3600);
+  ASSERT_TRUE(CreatePool("prov/linux", config, env_->root()).ok());
+  auto w1 = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(w1.ok());
+  auto registered = Register("prov/linux", "w1", w1->static_secret());
+  ASSERT_TRUE(registered.ok()) << registered.status();
+
+  // Removal: stopping, told to stop, no re-registration, no registration.
+  v1::WorkerKey key;
+  key.set_worker_pool_id("prov/linux");
+  key.set_worker_group("g");
+  key.set_worker_id("w1");
+  v1::RemoveWorkerResponse removed;
+  ASSERT_TRUE(
+      wm_->RemoveWorker(NewContext(env_->root()).get(), key, &removed).ok());
+  EXPECT_EQ(removed.worker().state(), "stopping");
+  v1::WorkerHeartbeatRequest beat;
+  *beat.mutable_worker() = key;
+  v1::WorkerHeartbeatResponse told;
+  ASSERT_TRUE(
+      wm_->WorkerHeartbeat(NewContext(As(*registered)).get(), beat, &told)
+          .ok());
+  EXPECT_TRUE(told.stop());
+  auto again = Reregister("prov/linux", "w1",
+                          registered->reregistration_secret(), As(*registered));
+  EXPECT_TRUE(HasErrorCode(again.status(), ErrorCode::kRequestConflict))
+      << again.status();
+  EXPECT_TRUE(
+      HasErrorCode(Register("prov/linux", "w1", w1->static_secret()).status(),
+                   ErrorCode::kRequestConflict));
+  v1::WorkerShutdownResponse shut;
+  ASSERT_TRUE(
+      wm_->WorkerShutdown(NewContext(As(*registered)).get(), key, &shut).ok());
+  EXPECT_EQ(GetWorker("prov/linux", "w1")->state(), "stopped");
+  auto stopped = Register("prov/linux", "w1", w1->static_secret());
+  EXPECT_TRUE(HasErrorCode(stopped.status(), ErrorCode::kRequestConflict))
+      << stopped.status();
+
+  // A worker that shut down by itself comes back with its static proof.
+  auto w2 = CreateWorker("prov/linux", "w2");
+  ASSERT_TRUE(w2.ok());
+  auto r2 = Register("prov/linux", "w2", w2->static_secret());
+  ASSERT_TRUE(r2.ok());
+  key.set_worker_id("w2");
+  ASSERT_TRUE(wm_->WorkerShutdown(NewContext(As(*r2)).get(), key, &shut).ok());
+  auto stale =
+      Reregister("prov/linux", "w2", r2->reregistration_secret(), As(*r2));
+  EXPECT_TRUE(HasErrorCode(stale.status(), ErrorCode::kRequestConflict));
+  auto back = Register("prov/linux", "w2", w2->static_secret());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->worker().state(), "running");
+
+  // Registration after the registration timeout.
+  auto w3 = CreateWorker("prov/linux", "w3");
+  ASSERT_TRUE(w3.ok());
+  clock_.Advance(absl::Minutes(61));
+  auto late = Register("prov/linux", "w3", w3->static_secret());
+  EXPECT_TRUE(HasErrorCode(late.status(), ErrorCode::kResourceExpired))
+      << late.status();
+  EXPECT_EQ(GetWorker("prov/linux", "w3")->state(), "requested");
+}
+
+TEST_F(WorkerManagerServiceTest, SunsetAndPoolRegistrationSecret) {
+  v1::WorkerPoolConfig config = Config();
+  *config.mutable_reregistration_sunset() =
+      ToProtoTime(clock_.Now() - absl::Minutes(1));
+  ASSERT_TRUE(CreatePool("prov/linux", config, env_->root()).ok());
+  v1::ResetRegistrationSecretRequest reset;
+  reset.set_worker_pool_id("prov/linux");
+  v1::ResetRegistrationSecretResponse pool_secret;
+  ASSERT_TRUE(wm_->ResetRegistrationSecret(NewContext(env_->root()).get(),
+                                           reset, &pool_secret)
+                  .ok());
+  ASSERT_FALSE(pool_secret.registration_secret().empty());
+
+  auto old =
+      Register("prov/linux", "any-1", pool_secret.registration_secret(), false);
+  EXPECT_TRUE(HasErrorCode(old.status(), ErrorCode::kInputError))
+      << old.status();
+  EXPECT_EQ(GetErrorInfo(old.status()).details["field"],
+            "supports_reregistration");
+  EXPECT_TRUE(HasErrorCode(GetWorker("prov/linux", "any-1").status(),
+                           ErrorCode::kResourceNotFound));
+
+  auto modern =
+      Register("prov/linux", "any-1", pool_secret.registration_secret(), true);
+  ASSERT_TRUE(modern.ok()) << modern.status();
+  EXPECT_FALSE(modern->worker().has_static_secret());
+
+  // Removing the pool secret stops further registrations with it.
+  reset.set_remove(true);
+  ASSERT_TRUE(wm_->ResetRegistrationSecret(NewContext(env_->root()).get(),
+                                           reset, &pool_secret)
+                  .ok());
+  EXPECT_FALSE(Register("prov/linux", "any-2", "whatever", true).ok());
+}
+
+TEST_F(WorkerManagerServiceTest,
+       CredentialsClaimOnlyFromTheirPoolAsThemselves) {
+  ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
+  ASSERT_TRUE(CreatePool("prov/mac", Config(), env_->root()).ok());
+  auto w1 = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(w1.ok());
+  auto registered = Register("prov/linux", "w1", w1->static_secret());
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  ASSERT_TRUE(CreateTask("prov/linux").ok());
+  ASSERT_TRUE(CreateTask("prov/mac").ok());
+
+  auto claimed = Claim("prov/linux", "w1", As(*registered));
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  ASSERT_EQ(claimed->tasks_size(), 1);
+  EXPECT_TRUE(HasErrorCode(Claim("prov/mac", "w1", As(*registered)).status(),
+                           ErrorCode::kInsufficientScopes));
+  EXPECT_TRUE(HasErrorCode(Claim("prov/linux", "w9", As(*registered)).status(),
+                           ErrorCode::kInsufficientScopes));
+
+  // The pool's secrets are readable; others are not.
+  v1::SetSecretRequest set;
+  set.set_name("worker-pool:prov/linux/token");
+  set.set_value(R"("s3cret")");
+  v1::SetSecretResponse set_response;
+  ASSERT_TRUE(
+      secrets_->SetSecret(NewContext(env_->root()).get(), set, &set_response)
+          .ok());
+  set.set_name("worker-pool:prov/mac/token");
+  ASSERT_TRUE(
+      secrets_->SetSecret(NewContext(env_->root()).get(), set, &set_response)
+          .ok());
+  v1::SecretNameRequest get;
+  get.set_name("worker-pool:prov/linux/token");
+  v1::GetSecretResponse value;
+  EXPECT_TRUE(
+      secrets_->GetSecret(NewContext(As(*registered)).get(), get, &value).ok());
+  get.set_name("worker-pool:prov/mac/token");
+  EXPECT_TRUE(HasErrorCode(ToStatus(secrets_->GetSecret(
+                               NewContext(As(*registered)).get(), get, &value)),
+                           ErrorCode::kInsufficientScopes));
+
+  // Heartbeats record the claim; stats see the running task; removal
+  // resolves it worker-shutdown at once.
+  v1::WorkerHeartbeatRequest beat;
+  beat.mutable_worker()->set_worker_pool_id("prov/linux");
+  beat.mutable_worker()->set_worker_group("g");
+  beat.mutable_worker()->set_worker_id("w1");
+  const std::string run = claimed->tasks(0).task_id() + "/" +
+                          std::to_string(claimed->tasks(0).run_id());
+  beat.add_claimed(run);
+  v1::WorkerHeartbeatResponse told;
+  ASSERT_TRUE(
+      wm_->WorkerHeartbeat(NewContext(As(*registered)).get(), beat, &told)
+          .ok());
+  auto worker = GetWorker("prov/linux", "w1");
+  ASSERT_TRUE(worker.ok());
+  ASSERT_EQ(worker->recent_tasks_size(), 1);
+  EXPECT_EQ(worker->recent_tasks(0), run);
+  EXPECT_EQ(worker->running_tasks(), 1);
+  EXPECT_TRUE(worker->has_first_claim());
+
+  v1::WorkerPoolIdRequest id;
+  id.set_worker_pool_id("prov/linux");
+  v1::WorkerPoolStats stats;
+  ASSERT_TRUE(
+      wm_->GetWorkerPoolStats(NewContext(env_->root()).get(), id, &stats).ok());
+  EXPECT_EQ(stats.running_workers(), 1);
+  EXPECT_EQ(stats.running_tasks(), 1);
+  EXPECT_EQ(stats.total_capacity(), 2);
+  EXPECT_EQ(stats.idle_capacity(), 1);
+
+  v1::RemoveWorkerResponse removed;
+  ASSERT_TRUE(
+      wm_->RemoveWorker(NewContext(env_->root()).get(), beat.worker(), &removed)
+          .ok());
+  EXPECT_EQ(removed.resolved_runs(), 1);
+  v1::TaskIdRequest task;
+  task.set_task_id(claimed->tasks(0).task_id());
+  v1::TaskStatusResponse status;
+  ASSERT_TRUE(
+      queue_->GetTaskStatus(NewContext(env_->root()).get(), task, &status)
+          .ok());
+  ASSERT_GE(status.status().runs_size(), 2);
+  EXPECT_EQ(status.status().runs(0).reason_resolved(), "worker-shutdown");
+  EXPECT_EQ(status.status().runs(1).state(), "pending");
+}
+
+TEST_F(WorkerManagerServiceTest, QuarantineNeedsAReasonAndAKnownWorker) {
+  ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
+  ASSERT_TRUE(CreateWorker("prov/linux", "w1").ok());
+  v1::QuarantineWorkerRequest request;
+  request.mutable_worker()->set_worker_pool_id("prov/linux");
+  request.mutable_worker()->set_worker_group("g");
+  request.mutable_worker()->set_worker_id("nobody");
+  *request.mutable_quarantine_until() =
+      ToProtoTime(clock_.Now() + absl::Hours(1));
+  request.set_reason("bad disk");
+  v1::Worker response;
+  EXPECT_TRUE(
+      HasErrorCode(ToStatus(wm_->QuarantineWorker(
+                       NewContext(env_->root()).get(), request, &response)),
+                   ErrorCode::kResourceNotFound));
+  request.mutable_worker()->set_worker_id("w1");
+  request.set_reason("");
+  EXPECT_TRUE(
+      HasErrorCode(ToStatus(wm_->QuarantineWorker(
+                       NewContext(env_->root()).get(), request, &response)),
+                   ErrorCode::kInputError));
+  request.set_reason("bad disk");
+  ASSERT_TRUE(
+      wm_->QuarantineWorker(NewContext(env_->root()).get(), request, &response)
+          .ok());
+  EXPECT_EQ(response.quarantine_reason(), "bad disk");
+  EXPECT_TRUE(response.has_quarantine_until());
+  v1::ListWorkersRequest list;
+  list.set_worker_pool_id("prov/linux");
+  v1::ListWorkersResponse listed;
+  ASSERT_TRUE(
+      wm_->ListWorkers(NewContext(env_->root()).get(), list, &listed).ok());
+  ASSERT_EQ(listed.workers_size(), 1);
+  EXPECT_EQ(listed.workers(0).quarantine_reason(), "bad disk");
+}
+
+// The worker daemon's Registrar against the real service: registers with
+// the static secret, re-registers before its (short) credentials expire,
+// persists every new secret, continues the chain after a restart without
+// the proof, stops when removed and announces its shutdown.
+class RegistrarTest : public WorkerManagerServiceTest {
+ protected:
+  void SetUp() override {
+    use_system_clock_ = true;
+    WorkerManagerServiceTest::SetUp();
+  }
+
+  worker::RegistrarOptions Options(const std::string& proof) {
+    worker::RegistrarOptions o;
+    o.queue_urls = {wm_target_};
+    o.worker_pool_id = "prov/linux";
+    o.worker_group = "g";
+    o.worker_id = "w1";
+    o.capacity = 3;
+    o.proof = proof;
+    o.state_file = state_dir_ + "/registration-state.json";
+    // 60 s credentials (the minimum) renewed after 3 s.
+    o.reregister_fraction = 0.05;
+    o.heartbeat_interval = absl::Milliseconds(500);
+    o.initial_backoff = absl::Milliseconds(100);
+    o.max_tick = absl::Milliseconds(200);
+    o.facts = worker::HostFacts("native");
+    return o;
+  }
+
+  std::string state_dir_ = [] {
+    char dir[] = "/tmp/drover-registrar-XXXXXX";
+    return std::string(mkdtemp(dir));
+  }();
+};
+
+TEST_F(RegistrarTest, ReregistersBeforeExpiryAndContinuesAfterRestart) {
+  v1::WorkerPoolConfig config = Config();
+  config.set_reregistration_timeout_seconds(60);
+  ASSERT_TRUE(CreatePool("prov/linux", config, env_->root()).ok());
+  auto created = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(created.ok()) << created.status();
+
+  auto registrar =
+      std::make_unique<worker::Registrar>(Options(created->static_secret()));
+  auto first = registrar->RegisterAtStart();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->client_id, "worker/prov/linux/g/w1");
+  auto saved = worker::LoadRegistrationState(Options("").state_file);
+  ASSERT_TRUE(saved.ok() && saved->has_value()) << saved.status();
+  const std::string first_secret = (*saved)->reregistration_secret;
+  {
+    struct stat st {};
+    ASSERT_EQ(stat(Options("").state_file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+  }
+
+  std::mutex mu;
+  std::vector<client::Credentials> renewed;
+  registrar->Start(
+      [&](const client::Credentials& c) {
+        std::lock_guard<std::mutex> lock(mu);
+        renewed.push_back(c);
+      },
+      [] {});
+
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (registrar->renewals() < 2 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_GE(registrar->renewals(), 2) << "no re-registration before expiry";
+  client::Credentials latest;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_FALSE(renewed.empty());
+    latest = renewed.back();
+  }
+  EXPECT_NE(latest.certificate, first->certificate);
+  // The renewed credentials work: they claim from the pool's queue.
+  TestCredentials as_worker;
+  as_worker.certificate = latest.certificate;
+  ASSERT_TRUE(CreateTask("prov/linux").ok());
+  auto claimed = Claim("prov/linux", "w1", as_worker);
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_EQ(claimed->tasks_size(), 1);
+  // The first secret was used up by the first re-registration (two
+  // generations back, so it is "unknown" rather than "replayed").
+  auto replay = Reregister("prov/linux", "w1", first_secret, as_worker);
+  EXPECT_TRUE(HasErrorCode(replay.status(), ErrorCode::kAuthenticationFailed))
+      << replay.status();
+  auto worker = GetWorker("prov/linux", "w1");
+  ASSERT_TRUE(worker.ok());
+  EXPECT_EQ(worker->state(), "running");
+  EXPECT_EQ(worker->capacity(), 3);
+  EXPECT_TRUE(worker->supports_reregistration());
+  EXPECT_FALSE(worker->facts().hostname().empty());
+
+  // A restart continues from the saved secret, even with a wrong proof.
+  registrar->Stop(/*announce=*/false);
+  registrar.reset();
+  auto restarted = std::make_unique<worker::Registrar>(Options("wrong"));
+  auto again = restarted->RegisterAtStart();
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto resaved = worker::LoadRegistrationState(Options("").state_file);
+  ASSERT_TRUE(resaved.ok() && resaved->has_value());
+  EXPECT_NE((*resaved)->reregistration_secret, first_secret);
+
+  // Removal reaches the worker through its heartbeat; the announced
+  // shutdown stops the row.
+  std::atomic<bool> told_to_stop{false};
+  restarted->Start([](const client::Credentials&) {},
+                   [&] { told_to_stop.store(true); });
+  v1::WorkerKey key;
+  key.set_worker_pool_id("prov/linux");
+  key.set_worker_group("g");
+  key.set_worker_id("w1");
+  v1::RemoveWorkerResponse removed;
+  ASSERT_TRUE(
+      wm_->RemoveWorker(NewContext(env_->root()).get(), key, &removed).ok());
+  const absl::Time stop_by = absl::Now() + absl::Seconds(10);
+  while (!told_to_stop.load() && absl::Now() < stop_by) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(told_to_stop.load());
+  restarted->Stop(/*announce=*/true);
+  EXPECT_EQ(GetWorker("prov/linux", "w1")->state(), "stopped");
+}
+
+// `drover pools` and `drover workers`, in-process (cli::RunCli) against the
+// service.
+class WorkerCliTest : public WorkerManagerServiceTest {
+ protected:
+  struct Result {
+    int code = -1;
+    std::string out;
+    std::string err;
+  };
+
+  Result Drover(const std::vector<std::string>& args) {
+    std::map<std::string, std::string> vars = {
+        {"DROVER_URL", wm_target_},
+        {"DROVER_CREDENTIALS_FILE", env_->auth().root_credentials_file()}};
+    std::istringstream in;
+    std::ostringstream out, err;
+    Result r;
+    r.code = cli::RunCli(args, cli::Streams{in, out, err},
+                         client::FixedEnvironment(vars), system_clock_,
+                         "test-host");
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+  }
+};
+
+TEST_F(WorkerCliTest, PoolsAndWorkersCommands) {
+  Result created = Drover({"pools", "create", "prov/linux", "--owner",
+                           "ops@example.com", "--max", "8",
+                           "--reregistration-timeout", "2h"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  EXPECT_NE(created.out.find("7200s"), std::string::npos) << created.out;
+
+  Result bad_id = Drover({"pools", "create", "linux", "--owner", "o"});
+  EXPECT_EQ(bad_id.code, 1);
+  EXPECT_NE(bad_id.err.find("worker_pool_id"), std::string::npos)
+      << bad_id.err;
+  Result bad_flag = Drover({"pools", "create", "prov/x", "--owner", "o",
+                            "--reregistration-timeout", "soon"});
+  EXPECT_EQ(bad_flag.code, 2) << bad_flag.err;
+  EXPECT_NE(bad_flag.err.find("--reregistration-timeout"), std::string::npos)
+      << bad_flag.err;
+
+  Result updated =
+      Drover({"pools", "update", "prov/linux", "--description", "rack 1"});
+  ASSERT_EQ(updated.code, 0) << updated.err;
+  EXPECT_NE(updated.out.find("rack 1"), std::string::npos);
+  // Flags not given kept their values.
+  EXPECT_NE(updated.out.find("7200s"), std::string::npos) << updated.out;
+
+  Result worker =
+      Drover({"workers", "create", "prov/linux", "g", "w1", "--capacity", "3"});
+  ASSERT_EQ(worker.code, 0) << worker.err;
+  std::string secret = worker.out;
+  while (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  ASSERT_FALSE(secret.empty());
+  ASSERT_TRUE(Register("prov/linux", "w1", secret).ok());
+
+  Result stats = Drover({"pools"});
+  ASSERT_EQ(stats.code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("POOL"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("prov/linux"), std::string::npos) << stats.out;
+  Result json = Drover({"--json", "pools"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"totalCapacity\": \"3\""), std::string::npos)
+      << json.out;
+
+  Result listed = Drover({"workers", "list", "prov/linux"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("g/w1"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("running"), std::string::npos) << listed.out;
+
+  Result quarantined =
+      Drover({"workers", "quarantine", "prov/linux", "g", "w1", "--until",
+              "+1 hour", "--reason", "disk"});
+  ASSERT_EQ(quarantined.code, 0) << quarantined.err;
+  Result got = Drover({"workers", "get", "prov/linux", "g", "w1"});
+  ASSERT_EQ(got.code, 0) << got.err;
+  EXPECT_NE(got.out.find("disk"), std::string::npos) << got.out;
+  Result unknown = Drover({"workers", "quarantine", "prov/linux", "g", "nobody",
+                           "--until", "+1 hour", "--reason", "disk"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("ResourceNotFound"), std::string::npos)
+      << unknown.err;
+
+  Result removed = Drover({"workers", "remove", "prov/linux", "g", "w1"});
+  ASSERT_EQ(removed.code, 0) << removed.err;
+  EXPECT_NE(removed.out.find("stopping"), std::string::npos) << removed.out;
+  // Still stopping: the pool cannot go yet.
+  Result refused = Drover({"pools", "delete", "prov/linux"});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("RequestConflict"), std::string::npos)
+      << refused.err;
+}
+
+}  // namespace
+}  // namespace drover::queue::worker_manager
