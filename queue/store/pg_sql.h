@@ -26,6 +26,13 @@ namespace drover::queue::store::sql {
 // transaction.
 inline constexpr char kPendingChannel[] = "drover_pending";
 
+// Statements that make runs pending return the ids of the queues that got
+// work instead of calling pg_notify themselves; PgPendingPublisher sends
+// them after the commit (pg_pending_publisher.h says why). $1 channel,
+// $2 task queue ids.
+inline constexpr char kNotifyPending[] =
+    "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
+
 // CreateTask in one statement (so one round trip, atomic in autocommit):
 // locks the dependencies (so none resolves unseen meanwhile), and when all
 // exist joins or starts the task group (upsert: the row lock orders it
@@ -115,7 +122,7 @@ SELECT EXISTS (SELECT 1 FROM inserted) AS inserted,
              WHERE u NOT IN (SELECT task_id FROM deps) ORDER BY u) AS missing,
        ARRAY(SELECT task_id FROM deps WHERE NOT satisfied
              ORDER BY task_id) AS blocking,
-       ARRAY(SELECT pg_notify('drover_pending', i.task_queue_id)::text
+       ARRAY(SELECT i.task_queue_id
              FROM r JOIN inserted i USING (task_id)) AS notified
 )sql"};
 
@@ -166,7 +173,7 @@ FOR NO KEY UPDATE OF t
 )sql"};
 
 // Gives a task without runs its first, pending run (reason "scheduled").
-// Does nothing when run 0 exists. Notifies the task's queue.
+// Does nothing when run 0 exists. Returns the queue to notify.
 // $1 task_id, $2 now.
 inline constexpr PreparedStatement kScheduleFirstRun = {
     "drover_schedule_first_run", R"sql(
@@ -190,7 +197,7 @@ WITH t AS (
          jsonb_build_object('run', to_jsonb(r) - 'task_id')
   FROM r JOIN t USING (task_id)
 )
-SELECT pg_notify('drover_pending', t.task_queue_id)
+SELECT t.task_queue_id
 FROM r JOIN t USING (task_id)
 )sql"};
 
@@ -286,8 +293,8 @@ SELECT 1 FROM tasks WHERE task_id = $1
 // happens while retries remain and the deadline is ahead) with a pending
 // run $2 + 1 whose reason_created is $7, or resolves the task for good and
 // releases its dependents exactly as kFinishTask does. Records the
-// resolution, then task-pending for every new pending run, and notifies
-// their queues. Returns one row; `resolved` is 0 when the run was not
+// resolution, then task-pending for every new pending run. Returns one
+// row with the queues to notify (`notified`); `resolved` is 0 when the run was not
 // running. $1 task_id.
 inline constexpr PreparedStatement kResolveRun = {"drover_resolve_run", R"sql(
 WITH t AS MATERIALIZED (
@@ -374,7 +381,7 @@ WITH t AS MATERIALIZED (
   ORDER BY ord, task_id
 )
 SELECT (SELECT count(*) FROM r) AS resolved,
-       ARRAY(SELECT pg_notify('drover_pending', q.task_queue_id)::text
+       ARRAY(SELECT q.task_queue_id
              FROM (SELECT DISTINCT task_queue_id FROM new_runs) q)
          AS notified
 )sql"};
@@ -430,7 +437,8 @@ DELETE FROM pending WHERE task_id = $1
 
 // A retry: spends one of the task's retries (unless none are left or the
 // deadline has passed at $4) on a new pending run $2 with reason_created
-// $3; records task-pending and notifies. Returns a row when it retried.
+// $3; records task-pending. Returns a row (the queue to notify) when it
+// retried.
 // $1 task_id.
 inline constexpr PreparedStatement kRetryTask = {"drover_retry_task", R"sql(
 WITH t AS (
@@ -453,12 +461,13 @@ WITH t AS (
          jsonb_build_object('run', to_jsonb(r) - 'task_id')
   FROM r JOIN t USING (task_id)
 )
-SELECT pg_notify('drover_pending', t.task_queue_id)
+SELECT t.task_queue_id
 FROM r JOIN t USING (task_id)
 )sql"};
 
 // A rerun of a resolved, locked task: new pending run $2 (reason "rerun"),
-// the task is unresolved again; records task-pending and notifies.
+// the task is unresolved again; records task-pending; returns the queue
+// to notify.
 // $1 task_id, $3 now.
 inline constexpr PreparedStatement kRerunTask = {"drover_rerun_task", R"sql(
 WITH t AS (
@@ -481,7 +490,7 @@ WITH t AS (
          jsonb_build_object('run', to_jsonb(r) - 'task_id')
   FROM r JOIN t USING (task_id)
 )
-SELECT pg_notify('drover_pending', t.task_queue_id)
+SELECT t.task_queue_id
 FROM r JOIN t USING (task_id)
 )sql"};
 
@@ -545,7 +554,7 @@ WITH me AS (
 )
 SELECT (SELECT count(*) FROM me) AS resolved,
        (SELECT count(*) FROM r) AS scheduled,
-       ARRAY(SELECT pg_notify('drover_pending', q.task_queue_id)::text
+       ARRAY(SELECT q.task_queue_id
              FROM (SELECT DISTINCT dec.task_queue_id
                    FROM r JOIN dec USING (task_id)) q) AS notified
 )sql"};

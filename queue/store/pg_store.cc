@@ -200,31 +200,45 @@ absl::Status ExplainRunConflict(pqxx::transaction_base& txn,
        {"reason_resolved", reason}});
 }
 
+// Adds the queue ids a statement returned (an array field, or the first
+// column of each row) to `out`, for PgPendingPublisher after the commit.
+void CollectQueues(const pqxx::field& array, std::vector<std::string>* out) {
+  for (std::string& id : pg::TextArrayField(array))
+    out->push_back(std::move(id));
+}
+void CollectQueues(const pqxx::result& rows, std::vector<std::string>* out) {
+  for (const auto& row : rows) out->push_back(row[0].c_str());
+}
+
 // After a run resolved: a retryable exception with retries left (and the
 // deadline ahead) gets a new pending run; anything else resolves the task
 // for good and moves its dependents.
 void AfterRunResolved(pqxx::transaction_base& txn, const std::string& task_id,
                       int run_id, RunState state, const std::string& reason,
-                      const std::string& now) {
+                      const std::string& now,
+                      std::vector<std::string>* pending_queues) {
   if (state == RunState::kException && IsRetryableExceptionReason(reason) &&
       run_id + 1 < kMaxRunsPerTask) {
     const char* reason_created =
         reason == "intermittent-task" ? "task-retry" : "retry";
-    if (!txn.exec_prepared(sql::kRetryTask.name, task_id, run_id + 1,
-                           reason_created, now)
-             .empty()) {
+    pqxx::result retried = txn.exec_prepared(sql::kRetryTask.name, task_id,
+                                             run_id + 1, reason_created, now);
+    if (!retried.empty()) {
+      CollectQueues(retried, pending_queues);
       return;
     }
   }
-  txn.exec_prepared(sql::kFinishTask.name, task_id,
-                    state == RunState::kCompleted, now);
+  pqxx::row finished = txn.exec_prepared1(sql::kFinishTask.name, task_id,
+                                          state == RunState::kCompleted, now);
+  CollectQueues(finished["notified"], pending_queues);
 }
 
 // Resolves a locked, unresolved task as exception/`reason` (canceled,
 // deadline-exceeded): its open run, or a new run when it never ran.
 void ResolveOpenTask(pqxx::transaction_base& txn, const std::string& task_id,
                      std::optional<int> latest_run, const std::string& reason,
-                     const std::string& now) {
+                     const std::string& now,
+                     std::vector<std::string>* pending_queues) {
   txn.exec_prepared(sql::kDeletePending.name, task_id);
   if (latest_run.has_value()) {
     txn.exec_prepared(sql::kResolveOpenRun.name, task_id, *latest_run, reason,
@@ -232,7 +246,9 @@ void ResolveOpenTask(pqxx::transaction_base& txn, const std::string& task_id,
   } else {
     txn.exec_prepared(sql::kInsertExceptionRun.name, task_id, 0, reason, now);
   }
-  txn.exec_prepared(sql::kFinishTask.name, task_id, false, now);
+  pqxx::row finished =
+      txn.exec_prepared1(sql::kFinishTask.name, task_id, false, now);
+  CollectQueues(finished["notified"], pending_queues);
 }
 
 std::optional<int> OptionalInt(const pqxx::field& f) {
@@ -244,7 +260,22 @@ std::optional<int> OptionalInt(const pqxx::field& f) {
 
 PgStore::PgStore(std::unique_ptr<PgConnectionPool> pool, const Clock* clock,
                  PgStoreOptions options)
-    : pool_(std::move(pool)), clock_(clock), options_(std::move(options)) {}
+    : pool_(std::move(pool)),
+      clock_(clock),
+      options_(std::move(options)),
+      publisher_(
+          std::make_unique<PgPendingPublisher>(PgPendingPublisher::Options{
+              .connection_string = options_.connection_string})) {}
+
+PgStore::~PgStore() = default;
+
+template <typename T>
+T PgStore::Published(const std::vector<std::string>& pending_queues, T result) {
+  if (result.ok() && !pending_queues.empty()) {
+    publisher_->Publish(pending_queues);
+  }
+  return result;
+}
 
 absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(
     const PgStoreOptions& options, const Clock* clock) {
@@ -321,95 +352,105 @@ absl::StatusOr<TaskStatus> PgStore::CreateTask(const Task& task) {
                       "a task cannot depend on itself");
   }
   absl::Time now = Now();
+  std::vector<std::string> pending;
   // One statement in autocommit: atomic, and one round trip.
-  return Execute<pqxx::nontransaction>(
-      "CreateTask",
-      [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
-        pqxx::row row = txn.exec_prepared1(
-            sql::kCreateTask.name, task.task_id, task.task_queue_id,
-            task.scheduler_id, task.task_group_id,
-            pg::TextArrayParam(dependencies),
-            std::string(RequiresName(task.requires_rule)),
-            pg::TextArrayParam(task.routes), static_cast<int>(task.priority),
-            task.retries, pg::TimeParam(task.created),
-            pg::TimeParam(task.deadline), pg::TimeParam(task.expires),
-            pg::TextArrayParam(task.scopes), task.payload, task.metadata_name,
-            task.metadata_description, task.metadata_owner,
-            task.metadata_source, TagsJson(task.tags), task.extra,
-            pg::TimeParam(now));
+  return Published(
+      pending,
+      Execute<pqxx::nontransaction>(
+          "CreateTask",
+          [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
+            pqxx::row row = txn.exec_prepared1(
+                sql::kCreateTask.name, task.task_id, task.task_queue_id,
+                task.scheduler_id, task.task_group_id,
+                pg::TextArrayParam(dependencies),
+                std::string(RequiresName(task.requires_rule)),
+                pg::TextArrayParam(task.routes),
+                static_cast<int>(task.priority), task.retries,
+                pg::TimeParam(task.created), pg::TimeParam(task.deadline),
+                pg::TimeParam(task.expires), pg::TextArrayParam(task.scopes),
+                task.payload, task.metadata_name, task.metadata_description,
+                task.metadata_owner, task.metadata_source, TagsJson(task.tags),
+                task.extra, pg::TimeParam(now));
+            CollectQueues(row["notified"], &pending);
 
-        if (row["inserted"].as<bool>()) {
-          TaskStatus status;
-          status.task_id = task.task_id;
-          status.task_queue_id = task.task_queue_id;
-          status.scheduler_id = task.scheduler_id;
-          status.task_group_id = task.task_group_id;
-          status.retries_left = task.retries;
-          status.deadline = TruncateToMicros(task.deadline);
-          status.expires = TruncateToMicros(task.expires);
-          status.blocking_dependencies = pg::TextArrayField(row["blocking"]);
-          if (status.blocking_dependencies.empty()) {
-            Run run;
-            run.run_id = 0;
-            run.state = RunState::kPending;
-            run.reason_created = "scheduled";
-            run.scheduled = now;
-            status.runs.push_back(std::move(run));
-            status.state = "pending";
-          } else {
-            status.state = "unscheduled";
-          }
-          return status;
-        }
+            if (row["inserted"].as<bool>()) {
+              TaskStatus status;
+              status.task_id = task.task_id;
+              status.task_queue_id = task.task_queue_id;
+              status.scheduler_id = task.scheduler_id;
+              status.task_group_id = task.task_group_id;
+              status.retries_left = task.retries;
+              status.deadline = TruncateToMicros(task.deadline);
+              status.expires = TruncateToMicros(task.expires);
+              status.blocking_dependencies =
+                  pg::TextArrayField(row["blocking"]);
+              if (status.blocking_dependencies.empty()) {
+                Run run;
+                run.run_id = 0;
+                run.state = RunState::kPending;
+                run.reason_created = "scheduled";
+                run.scheduled = now;
+                status.runs.push_back(std::move(run));
+                status.state = "pending";
+              } else {
+                status.state = "unscheduled";
+              }
+              return status;
+            }
 
-        // Not inserted. An existing task comes first: repeating a create
-        // answers with the task even if its group was sealed since.
-        pqxx::result existing =
-            txn.exec_prepared(sql::kGetTask.name, task.task_id);
-        if (!existing.empty()) {
-          if (auto field = FirstDifference(TaskFromRow(existing[0]), task)) {
+            // Not inserted. An existing task comes first: repeating a create
+            // answers with the task even if its group was sealed since.
+            pqxx::result existing =
+                txn.exec_prepared(sql::kGetTask.name, task.task_id);
+            if (!existing.empty()) {
+              if (auto field =
+                      FirstDifference(TaskFromRow(existing[0]), task)) {
+                return ConflictError(
+                    absl::StrCat(
+                        "task ", task.task_id,
+                        " already exists with a different definition (", *field,
+                        " differs)"),
+                    {{"task_id", task.task_id}, {"field", *field}});
+              }
+              return ReadStatus(txn, task.task_id);
+            }
+            std::vector<std::string> missing =
+                pg::TextArrayField(row["missing"]);
+            if (!missing.empty()) {
+              return MakeError(
+                  ErrorCode::kInputError,
+                  absl::StrCat("task ", task.task_id, " depends on ",
+                               missing.size(), " task(s) that do not exist: ",
+                               absl::StrJoin(missing, ", ")),
+                  {{"field", "task.dependencies"},
+                   {"value", absl::StrJoin(missing, ",")}});
+            }
+            std::string scheduler = pg::TextOrEmpty(row["group_scheduler_id"]);
+            if (scheduler != task.scheduler_id) {
+              return ConflictError(
+                  absl::StrCat("task group ", task.task_group_id,
+                               " belongs to scheduler ", scheduler, ", not ",
+                               task.scheduler_id),
+                  {{"field", "task.scheduler_id"},
+                   {"value", task.scheduler_id},
+                   {"task_group_id", task.task_group_id},
+                   {"group_scheduler_id", scheduler}});
+            }
+            if (row["group_sealed"].as<bool>()) {
+              return ConflictError(
+                  absl::StrCat("task group ", task.task_group_id,
+                               " is sealed; no task may join it"),
+                  {{"field", "task.task_group_id"},
+                   {"value", task.task_group_id}});
+            }
+            // The id was taken by a create that committed after this
+            // statement's snapshot and was deleted again before the lookup
+            // (expiry): vanishingly rare, and safe to report.
             return ConflictError(
                 absl::StrCat("task ", task.task_id,
-                             " already exists with a different definition (",
-                             *field, " differs)"),
-                {{"task_id", task.task_id}, {"field", *field}});
-          }
-          return ReadStatus(txn, task.task_id);
-        }
-        std::vector<std::string> missing = pg::TextArrayField(row["missing"]);
-        if (!missing.empty()) {
-          return MakeError(
-              ErrorCode::kInputError,
-              absl::StrCat(
-                  "task ", task.task_id, " depends on ", missing.size(),
-                  " task(s) that do not exist: ", absl::StrJoin(missing, ", ")),
-              {{"field", "task.dependencies"},
-               {"value", absl::StrJoin(missing, ",")}});
-        }
-        std::string scheduler = pg::TextOrEmpty(row["group_scheduler_id"]);
-        if (scheduler != task.scheduler_id) {
-          return ConflictError(absl::StrCat("task group ", task.task_group_id,
-                                            " belongs to scheduler ", scheduler,
-                                            ", not ", task.scheduler_id),
-                               {{"field", "task.scheduler_id"},
-                                {"value", task.scheduler_id},
-                                {"task_group_id", task.task_group_id},
-                                {"group_scheduler_id", scheduler}});
-        }
-        if (row["group_sealed"].as<bool>()) {
-          return ConflictError(
-              absl::StrCat("task group ", task.task_group_id,
-                           " is sealed; no task may join it"),
-              {{"field", "task.task_group_id"}, {"value", task.task_group_id}});
-        }
-        // The id was taken by a create that committed after this
-        // statement's snapshot and was deleted again before the lookup
-        // (expiry): vanishingly rare, and safe to report.
-        return ConflictError(
-            absl::StrCat("task ", task.task_id,
-                         " was created and removed concurrently; retry"),
-            {{"task_id", task.task_id}});
-      });
+                             " was created and removed concurrently; retry"),
+                {{"task_id", task.task_id}});
+          }));
 }
 
 absl::StatusOr<Task> PgStore::GetTask(const std::string& task_id) {
@@ -429,73 +470,86 @@ absl::StatusOr<TaskStatus> PgStore::GetTaskStatus(const std::string& task_id) {
 
 absl::StatusOr<TaskStatus> PgStore::ScheduleTask(const std::string& task_id) {
   absl::Time now = Now();
-  return Execute<pqxx::work>(
-      "ScheduleTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
-        pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
-        if (lock.empty()) return NotFoundError("task", task_id);
-        if (lock[0]["latest_run"].is_null()) {
-          absl::Time deadline =
-              pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
-          if (deadline <= now) {
-            return ConflictError(
-                absl::StrCat("task ", task_id, " is past its deadline (",
-                             absl::FormatTime(deadline), ")"),
-                {{"task_id", task_id},
-                 {"deadline", absl::FormatTime(deadline)}});
-          }
-          txn.exec_prepared(sql::kScheduleFirstRun.name, task_id,
-                            pg::TimeParam(now));
-        }
-        return ReadStatus(txn, task_id);
-      });
+  std::vector<std::string> pending;
+  return Published(
+      pending,
+      Execute<pqxx::work>(
+          "ScheduleTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
+            pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
+            if (lock.empty()) return NotFoundError("task", task_id);
+            if (lock[0]["latest_run"].is_null()) {
+              absl::Time deadline =
+                  pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
+              if (deadline <= now) {
+                return ConflictError(
+                    absl::StrCat("task ", task_id, " is past its deadline (",
+                                 absl::FormatTime(deadline), ")"),
+                    {{"task_id", task_id},
+                     {"deadline", absl::FormatTime(deadline)}});
+              }
+              CollectQueues(txn.exec_prepared(sql::kScheduleFirstRun.name,
+                                              task_id, pg::TimeParam(now)),
+                            &pending);
+            }
+            return ReadStatus(txn, task_id);
+          }));
 }
 
 absl::StatusOr<TaskStatus> PgStore::CancelTask(const std::string& task_id) {
   absl::Time now = Now();
-  return Execute<pqxx::work>(
-      "CancelTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
-        pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
-        if (lock.empty()) return NotFoundError("task", task_id);
-        if (!lock[0]["resolved"].as<bool>()) {
-          ResolveOpenTask(txn, task_id, OptionalInt(lock[0]["latest_run"]),
-                          "canceled", pg::TimeParam(now));
-        }
-        return ReadStatus(txn, task_id);
-      });
+  std::vector<std::string> pending;
+  return Published(
+      pending,
+      Execute<pqxx::work>(
+          "CancelTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
+            pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
+            if (lock.empty()) return NotFoundError("task", task_id);
+            if (!lock[0]["resolved"].as<bool>()) {
+              ResolveOpenTask(txn, task_id, OptionalInt(lock[0]["latest_run"]),
+                              "canceled", pg::TimeParam(now), &pending);
+            }
+            return ReadStatus(txn, task_id);
+          }));
 }
 
 absl::StatusOr<TaskStatus> PgStore::RerunTask(const std::string& task_id) {
   absl::Time now = Now();
-  return Execute<pqxx::work>(
-      "RerunTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
-        pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
-        if (lock.empty()) return NotFoundError("task", task_id);
-        std::optional<int> latest = OptionalInt(lock[0]["latest_run"]);
-        if (!latest.has_value() || !lock[0]["resolved"].as<bool>()) {
-          return ConflictError(
-              absl::StrCat("task ", task_id,
-                           " is not resolved; only a resolved task can be "
-                           "rerun"),
-              {{"task_id", task_id}});
-        }
-        absl::Time deadline =
-            pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
-        if (deadline <= now) {
-          return ConflictError(
-              absl::StrCat("task ", task_id, " is past its deadline (",
-                           absl::FormatTime(deadline), ")"),
-              {{"task_id", task_id}, {"deadline", absl::FormatTime(deadline)}});
-        }
-        if (*latest + 1 >= kMaxRunsPerTask) {
-          return ConflictError(
-              absl::StrCat("task ", task_id, " already has ", *latest + 1,
-                           " runs, the most a task may have"),
-              {{"task_id", task_id}, {"runs", std::to_string(*latest + 1)}});
-        }
-        txn.exec_prepared(sql::kRerunTask.name, task_id, *latest + 1,
-                          pg::TimeParam(now));
-        return ReadStatus(txn, task_id);
-      });
+  std::vector<std::string> pending;
+  return Published(
+      pending,
+      Execute<pqxx::work>(
+          "RerunTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
+            pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
+            if (lock.empty()) return NotFoundError("task", task_id);
+            std::optional<int> latest = OptionalInt(lock[0]["latest_run"]);
+            if (!latest.has_value() || !lock[0]["resolved"].as<bool>()) {
+              return ConflictError(
+                  absl::StrCat("task ", task_id,
+                               " is not resolved; only a resolved task can be "
+                               "rerun"),
+                  {{"task_id", task_id}});
+            }
+            absl::Time deadline =
+                pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
+            if (deadline <= now) {
+              return ConflictError(
+                  absl::StrCat("task ", task_id, " is past its deadline (",
+                               absl::FormatTime(deadline), ")"),
+                  {{"task_id", task_id},
+                   {"deadline", absl::FormatTime(deadline)}});
+            }
+            if (*latest + 1 >= kMaxRunsPerTask) {
+              return ConflictError(
+                  absl::StrCat("task ", task_id, " already has ", *latest + 1,
+                               " runs, the most a task may have"),
+                  {{"task_id", task_id},
+                   {"runs", std::to_string(*latest + 1)}});
+            }
+            CollectQueues(txn.exec_prepared(sql::kRerunTask.name, task_id,
+                                            *latest + 1, pg::TimeParam(now)),
+                          &pending);
+            return ReadStatus(txn, task_id);
+          }));
 }
 
 absl::StatusOr<std::vector<ClaimedTask>> PgStore::ClaimWork(
@@ -615,28 +669,32 @@ absl::StatusOr<TaskStatus> PgStore::ResolveRun(const std::string& task_id,
   std::string state_name(RunStateName(state));
   // One statement in autocommit resolves, retries or releases dependents;
   // the status is read afterwards.
-  return Execute<pqxx::nontransaction>(
-      "ResolveRun",
-      [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
-        pqxx::row row = txn.exec_prepared1(sql::kResolveRun.name, task_id,
-                                           run_id, state_name, reason_resolved,
-                                           now, retryable, retry_reason);
-        if (row["resolved"].as<int>() == 0) {
-          pqxx::result run =
-              txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
-          if (!run.empty() && state_name == run[0]["state"].c_str() &&
-              reason_resolved == run[0]["reason_resolved"].c_str()) {
-            return ReadStatus(txn, task_id);  // A repeated report.
-          }
-          return ExplainRunConflict(
-              txn, task_id, run_id,
-              absl::StrCat("resolve it as ", state_name,
-                           state == RunState::kException
-                               ? absl::StrCat("/", reason_resolved)
-                               : ""));
-        }
-        return ReadStatus(txn, task_id);
-      });
+  std::vector<std::string> pending;
+  return Published(
+      pending,
+      Execute<pqxx::nontransaction>(
+          "ResolveRun",
+          [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
+            pqxx::row row = txn.exec_prepared1(
+                sql::kResolveRun.name, task_id, run_id, state_name,
+                reason_resolved, now, retryable, retry_reason);
+            CollectQueues(row["notified"], &pending);
+            if (row["resolved"].as<int>() == 0) {
+              pqxx::result run =
+                  txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
+              if (!run.empty() && state_name == run[0]["state"].c_str() &&
+                  reason_resolved == run[0]["reason_resolved"].c_str()) {
+                return ReadStatus(txn, task_id);  // A repeated report.
+              }
+              return ExplainRunConflict(
+                  txn, task_id, run_id,
+                  absl::StrCat("resolve it as ", state_name,
+                               state == RunState::kException
+                                   ? absl::StrCat("/", reason_resolved)
+                                   : ""));
+            }
+            return ReadStatus(txn, task_id);
+          }));
 }
 
 absl::StatusOr<TaskQueueCounts> PgStore::GetTaskQueueCounts(
@@ -688,16 +746,20 @@ absl::StatusOr<int> PgStore::ExpireClaims(int batch) {
     return InputError("batch", std::to_string(batch), "must be at least 1");
   }
   std::string now = pg::TimeParam(Now());
-  return Execute<pqxx::work>(
-      "ExpireClaims", [&](pqxx::work& txn) -> absl::StatusOr<int> {
-        pqxx::result expired =
-            txn.exec_prepared(sql::kExpireClaims.name, now, batch);
-        for (const auto& row : expired) {
-          AfterRunResolved(txn, row["task_id"].c_str(), row["run_id"].as<int>(),
-                           RunState::kException, "claim-expired", now);
-        }
-        return static_cast<int>(expired.size());
-      });
+  std::vector<std::string> pending;
+  return Published(
+      pending, Execute<pqxx::work>(
+                   "ExpireClaims", [&](pqxx::work& txn) -> absl::StatusOr<int> {
+                     pqxx::result expired =
+                         txn.exec_prepared(sql::kExpireClaims.name, now, batch);
+                     for (const auto& row : expired) {
+                       AfterRunResolved(txn, row["task_id"].c_str(),
+                                        row["run_id"].as<int>(),
+                                        RunState::kException, "claim-expired",
+                                        now, &pending);
+                     }
+                     return static_cast<int>(expired.size());
+                   }));
 }
 
 absl::StatusOr<int> PgStore::ResolveDeadlines(int batch) {
@@ -705,17 +767,20 @@ absl::StatusOr<int> PgStore::ResolveDeadlines(int batch) {
     return InputError("batch", std::to_string(batch), "must be at least 1");
   }
   std::string now = pg::TimeParam(Now());
-  return Execute<pqxx::work>(
-      "ResolveDeadlines", [&](pqxx::work& txn) -> absl::StatusOr<int> {
-        pqxx::result due =
-            txn.exec_prepared(sql::kLockDeadlineTasks.name, now, batch);
-        for (const auto& row : due) {
-          ResolveOpenTask(txn, row["task_id"].c_str(),
-                          OptionalInt(row["latest_run"]), "deadline-exceeded",
-                          now);
-        }
-        return static_cast<int>(due.size());
-      });
+  std::vector<std::string> pending;
+  return Published(
+      pending,
+      Execute<pqxx::work>(
+          "ResolveDeadlines", [&](pqxx::work& txn) -> absl::StatusOr<int> {
+            pqxx::result due =
+                txn.exec_prepared(sql::kLockDeadlineTasks.name, now, batch);
+            for (const auto& row : due) {
+              ResolveOpenTask(txn, row["task_id"].c_str(),
+                              OptionalInt(row["latest_run"]),
+                              "deadline-exceeded", now, &pending);
+            }
+            return static_cast<int>(due.size());
+          }));
 }
 
 absl::StatusOr<int> PgStore::DeleteExpiredTasks(int batch) {

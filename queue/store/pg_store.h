@@ -24,8 +24,10 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "common/clock.h"
+#include "queue/store/pg_pending_publisher.h"
 #include "queue/store/pg_pool.h"
 #include "queue/store/store.h"
 
@@ -52,6 +54,8 @@ class PgStore final : public Store {
   // PgConnectionPool::Create, and CheckSchema's when check_schema is set.
   static absl::StatusOr<std::unique_ptr<PgStore>> Open(
       const PgStoreOptions& options, const Clock* clock);
+  // Sends the notifications still queued.
+  ~PgStore() override;
 
   absl::StatusOr<TaskStatus> CreateTask(const Task& task) override;
   absl::StatusOr<Task> GetTask(const std::string& task_id) override;
@@ -120,9 +124,15 @@ class PgStore final : public Store {
   // "Now" at the database's precision (microseconds).
   absl::Time Now() const;
 
+  // Hands `pending_queues` to the publisher when `result` is OK (the
+  // transaction committed); returns `result`.
+  template <typename T>
+  T Published(const std::vector<std::string>& pending_queues, T result);
+
   std::unique_ptr<PgConnectionPool> pool_;
   const Clock* clock_;
   PgStoreOptions options_;
+  std::unique_ptr<PgPendingPublisher> publisher_;
 };
 
 }  // namespace drover::queue::store
