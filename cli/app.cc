@@ -4,8 +4,10 @@
 #include <utility>
 
 #include "CLI/CLI.hpp"
+#include "cli/commands/artifacts.h"
 #include "cli/commands/auth.h"
 #include "cli/commands/graph.h"
+#include "cli/commands/logs.h"
 #include "cli/commands/queue.h"
 #include "cli/commands/secrets.h"
 #include "cli/commands/workers.h"
@@ -47,6 +49,8 @@ int RunCli(const std::vector<std::string>& args, Streams streams,
 
   commands::AddTaskCommands(app, context);
   commands::AddGraphCommands(app, context);
+  commands::AddTaskLogsCommand(*app.get_subcommand("task"), context);
+  commands::AddArtifactCommands(app, context);
   commands::AddQueueCommands(app, context);
   commands::AddSlugIdCommand(app, context);
   commands::AddAuthCommands(app, context);

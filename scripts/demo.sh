@@ -2,7 +2,8 @@
 # Drover's main job on one machine: installs dependencies, builds, starts the
 # queue on an embedded PostgreSQL, starts a worker with the native engine,
 # runs an example task graph (build -> two tests -> report) to completion
-# with visible progress, prints the logs, and stops everything.
+# with visible progress, prints the logs and the build's artifact through
+# the CLI, and stops everything.
 #
 #   scripts/demo.sh             # state under ./.drover-demo (removed first)
 #   KEEP=1 scripts/demo.sh      # leave the queue and worker running
@@ -76,7 +77,8 @@ cat >"$DEMO_DIR/worker.json" <<JSON
   "capacity": 2,
   "credentials": {"client_id": "$ROOT_CLIENT_ID", "access_token_file": "$DEMO_DIR/worker-token"},
   "engine": {"name": "native", "config": {}},
-  "plugins": {"logprefix": {}, "env": {}, "maxruntime": {"max": 600}, "exit-status": {}},
+  "plugins": {"logprefix": {}, "env": {}, "maxruntime": {"max": 600}, "exit-status": {},
+              "mounts": {}, "artifacts": {}, "livelog": {}},
   "work_dir": "$DEMO_DIR/worker",
   "shutdown_grace_seconds": 30
 }
@@ -93,7 +95,7 @@ TEST_B_ID=$("$CLI_BIN" slugid)
 REPORT_ID=$("$CLI_BIN" slugid)
 GROUP_ID=$BUILD_ID
 
-task_json() {  # name, command, dependencies (JSON array)
+task_json() {  # name, command, dependencies (JSON array), extra payload keys
   cat <<JSON
 {
   "taskQueueId": "$POOL",
@@ -102,14 +104,15 @@ task_json() {  # name, command, dependencies (JSON array)
   "dependencies": $3,
   "priority": "medium",
   "deadline": "+1 hour",
-  "payload": {"command": [["/bin/sh", "-c", "$2"]], "maxRunTime": 60},
+  "payload": {"command": [["/bin/sh", "-c", "$2"]], "maxRunTime": 60${4:+, $4}},
   "metadata": {"name": "$1", "description": "Drover demo: $1",
                "owner": "demo@example.com", "source": "https://example.com/drover-demo"}
 }
 JSON
 }
 echo "==> submitting the example graph (group $GROUP_ID)"
-task_json build "echo compiling; sleep 1; echo built" '[]' |
+task_json build "echo compiling; mkdir -p dist; echo demo build by \$TASK_ID > dist/app.txt; sleep 1; echo built" '[]' \
+  '"artifacts": [{"type": "directory", "path": "dist", "name": "public/build"}]' |
   "$CLI_BIN" task create - --task-id "$BUILD_ID" >/dev/null
 task_json test-a "echo running test a on \$TASK_ID; sleep 1; echo ok" "[\"$BUILD_ID\"]" |
   "$CLI_BIN" task create - --task-id "$TEST_A_ID" >/dev/null
@@ -140,12 +143,15 @@ done
 
 echo "==> the report task's status"
 "$CLI_BIN" task status "$REPORT_ID"
-echo "==> task logs (from the worker's work directory)"
-for id in "$BUILD_ID" "$TEST_A_ID" "$REPORT_ID"; do
-  for f in "$DEMO_DIR"/worker/logs/"$id"_*.log; do
-    [[ -f "$f" ]] && { echo "--- $f"; cat "$f"; }
-  done
+echo "==> task logs (streamed to the queue by the worker's livelog plugin)"
+for pair in "build:$BUILD_ID" "test-a:$TEST_A_ID" "report:$REPORT_ID"; do
+  echo "--- drover task logs ${pair#*:}   (${pair%%:*})"
+  "$CLI_BIN" task logs "${pair#*:}"
 done
+echo "==> the build's artifacts"
+"$CLI_BIN" artifacts list "$BUILD_ID"
+echo "--- drover artifacts get $BUILD_ID public/build/app.txt"
+"$CLI_BIN" artifacts get "$BUILD_ID" public/build/app.txt
 [[ "$(state_of "$REPORT_ID")" == "completed" ]] || { echo "the graph did not complete; see $DEMO_DIR/*.log"; exit 1; }
 
 cat <<EOF2
@@ -154,5 +160,7 @@ cat <<EOF2
     metrics:     curl http://127.0.0.1:$HTTP_PORT/metrics
     CLI:         export DROVER_URL=$DROVER_URL DROVER_CREDENTIALS_FILE=$DROVER_CREDENTIALS_FILE
                  $CLI_BIN task status $REPORT_ID
+                 $CLI_BIN task logs $BUILD_ID
+                 $CLI_BIN artifacts list $BUILD_ID
     docs:        README.md, docs/architecture.md, docs/operator-guide.md, docs/cli.md
 EOF2

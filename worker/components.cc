@@ -17,10 +17,13 @@
 #include "engines/native/task_user.h"
 #include "engines/users/managed_user_provider.h"
 #include "engines/users/useradd_user_manager.h"
+#include "plugins/artifacts/artifacts_plugin.h"
 #include "plugins/env/env_plugin.h"
 #include "plugins/exitstatus/exitstatus_plugin.h"
+#include "plugins/livelog/livelog_plugin.h"
 #include "plugins/logprefix/logprefix_plugin.h"
 #include "plugins/maxruntime/maxruntime_plugin.h"
+#include "plugins/mounts/mounts_plugin.h"
 
 namespace drover::worker {
 namespace {
@@ -170,6 +173,18 @@ absl::StatusOr<engines::docker::DockerEngineFlags> ParseDockerFlags(
   return flags;
 }
 
+// The plugin's section with "ca_file" defaulted to the worker's own CA
+// file, so an https queue needs configuring once.
+nlohmann::json WithWorkerCaFile(const ComponentContext& context) {
+  nlohmann::json config = context.config;
+  if (config.is_null()) config = nlohmann::json::object();
+  if (config.is_object() && !config.contains("ca_file") &&
+      !context.tls_ca_file.empty()) {
+    config["ca_file"] = context.tls_ca_file;
+  }
+  return config;
+}
+
 absl::Status RequireRoot(const std::string& field, const std::string& value,
                          const std::string& what) {
   if (::geteuid() != 0) {
@@ -317,6 +332,24 @@ absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeLogPrefixPlugin(
       plugins::logprefix::ParseLogPrefixConfig(context.config, context.field));
   return std::unique_ptr<plugins::Plugin>(
       new plugins::logprefix::LogPrefixPlugin(options, *context.clock));
+}
+
+absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeMountsPlugin(
+    const ComponentContext& context) {
+  return plugins::mounts::NewMountsPlugin(WithWorkerCaFile(context),
+                                          context.field);
+}
+
+absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeArtifactsPlugin(
+    const ComponentContext& context) {
+  return plugins::artifacts::NewArtifactsPlugin(WithWorkerCaFile(context),
+                                                context.field);
+}
+
+absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeLiveLogPlugin(
+    const ComponentContext& context) {
+  return plugins::livelog::NewLiveLogPlugin(WithWorkerCaFile(context),
+                                            context.work_dir, context.field);
 }
 
 }  // namespace drover::worker

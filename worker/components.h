@@ -53,6 +53,19 @@ absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeExitStatusPlugin(
 absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeLogPrefixPlugin(
     const ComponentContext& context);
 
+// Plugins that move artifact bytes (plugins/mounts, plugins/artifacts,
+// plugins/livelog): each calls the queue with the run's task credentials
+// and, when its section has no "ca_file", trusts the worker's
+// tls_ca_file. List them in hook order mounts, artifacts, livelog: mounts
+// fetch inputs before the task starts, and livelog goes last so the
+// uploaded log holds what the artifacts upload wrote.
+absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeMountsPlugin(
+    const ComponentContext& context);
+absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeArtifactsPlugin(
+    const ComponentContext& context);
+absl::StatusOr<std::unique_ptr<plugins::Plugin>> MakeLiveLogPlugin(
+    const ComponentContext& context);
+
 }  // namespace drover::worker
 
 #endif  // DROVER_WORKER_COMPONENTS_H_

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <iostream>
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
   registry.AddPlugin("env", MakeEnvPlugin);
   registry.AddPlugin("maxruntime", MakeMaxRunTimePlugin);
   registry.AddPlugin("exit-status", MakeExitStatusPlugin);
+  registry.AddPlugin("mounts", MakeMountsPlugin);
+  registry.AddPlugin("artifacts", MakeArtifactsPlugin);
+  registry.AddPlugin("livelog", MakeLiveLogPlugin);
 
   SystemClock clock;
   if (absl::Status s = registry.CheckConfig(config, clock); !s.ok()) {
@@ -95,6 +99,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> plugin_names;
   for (const auto& [name, section] : config.plugins) {
     plugin_names.push_back(name);
+  }
+  // Hooks run in the listed order; a livelog before artifacts would upload
+  // the log without the artifact upload's lines.
+  auto listed = [&plugin_names](const char* name) {
+    return std::find(plugin_names.begin(), plugin_names.end(), name) -
+           plugin_names.begin();
+  };
+  if (listed("livelog") < listed("artifacts") &&
+      listed("artifacts") < static_cast<long>(plugin_names.size())) {
+    std::cerr << "drover-worker: note: plugin livelog is listed before "
+                 "artifacts; the uploaded live log will miss the artifact "
+                 "upload's lines (list livelog last)"
+              << std::endl;
   }
   if (flags.check_config) {
     std::cout << "configuration is valid: worker " << config.worker_group << "/"

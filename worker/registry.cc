@@ -40,6 +40,7 @@ ComponentContext Registry::EngineContext(const WorkerConfig& config,
   context.work_dir = config.work_dir;
   context.worker_group = config.worker_group;
   context.worker_id = config.worker_id;
+  context.tls_ca_file = config.tls_ca_file;
   context.clock = &clock;
   return context;
 }

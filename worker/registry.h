@@ -33,6 +33,9 @@ struct ComponentContext {
   std::filesystem::path work_dir;
   std::string worker_group;
   std::string worker_id;
+  // The worker's CA file for an https queue (WorkerConfig::tls_ca_file);
+  // plugins that call the queue themselves default to it.
+  std::string tls_ca_file;
   // Not owned; outlives whatever the factory builds.
   const Clock* clock = nullptr;
 };

@@ -4,12 +4,27 @@
 #include <ostream>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cli/commands/artifacts.h"
 #include "cli/output.h"
 #include "common/status.h"
 
 namespace drover::cli::commands {
 namespace {
+
+// How long `logs -f` waits, after the log ended, for the run's
+// resolution to be reported.
+constexpr absl::Duration kResolutionWait = absl::Seconds(30);
+
+bool RunResolved(const v1::TaskStatusResponse& status, int run_id) {
+  for (const auto& run : status.status().runs()) {
+    if (run.run_id() != run_id) continue;
+    return run.state() == "completed" || run.state() == "failed" ||
+           run.state() == "exception";
+  }
+  return false;
+}
 
 int RunLogs(Context& ctx, const std::string& task_id, int run_id, bool follow) {
   auto client = ArtifactsClientFor(ctx);
@@ -32,8 +47,19 @@ int RunLogs(Context& ctx, const std::string& task_id, int run_id, bool follow) {
     if (!queue.ok()) return ctx.LocalError(queue.status());
     v1::TaskIdRequest status_request;
     status_request.set_task_id(task_id);
-    auto status = (*queue)->GetTaskStatus(status_request);
-    if (!status.ok()) return ctx.RequestError(status.status());
+    // The stream ends once the worker has uploaded the complete log, which
+    // it does just before it reports the resolution; give the report a
+    // moment so the state printed is the final one.
+    const absl::Time give_up = absl::Now() + kResolutionWait;
+    absl::StatusOr<v1::TaskStatusResponse> status;
+    while (true) {
+      status = (*queue)->GetTaskStatus(status_request);
+      if (!status.ok()) return ctx.RequestError(status.status());
+      if (RunResolved(*status, tailed->run_id) || absl::Now() >= give_up) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
     for (const auto& run : status->status().runs()) {
       if (run.run_id() != tailed->run_id) continue;
       ctx.err() << "[drover] run " << run.run_id() << " " << run.state()

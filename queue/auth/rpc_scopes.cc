@@ -1108,6 +1108,9 @@ std::vector<std::string> TaskCredentialScopes(
   scopes.push_back("queue:reclaim-task:" + run);
   scopes.push_back("queue:resolve-task:" + run);
   scopes.push_back("queue:create-artifact:" + run);
+  // Whatever needs no credentials (public artifacts, e.g. a mounts
+  // plugin's inputs) must not become unreachable by presenting some.
+  scopes.push_back("assume:anonymous");
   return NormalizeScopes(std::move(scopes));
 }
 
@@ -1161,7 +1164,9 @@ std::string RenderScopesReference() {
          "- every scope in the task's `scopes`\n"
          "- `queue:reclaim-task:<task_id>/<run_id>`\n"
          "- `queue:resolve-task:<task_id>/<run_id>`\n"
-         "- `queue:create-artifact:<task_id>/<run_id>`\n\n"
+         "- `queue:create-artifact:<task_id>/<run_id>`\n"
+         "- `assume:anonymous` (what needs no credentials stays reachable "
+         "with them, e.g. public artifacts)\n\n"
          "so a task can call the API with its own scopes (for example to "
          "create further tasks) and its worker can reclaim and resolve "
          "exactly that run.\n";

@@ -100,7 +100,8 @@ std::vector<std::string> MethodsWithoutRules(
 
 // Task credentials handed out by ClaimWork/ReclaimTask: the task's own
 // scopes plus the right to reclaim, resolve and upload artifacts for exactly
-// this run. Normalised.
+// this run, and assume:anonymous (so public artifacts stay readable).
+// Normalised.
 std::vector<std::string> TaskCredentialScopes(
     std::string_view task_id, int run_id,
     const std::vector<std::string>& task_scopes);

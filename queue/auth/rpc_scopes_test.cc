@@ -246,6 +246,8 @@ TEST(QueueScopesTest, TaskCredentialsCoverExactlyTheirRun) {
   EXPECT_TRUE(credentials.Satisfies(
       MustRequire("drover.v1.Queue/ReportException", exception, {})));
   EXPECT_TRUE(credentials.Satisfies("queue:create-artifact:" + task_id + "/2"));
+  // Public artifacts (the anonymous role's) stay readable with credentials.
+  EXPECT_TRUE(credentials.Satisfies("assume:anonymous"));
 
   run.set_run_id(3);  // another run of the same task
   EXPECT_FALSE(credentials.Satisfies(

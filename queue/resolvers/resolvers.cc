@@ -22,6 +22,16 @@ Resolvers::Resolvers(ResolverOptions options, store::Store* store)
 
 Resolvers::~Resolvers() { Stop(); }
 
+void Resolvers::AddLoop(std::string name, absl::Duration interval,
+                        std::function<absl::StatusOr<int>(int)> pass) {
+  auto loop = std::make_unique<Loop>();
+  loop->name = name;
+  loop->interval = interval;
+  loop->pass = std::move(pass);
+  loop->stats.name = std::move(name);
+  added_.push_back(std::move(loop));
+}
+
 void Resolvers::Start() {
   auto add = [this](std::string name, absl::Duration interval,
                     std::function<absl::StatusOr<int>(int)> pass) {
@@ -43,6 +53,8 @@ void Resolvers::Start() {
   add("event-retention", options_.event_retention_interval, [this](int batch) {
     return store_->DeleteExpiredEvents(options_.event_retention, batch);
   });
+  for (auto& loop : added_) loops_.push_back(std::move(loop));
+  added_.clear();
   for (auto& loop : loops_) {
     Loop* raw = loop.get();
     loop->thread = std::thread([this, raw] { RunLoop(raw); });

@@ -54,8 +54,15 @@ class Resolvers {
   Resolvers(const Resolvers&) = delete;
   Resolvers& operator=(const Resolvers&) = delete;
 
-  // Starts the loops ("claim-expiry", "deadline", "expiry"), each on its own
-  // thread. Not thread-safe against Stop; call once.
+  // A loop owned by another component (e.g. "artifact-expiry"), run like
+  // the built-in ones: `pass` handles up to `batch` rows and returns how
+  // many. Call before Start(); `pass` must stay callable until Stop().
+  void AddLoop(std::string name, absl::Duration interval,
+               std::function<absl::StatusOr<int>(int batch)> pass);
+
+  // Starts the loops ("claim-expiry", "deadline", "expiry",
+  // "task-group-resolution", "event-retention", then the added
+  // ones), each on its own thread. Not thread-safe against Stop; call once.
   void Start();
 
   // Wakes every loop for an immediate pass (tests; operators). Thread-safe.
@@ -87,6 +94,7 @@ class Resolvers {
   bool stopping_ = false;
   uint64_t kicks_ = 0;
   std::vector<std::unique_ptr<Loop>> loops_;
+  std::vector<std::unique_ptr<Loop>> added_;
 };
 
 }  // namespace drover::queue::resolvers

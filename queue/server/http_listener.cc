@@ -34,7 +34,8 @@ HttpListener::HttpListener() : server_(std::make_unique<httplib::Server>()) {}
 
 HttpListener::~HttpListener() { Stop(); }
 
-absl::Status HttpListener::Start(std::string_view address) {
+absl::StatusOr<int> HttpListener::Bind(std::string_view address) {
+  if (port_ > 0) return port_;
   DROVER_ASSIGN_OR_RETURN(auto host_port,
                           SplitHostPort("http-listen", address));
   auto& [host, port] = host_port;
@@ -50,6 +51,11 @@ absl::Status HttpListener::Start(std::string_view address) {
         "cannot listen for HTTP on " + std::string(address),
         {{"field", "http-listen"}, {"value", std::string(address)}});
   }
+  return port_;
+}
+
+absl::Status HttpListener::Start(std::string_view address) {
+  DROVER_RETURN_IF_ERROR(Bind(address).status());
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // httplib's stop() is a no-op until the accept loop runs, so a Stop()
   // right after Start() would hang; wait for the loop.

@@ -33,9 +33,15 @@ class HttpListener {
   // and must be thread-safe.
   httplib::Server& server() { return *server_; }
 
-  // Binds `address` ("host:port"; port 0 picks a free one) and serves on a
-  // background thread. Errors: InputError (field "http-listen") for a bad
-  // address, InternalError when the port cannot be bound.
+  // Binds `address` ("host:port"; port 0 picks a free one) without serving
+  // yet, so that routes which must know their own URL (signed blob URLs)
+  // can be built with the real port before Start. Returns the port. A
+  // second call returns the bound port. Errors: as Start.
+  absl::StatusOr<int> Bind(std::string_view address);
+
+  // Binds `address` unless Bind already did, and serves on a background
+  // thread. Errors: InputError (field "http-listen") for a bad address,
+  // InternalError when the port cannot be bound.
   absl::Status Start(std::string_view address);
 
   // The bound port; valid after Start().

@@ -42,6 +42,14 @@ std::string QueueServer::grpc_target() const {
   return absl::StrCat(host, ":", grpc_port_);
 }
 
+absl::StatusOr<int> QueueServer::BindHttp() {
+  if (options_.http_listen.empty()) {
+    return InputError("http-listen", "",
+                      "the HTTP listener is disabled (empty --http-listen)");
+  }
+  return http_.Bind(options_.http_listen);
+}
+
 absl::Status QueueServer::Start() {
   started_ = true;
   DROVER_ASSIGN_OR_RETURN(auto host_port,

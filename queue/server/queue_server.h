@@ -70,6 +70,13 @@ class QueueServer {
   queue_service::QueueService& queue_service() { return *queue_service_; }
   resolvers::Resolvers& resolvers() { return resolvers_; }
 
+  // Binds the HTTP listener ahead of Start() and returns its port, for
+  // routes that must know their own URL (the filesystem blob store's
+  // signed URLs) when options.http_listen asks for port 0. Errors:
+  // InputError on "http-listen" when the HTTP listener is disabled;
+  // HttpListener::Bind's.
+  absl::StatusOr<int> BindHttp();
+
   // Binds the listeners and starts serving. Errors: InputError for a bad
   // listen address, InternalError when a port cannot be bound or the
   // notifier cannot start. Call once.

@@ -3,11 +3,17 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "common/status.h"
+#include "queue/artifacts/artifacts_runtime.h"
 #include "queue/auth/auth_system.h"
+#include "queue/blobstore/filesystem/filesystem_blob_store.h"
+#include "queue/blobstore/filesystem/http_handlers.h"
+#include "queue/blobstore/s3/s3_blob_store.h"
+#include "queue/queue_service/executor.h"
 #include "queue/server/queue_server.h"
 #include "queue/store/embedded_postgres.h"
 #include "queue/store/migrations.h"
@@ -87,6 +93,89 @@ std::string WithPort(const std::string& address, int port) {
   return address.substr(0, colon) + ":" + std::to_string(port);
 }
 
+// The key that signs filesystem blob URLs, derived from the token-hash
+// key: every replica already shares that key (tokens must verify
+// anywhere), so a URL one replica signs is honoured by all, and no new
+// secret needs managing. The empty client id belongs to no client, so the
+// derived value never equals a stored token hash.
+std::string BlobUrlSigningKey(const auth::ServerKeys& keys) {
+  return keys.token_hasher.Hash("", "drover filesystem blob URL key v1");
+}
+
+// "http://<host>:<port>" of the bound HTTP listener, as workers and
+// clients on this machine reach it.
+std::string HttpBaseUrl(const std::string& http_listen, int port) {
+  std::string host = http_listen.substr(0, http_listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+    spdlog::warn(
+        "--http-listen {} is a wildcard address; artifact URLs use "
+        "127.0.0.1, which only this machine reaches: set --blob-public-url",
+        http_listen);
+    host = "127.0.0.1";
+  }
+  return "http://" + host + ":" + std::to_string(port);
+}
+
+// The artifact blob store the configuration asks for; null (artifacts
+// disabled, with a warning) for a filesystem store without an HTTP
+// listener to serve it. Filesystem routes are registered on the server's
+// HTTP listener, which is bound here, before Start.
+absl::StatusOr<std::unique_ptr<blobstore::BlobStore>> OpenBlobStore(
+    const ServerConfig& config, const auth::ServerKeys& keys,
+    QueueServer& server, const Clock* clock) {
+  const BlobStoreConfig& blobs = config.blobs;
+  if (blobs.kind == "s3") {
+    blobstore::s3::S3BlobStoreOptions options;
+    options.endpoint = blobs.s3_endpoint;
+    options.region = blobs.s3_region;
+    options.bucket = blobs.s3_bucket;
+    options.credentials.access_key_id = blobs.s3_access_key_id;
+    options.credentials.secret_access_key = blobs.s3_secret_access_key;
+    options.path_style = blobs.s3_path_style;
+    options.key_prefix = blobs.s3_key_prefix;
+    DROVER_ASSIGN_OR_RETURN(auto store, blobstore::s3::S3BlobStore::Create(
+                                            std::move(options), clock));
+    spdlog::info("artifact blobs in S3 bucket {} at {}", blobs.s3_bucket,
+                 blobs.s3_endpoint);
+    return std::unique_ptr<blobstore::BlobStore>(std::move(store));
+  }
+  if (config.http_listen.empty()) {
+    spdlog::warn(
+        "artifacts are disabled: the filesystem blob store is served on the "
+        "HTTP listener, and --http-listen is empty");
+    return std::unique_ptr<blobstore::BlobStore>();
+  }
+  DROVER_ASSIGN_OR_RETURN(int http_port, server.BindHttp());
+  blobstore::filesystem::FilesystemBlobStoreOptions options;
+  options.root = blobs.dir.empty()
+                     ? std::filesystem::absolute(config.data_dir) / "blobs"
+                     : std::filesystem::absolute(blobs.dir);
+  options.base_url = blobs.public_url.empty()
+                         ? HttpBaseUrl(config.http_listen, http_port)
+                         : blobs.public_url;
+  while (!options.base_url.empty() && options.base_url.back() == '/') {
+    options.base_url.pop_back();
+  }
+  options.signing_key = BlobUrlSigningKey(keys);
+  auto store =
+      blobstore::filesystem::FilesystemBlobStore::Create(options, clock);
+  if (!store.ok()) {
+    ErrorInfo info = GetErrorInfo(store.status());
+    // Name the flag the operator sets rather than the option.
+    auto field = info.details.find("field");
+    if (field != info.details.end() && field->second == "root") {
+      field->second = "blob-dir";
+    } else if (field != info.details.end() && field->second == "base_url") {
+      field->second = "blob-public-url";
+    }
+    return MakeError(info.code, info.message, info.details);
+  }
+  blobstore::filesystem::RegisterHttpHandlers(server.http().server(), **store);
+  spdlog::info("artifact blobs in {}, served at {}{}", options.root.string(),
+               options.base_url, options.url_prefix);
+  return std::unique_ptr<blobstore::BlobStore>(std::move(*store));
+}
+
 }  // namespace
 
 absl::Status Serve(const ServerConfig& config, const Clock* clock,
@@ -144,6 +233,51 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
   server.AddService(worker_manager->service());
   server.queue_service().SetTaskCredentialsIssuer(
       auth_system->task_credentials());
+
+  // Artifacts and live logs. The runtime's RPC work runs on an executor of
+  // its own, so parked TailLog followers and uploads never take threads
+  // from the Queue service. Destruction runs in reverse: the server stops
+  // (gRPC, resolvers with the reaper, HTTP routes), then the executor
+  // drains, then the runtime and the blob store go.
+  DROVER_ASSIGN_OR_RETURN(
+      std::unique_ptr<blobstore::BlobStore> blobs,
+      OpenBlobStore(config, auth_system->keys(), server, clock));
+  std::unique_ptr<artifacts::ArtifactsRuntime> artifacts_runtime;
+  std::optional<queue_service::BoundedExecutor> artifacts_executor;
+  if (blobs != nullptr) {
+    artifacts_executor.emplace(std::max(2, server_options.rpc_threads / 2),
+                               server_options.rpc_queue);
+    artifacts::ArtifactsRuntimeOptions artifacts_options;
+    artifacts_options.store.connection_string = database.url();
+    artifacts_options.store.pool_size = std::max(2, config.db_pool_size / 2);
+    artifacts_options.service.upload_url_ttl = config.artifacts.upload_url_ttl;
+    artifacts_options.service.download_url_ttl =
+        config.artifacts.download_url_ttl;
+    DROVER_ASSIGN_OR_RETURN(
+        artifacts_runtime,
+        artifacts::ArtifactsRuntime::Start(
+            artifacts_options, blobs.get(), clock,
+            authorizer != nullptr ? authorizer : auth_system->authorizer(),
+            &*artifacts_executor));
+    server.AddService(&artifacts_runtime->service());
+    artifacts::ArtifactsRuntime* runtime = artifacts_runtime.get();
+    server.resolvers().AddLoop(
+        "artifact-expiry", config.artifacts.expiry_interval,
+        [runtime](int batch) { return runtime->ReapPass(batch); });
+  }
+  // Runs before the members above are destroyed, on every return path.
+  struct StopFirst {
+    QueueServer& server;
+    artifacts::ArtifactsRuntime* runtime;
+    std::optional<queue_service::BoundedExecutor>& executor;
+    ~StopFirst() {
+      // Parked TailLog streams end before gRPC waits for in-flight calls.
+      if (runtime != nullptr) runtime->BeginShutdown();
+      server.Stop();
+      if (executor.has_value()) executor->Shutdown();
+    }
+  } stop_first{server, artifacts_runtime.get(), artifacts_executor};
+
   DROVER_RETURN_IF_ERROR(server.Start());
   out << "drover-queue: gRPC listening on "
       << WithPort(config.listen, server.grpc_port()) << (tls ? " (TLS)" : "");
@@ -156,6 +290,7 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
 
   int signo = signal->Wait();
   spdlog::info("received signal {}; shutting down", signo);
+  if (artifacts_runtime != nullptr) artifacts_runtime->BeginShutdown();
   server.Stop();
   spdlog::info("server stopped");
   return absl::OkStatus();

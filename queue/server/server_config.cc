@@ -89,6 +89,35 @@ ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
          "How often tasks past their deadline are resolved");
   Option(app, "expiry-interval", expiry_interval_,
          "How often tasks past their expiry are deleted");
+  Option(app, "blob-store", config->blobs.kind,
+         "Where artifact bytes live: filesystem (served on --http-listen) "
+         "or s3");
+  Option(app, "blob-dir", config->blobs.dir,
+         "filesystem blob store directory (default: <data-dir>/blobs)");
+  Option(app, "blob-public-url", config->blobs.public_url,
+         "Base URL (scheme://host:port) under which workers and clients "
+         "reach --http-listen for artifact bytes (default: "
+         "http://<http-listen>)");
+  Option(app, "s3-endpoint", config->blobs.s3_endpoint,
+         "s3 blob store: scheme://host[:port] of the S3-compatible service");
+  Option(app, "s3-region", config->blobs.s3_region, "s3 blob store: region");
+  Option(app, "s3-bucket", config->blobs.s3_bucket, "s3 blob store: bucket");
+  Option(app, "s3-access-key-id", config->blobs.s3_access_key_id,
+         "s3 blob store: access key id");
+  Option(app, "s3-secret-access-key", config->blobs.s3_secret_access_key,
+         "s3 blob store: secret access key (prefer the environment "
+         "variable DROVER_S3_SECRET_ACCESS_KEY)");
+  Option(app, "s3-path-style", config->blobs.s3_path_style,
+         "s3 blob store: bucket in the path, not the host name (MinIO, "
+         "s3rver)");
+  Option(app, "s3-key-prefix", config->blobs.s3_key_prefix,
+         "s3 blob store: prefix of every object key, e.g. drover/");
+  Option(app, "artifact-upload-url-ttl", artifact_upload_url_ttl_,
+         "How long an artifact upload URL stays valid");
+  Option(app, "artifact-download-url-ttl", artifact_download_url_ttl_,
+         "How long an artifact download URL stays valid");
+  Option(app, "artifact-expiry-interval", artifact_expiry_interval_,
+         "How often expired artifacts and their blobs are deleted");
   Option(app, "log-format", log_format_, "Log format: text or json");
   Option(app, "log-level", config->log.level,
          "Log level: trace, debug, info, warn, error, critical, off");
@@ -118,6 +147,55 @@ absl::Status ServerFlags::Resolve() {
                                   &config_->resolvers.deadline_interval));
   DROVER_RETURN_IF_ERROR(duration("expiry-interval", expiry_interval_,
                                   &config_->resolvers.expiry_interval));
+  ArtifactsConfig& artifacts = config_->artifacts;
+  DROVER_RETURN_IF_ERROR(duration("artifact-upload-url-ttl",
+                                  artifact_upload_url_ttl_,
+                                  &artifacts.upload_url_ttl));
+  DROVER_RETURN_IF_ERROR(duration("artifact-download-url-ttl",
+                                  artifact_download_url_ttl_,
+                                  &artifacts.download_url_ttl));
+  DROVER_RETURN_IF_ERROR(duration("artifact-expiry-interval",
+                                  artifact_expiry_interval_,
+                                  &artifacts.expiry_interval));
+  // Shorter URLs would expire while a large upload is still starting.
+  if (artifacts.upload_url_ttl < absl::Seconds(10) ||
+      artifacts.upload_url_ttl > absl::Hours(24 * 7)) {
+    return InputError("artifact-upload-url-ttl", artifact_upload_url_ttl_,
+                      "artifact-upload-url-ttl must be within 10s..7d");
+  }
+  if (artifacts.download_url_ttl < absl::Seconds(10) ||
+      artifacts.download_url_ttl > absl::Hours(24 * 7)) {
+    return InputError("artifact-download-url-ttl", artifact_download_url_ttl_,
+                      "artifact-download-url-ttl must be within 10s..7d");
+  }
+  if (artifacts.expiry_interval < absl::Seconds(1)) {
+    return InputError("artifact-expiry-interval", artifact_expiry_interval_,
+                      "artifact-expiry-interval must be at least 1s");
+  }
+  const BlobStoreConfig& blobs = config_->blobs;
+  if (blobs.kind == "s3") {
+    // S3BlobStore::Create checks the shapes; here only what is missing, so
+    // the error names the flag.
+    for (const auto& [flag, value] :
+         {std::pair<const char*, const std::string*>{"s3-endpoint",
+                                                     &blobs.s3_endpoint},
+          {"s3-bucket", &blobs.s3_bucket},
+          {"s3-access-key-id", &blobs.s3_access_key_id},
+          {"s3-secret-access-key", &blobs.s3_secret_access_key}}) {
+      if (value->empty()) {
+        return InputError(
+            flag, "", std::string(flag) + " is required with --blob-store s3");
+      }
+    }
+  } else if (blobs.kind != "filesystem") {
+    return InputError("blob-store", blobs.kind,
+                      "blob-store must be filesystem or s3");
+  }
+  if (!blobs.public_url.empty() && blobs.public_url.rfind("http://", 0) != 0 &&
+      blobs.public_url.rfind("https://", 0) != 0) {
+    return InputError("blob-public-url", blobs.public_url,
+                      "blob-public-url must start with http:// or https://");
+  }
   if (service.claim.claim_timeout < absl::Seconds(1)) {
     return InputError("claim-timeout",
                       absl::FormatDuration(service.claim.claim_timeout),

@@ -19,6 +19,39 @@
 
 namespace drover::queue::server {
 
+// Where artifact bytes live (queue/blobstore).
+struct BlobStoreConfig {
+  // "filesystem" (files served by this process's HTTP listener on signed
+  // URLs) or "s3" (presigned URLs; workers and clients move bytes to and
+  // from the bucket directly).
+  std::string kind = "filesystem";
+  // filesystem: the blob directory; empty: <data_dir>/blobs. Replicas
+  // must share it (or use s3).
+  std::string dir;
+  // filesystem: scheme://host[:port] under which workers and clients reach
+  // the HTTP listener; empty: http://<http-listen> (127.0.0.1 for a
+  // wildcard host).
+  std::string public_url;
+  // s3: see queue/blobstore/s3/s3_blob_store.h.
+  std::string s3_endpoint;
+  std::string s3_region = "us-east-1";
+  std::string s3_bucket;
+  std::string s3_access_key_id;
+  std::string s3_secret_access_key;
+  bool s3_path_style = false;
+  std::string s3_key_prefix;
+};
+
+// The Artifacts service and its expiry reaper.
+struct ArtifactsConfig {
+  // Validity of upload URLs handed to workers.
+  absl::Duration upload_url_ttl = absl::Hours(1);
+  // Validity of download URLs handed to readers.
+  absl::Duration download_url_ttl = absl::Minutes(10);
+  // How often expired artifacts (rows and blobs) are deleted.
+  absl::Duration expiry_interval = absl::Minutes(5);
+};
+
 struct ServerConfig {
   // Holds the embedded PostgreSQL cluster (when no database URL is given).
   std::string data_dir = "./.drover";
@@ -42,6 +75,8 @@ struct ServerConfig {
   LogOptions log;
   // Keys, bootstrap, static clients and TLS (queue/auth/auth_config.h).
   auth::AuthConfig auth;
+  BlobStoreConfig blobs;
+  ArtifactsConfig artifacts;
 };
 
 // Parses "20m", "1h30m", "250ms", "5d" (days) or a bare number of
@@ -70,6 +105,9 @@ class ServerFlags {
   std::string deadline_interval_ = "10s";
   std::string expiry_interval_ = "5m";
   std::string log_format_ = "text";
+  std::string artifact_upload_url_ttl_ = "1h";
+  std::string artifact_download_url_ttl_ = "10m";
+  std::string artifact_expiry_interval_ = "5m";
   int64_t max_payload_bytes_ = 256 * 1024;
   int64_t max_dependencies_ = 10000;
 };

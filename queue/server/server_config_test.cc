@@ -100,6 +100,17 @@ TEST_F(ServerFlagsTest, RejectsBadValuesNamingTheFlag) {
       {{"--log-format", "xml"}, "log-format"},
       {{"--listen", ""}, "listen"},
       {{"--resolver-batch", "0"}, "resolver-batch"},
+      {{"--blob-store", "ftp"}, "blob-store"},
+      {{"--blob-store", "s3", "--s3-bucket", "b", "--s3-access-key-id", "k",
+        "--s3-secret-access-key", "s"},
+       "s3-endpoint"},
+      {{"--blob-store", "s3", "--s3-endpoint", "http://127.0.0.1:4569",
+        "--s3-access-key-id", "k", "--s3-secret-access-key", "s"},
+       "s3-bucket"},
+      {{"--blob-public-url", "queue.example.com"}, "blob-public-url"},
+      {{"--artifact-upload-url-ttl", "1s"}, "artifact-upload-url-ttl"},
+      {{"--artifact-download-url-ttl", "later"}, "artifact-download-url-ttl"},
+      {{"--artifact-expiry-interval", "0s"}, "artifact-expiry-interval"},
   };
   for (const auto& c : cases) {
     ServerConfig config;
@@ -107,6 +118,29 @@ TEST_F(ServerFlagsTest, RejectsBadValuesNamingTheFlag) {
     ASSERT_FALSE(status.ok()) << c.field;
     EXPECT_EQ(GetErrorInfo(status).details["field"], c.field);
   }
+}
+
+TEST_F(ServerFlagsTest, BlobStoreSettings) {
+  ServerConfig defaults;
+  ASSERT_TRUE(Parse({}, &defaults).ok());
+  EXPECT_EQ(defaults.blobs.kind, "filesystem");
+  EXPECT_EQ(defaults.blobs.dir, "");
+  EXPECT_EQ(defaults.artifacts.upload_url_ttl, absl::Hours(1));
+  EXPECT_EQ(defaults.artifacts.download_url_ttl, absl::Minutes(10));
+  EXPECT_EQ(defaults.artifacts.expiry_interval, absl::Minutes(5));
+
+  SetEnv("DROVER_S3_SECRET_ACCESS_KEY", "from-the-environment");
+  ServerConfig s3;
+  ASSERT_TRUE(
+      Parse({"--blob-store", "s3", "--s3-endpoint", "http://127.0.0.1:4569",
+             "--s3-bucket", "artifacts", "--s3-access-key-id", "key",
+             "--s3-path-style", "true", "--artifact-expiry-interval", "30s"},
+            &s3)
+          .ok());
+  EXPECT_EQ(s3.blobs.kind, "s3");
+  EXPECT_EQ(s3.blobs.s3_secret_access_key, "from-the-environment");
+  EXPECT_TRUE(s3.blobs.s3_path_style);
+  EXPECT_EQ(s3.artifacts.expiry_interval, absl::Seconds(30));
 }
 
 }  // namespace
