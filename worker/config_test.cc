@@ -175,6 +175,37 @@ TEST_F(ConfigTest, CredentialsComeFromATokenFile) {
   EXPECT_EQ(FieldOf(Check(doc)), "credentials.access_token_file");
 }
 
+TEST_F(ConfigTest, RegistrationReplacesCredentials) {
+  const fs::path secret = dir_ / "secret";
+  std::ofstream(secret) << "static-secret\n";
+  OrderedJson doc = Valid();
+  doc["registration"] = {{"secret_file", secret.string()},
+                         {"state_file", (dir_ / "state.json").string()},
+                         {"reregister_fraction", 0.5},
+                         {"heartbeat_seconds", 30}};
+  auto config = ParseWorkerConfig(doc);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->registration_state_file, (dir_ / "state.json").string());
+  EXPECT_EQ(config->reregister_fraction, 0.5);
+  EXPECT_EQ(config->heartbeat_interval, absl::Seconds(30));
+  EXPECT_EQ(ReadRegistrationProof(*config).value(), "static-secret");
+  EXPECT_TRUE(Check(doc).ok()) << Check(doc);
+
+  OrderedJson both = doc;
+  both["credentials"] = {{"client_id", "worker/host-1"},
+                         {"access_token", "t"}};
+  EXPECT_EQ(FieldOf(Check(both)), "registration");
+  OrderedJson bad = doc;
+  bad["registration"]["reregister_fraction"] = 1.5;
+  EXPECT_EQ(FieldOf(Check(bad)), "registration.reregister_fraction");
+  bad = doc;
+  bad["registration"]["heartbeat_seconds"] = 0;
+  EXPECT_EQ(FieldOf(Check(bad)), "registration.heartbeat_seconds");
+  bad = doc;
+  bad["registration"]["unknown"] = 1;
+  EXPECT_FALSE(ParseWorkerConfig(bad).ok());
+}
+
 TEST_F(ConfigTest, FlagsOverrideTheFileWhichOverridesTheEnvironment) {
   const fs::path file = dir_ / "worker.json";
   std::ofstream(file) << R"({"queue_urls": ["10.0.0.1:1", "10.0.0.2:1"],
