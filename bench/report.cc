@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
            "s",
            "",
            {},
-           "CreateTask per task (no CreateTaskGraph yet)"});
+           "CreateTaskGraph, staged batches"});
       add({label + ": drain", Num(g, {"drain_seconds"}), "s", "", {}, ""});
       add({label + ": submit+drain", total, "s", big ? "<= 60 s" : "",
            big ? std::optional<bool>(total <= 60) : std::nullopt,
