@@ -211,7 +211,6 @@ int main(int argc, char** argv) {
     grpc_api.SetConnections(std::move(fresh));
   };
 
-
   WorkerOptions options;
   options.run.worker = WorkerIdentity{config.worker_pool_id,
                                       config.worker_group, config.worker_id};

@@ -413,6 +413,26 @@ TEST_F(AuthorizationMatrixTest, EveryRpcOfEveryServiceRefusesBadCredentials) {
       return r;
     });
   }
+  add("drover.v1.Queue.CreateTaskGraph", [&] {
+    v1::CreateTaskGraphRequest r;
+    v1::CreateTaskRequest task = NewTask("matrix/queue", {"secrets:get:x"});
+    v1::GraphTask* g = r.add_tasks();
+    g->set_task_id(task.task_id());
+    *g->mutable_task() = task.task();
+    r.set_commit(true);
+    return r;
+  });
+  add("drover.v1.Queue.ChangeTaskPriority", [task_id] {
+    v1::ChangeTaskPriorityRequest r;
+    r.set_task_id(task_id);
+    r.set_priority("highest");
+    return r;
+  });
+  add("drover.v1.Queue.ListDependentTasks", [task_id] {
+    v1::ListDependentTasksRequest r;
+    r.set_task_id(task_id);
+    return r;
+  });
   add("drover.v1.Queue.ClaimWork", [] {
     v1::ClaimWorkRequest r;
     r.set_task_queue_id("matrix/queue");
@@ -837,6 +857,11 @@ TEST_F(AuthServerTest, ClientLifecycleAndTokenChecks) {
 
 TEST_F(AuthServerTest, PermanentClientsAreCachedNotReadPerCall) {
   const TestCredentials alice = MustCreateClient("user/alice", {"a:b"});
+  ASSERT_TRUE(WhoAmI(alice).ok());
+  // Creating alice bumped the clients generation; the refresh thread may
+  // empty the cache once more when it gets to that notice (within its poll
+  // interval, 1 s). After that, calls must not read the database.
+  absl::SleepFor(absl::Milliseconds(1500));
   ASSERT_TRUE(WhoAmI(alice).ok());
   const uint64_t reads = env_->auth().state().client_reads();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(WhoAmI(alice).ok());

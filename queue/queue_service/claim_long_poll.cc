@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "common/rpc/grpc_status.h"
 #include "queue/queue_service/conversions.h"
 #include "spdlog/spdlog.h"
@@ -113,9 +114,18 @@ void ClaimLongPoll::Begin(Call* call) {
 
 void ClaimLongPoll::Attempt(Call* call) {
   const v1::ClaimWorkRequest& request = *call->request_;
-  auto result = store_->ClaimWork(request.task_queue_id(),
-                                  request.worker_group(), request.worker_id(),
-                                  request.max_tasks(), options_.claim_timeout);
+  // A quarantined worker is answered like one facing an empty queue: it
+  // keeps polling and gets nothing until the quarantine ends.
+  WorkerGate* gate = gate_.load();
+  absl::StatusOr<std::vector<store::ClaimedTask>> result =
+      std::vector<store::ClaimedTask>{};
+  if (gate == nullptr ||
+      gate->MayClaim(request.task_queue_id(), request.worker_group(),
+                     request.worker_id())) {
+    result = store_->ClaimWork(request.task_queue_id(), request.worker_group(),
+                               request.worker_id(), request.max_tasks(),
+                               options_.claim_timeout);
+  }
   absl::Status answer;
   bool finish = false;
   {
@@ -156,22 +166,24 @@ void ClaimLongPoll::Attempt(Call* call) {
     }
   }
   if (!finish) return;
+  std::vector<std::string> claimed_runs;
   if (answer.ok() && result.ok()) {
     for (const auto& claimed : *result) {
       v1::ClaimedTask* task = call->response_->add_tasks();
       *task = ToProto(claimed);
+      claimed_runs.push_back(
+          absl::StrCat(claimed.task.task_id, "/", claimed.run_id));
       if (issuer_ == nullptr) continue;
       // The runs are claimed already: failing the call would strand them
       // until their claims expire, so a task whose credentials cannot be
       // made is handed out without them (its worker's reclaim then fails
       // and the run is retried elsewhere).
-      auto credentials = issuer_->Issue(
-          {.task_id = claimed.task.task_id,
-           .run_id = claimed.run_id,
-           .task_scopes = claimed.task.scopes,
-           .worker_group = request.worker_group(),
-           .worker_id = request.worker_id(),
-           .taken_until = claimed.taken_until});
+      auto credentials = issuer_->Issue({.task_id = claimed.task.task_id,
+                                         .run_id = claimed.run_id,
+                                         .task_scopes = claimed.task.scopes,
+                                         .worker_group = request.worker_group(),
+                                         .worker_id = request.worker_id(),
+                                         .taken_until = claimed.taken_until});
       if (credentials.ok()) {
         *task->mutable_credentials() = *std::move(credentials);
       } else {
@@ -180,7 +192,16 @@ void ClaimLongPoll::Attempt(Call* call) {
       }
     }
   }
+  if (gate == nullptr || claimed_runs.empty()) {
+    call->Answer(answer);
+    return;
+  }
+  // The worker hears about its tasks first; the bookkeeping follows.
+  std::string queue_id = request.task_queue_id();
+  std::string group = request.worker_group();
+  std::string worker = request.worker_id();
   call->Answer(answer);
+  gate->NoteClaimed(queue_id, group, worker, claimed_runs);
 }
 
 void ClaimLongPoll::PumpLocked(QueueEntry& entry, int budget) {

@@ -15,6 +15,7 @@
 #ifndef DROVER_QUEUE_QUEUE_SERVICE_CLAIM_LONG_POLL_H_
 #define DROVER_QUEUE_QUEUE_SERVICE_CLAIM_LONG_POLL_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -32,6 +33,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "queue/queue_service/executor.h"
 #include "queue/queue_service/task_credentials.h"
+#include "queue/queue_service/worker_gate.h"
 #include "queue/store/store.h"
 
 namespace drover::queue::queue_service {
@@ -88,6 +90,10 @@ class ClaimLongPoll {
   void SetTaskCredentialsIssuer(const TaskCredentialsIssuer* issuer) {
     issuer_ = issuer;
   }
+  // Claims ask `gate` first and report to it afterwards (null: every
+  // worker may claim). Call before serving; `gate` must outlive this
+  // object.
+  void SetWorkerGate(WorkerGate* gate) { gate_.store(gate); }
 
  private:
   class Call;
@@ -111,6 +117,8 @@ class ClaimLongPoll {
   store::Store* const store_;
   BoundedExecutor* const executor_;
   const TaskCredentialsIssuer* issuer_ = nullptr;
+  // Atomic so it may be set while calls are served (tests do).
+  std::atomic<WorkerGate*> gate_{nullptr};
 
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;

@@ -109,6 +109,8 @@ class QueueService final : public v1::Queue::CallbackService {
     issuer_ = issuer;
     claims_.SetTaskCredentialsIssuer(issuer);
   }
+  // See ClaimLongPoll::SetWorkerGate.
+  void SetWorkerGate(WorkerGate* gate) { claims_.SetWorkerGate(gate); }
 
   grpc::ServerUnaryReactor* CreateTask(
       grpc::CallbackServerContext* context,

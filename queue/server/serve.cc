@@ -231,6 +231,7 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
   server.AddService(auth_system->auth_service());
   server.AddService(auth_system->secrets_service());
   server.AddService(worker_manager->service());
+  server.queue_service().SetWorkerGate(worker_manager->claim_gate());
   server.queue_service().SetTaskCredentialsIssuer(
       auth_system->task_credentials());
 

@@ -647,6 +647,10 @@ grpc::ServerUnaryReactor* WorkerManagerService::QuarantineWorker(
                       until.has_value() ? request->reason() : "";
                   return next;
                 }));
+        if (deps_.claim_gate != nullptr) {
+          deps_.claim_gate->Forget(key.worker_pool_id(), key.worker_group(),
+                                   key.worker_id());
+        }
         *response = WorkerToProto(w, now);
         return absl::OkStatus();
       });

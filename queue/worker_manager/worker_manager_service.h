@@ -37,6 +37,7 @@
 #include "queue/auth/service_util.h"
 #include "queue/queue_service/executor.h"
 #include "queue/store/store.h"
+#include "queue/worker_manager/worker_claim_gate.h"
 #include "queue/worker_manager/worker_store.h"
 
 namespace drover::queue::worker_manager {
@@ -73,6 +74,9 @@ struct WorkerManagerDeps {
   auth::ScopeAuthorizer* authorizer = nullptr;
   const Clock* clock = nullptr;
   queue_service::BoundedExecutor* executor = nullptr;
+  // Optional: told when a quarantine changes so this replica's claims see
+  // it at once (others within the gate's cache TTL).
+  WorkerClaimGate* claim_gate = nullptr;
 };
 
 class WorkerManagerService final : public v1::WorkerManager::CallbackService {

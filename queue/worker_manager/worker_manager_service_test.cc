@@ -10,8 +10,8 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -609,6 +609,81 @@ TEST_F(WorkerManagerServiceTest, QuarantineNeedsAReasonAndAKnownWorker) {
   EXPECT_EQ(listed.workers(0).quarantine_reason(), "bad disk");
 }
 
+// ClaimWork asks the worker manager: a quarantined worker gets nothing
+// although work is pending, another worker of the pool gets it, and a
+// claim is recorded on the worker's row (first claim, recent tasks, last
+// seen). A worker the manager does not know (fixed credentials) claims as
+// before.
+TEST_F(WorkerManagerServiceTest, QuarantinedWorkerClaimsNothing) {
+  env_->server().queue_service().SetWorkerGate(system_->claim_gate());
+  ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
+  ASSERT_TRUE(CreateWorker("prov/linux", "w1").ok());
+  ASSERT_TRUE(CreateWorker("prov/linux", "w2").ok());
+  ASSERT_TRUE(CreateTask("prov/linux").ok());
+
+  v1::QuarantineWorkerRequest quarantine;
+  quarantine.mutable_worker()->set_worker_pool_id("prov/linux");
+  quarantine.mutable_worker()->set_worker_group("g");
+  quarantine.mutable_worker()->set_worker_id("w1");
+  *quarantine.mutable_quarantine_until() =
+      ToProtoTime(clock_.Now() + absl::Hours(1));
+  quarantine.set_reason("flaky disk");
+  v1::Worker quarantined;
+  ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
+                                    &quarantined)
+                  .ok());
+
+  v1::ClaimWorkRequest claim;
+  claim.set_task_queue_id("prov/linux");
+  claim.set_worker_group("g");
+  claim.set_worker_id("w1");
+  claim.set_max_tasks(1);
+  v1::ClaimWorkResponse nothing;
+  // The long poll answers before the client's deadline, empty-handed.
+  grpc::Status s = queue_->ClaimWork(
+      NewContext(env_->root(), absl::Seconds(3)).get(), claim, &nothing);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(nothing.tasks_size(), 0);
+
+  auto got = Claim("prov/linux", "w2", env_->root());
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->tasks_size(), 1);
+  const std::string run = got->tasks(0).task_id() + "/0";
+  // The claim is recorded right after the worker got its answer.
+  absl::StatusOr<v1::Worker> w2 = GetWorker("prov/linux", "w2");
+  for (int i = 0; i < 100 && w2.ok() && !w2->has_first_claim(); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    w2 = GetWorker("prov/linux", "w2");
+  }
+  ASSERT_TRUE(w2.ok()) << w2.status();
+  EXPECT_TRUE(w2->has_first_claim());
+  EXPECT_TRUE(w2->has_last_seen());
+  ASSERT_EQ(w2->recent_tasks_size(), 1);
+  EXPECT_EQ(w2->recent_tasks(0), run);
+  auto w1 = GetWorker("prov/linux", "w1");
+  ASSERT_TRUE(w1.ok()) << w1.status();
+  EXPECT_FALSE(w1->has_first_claim());
+  EXPECT_EQ(w1->recent_tasks_size(), 0);
+
+  // Lifting the quarantine lets w1 claim again at once on this replica.
+  quarantine.clear_quarantine_until();
+  quarantine.set_reason("");
+  ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
+                                    &quarantined)
+                  .ok());
+  ASSERT_TRUE(CreateTask("prov/linux").ok());
+  auto after = Claim("prov/linux", "w1", env_->root());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->tasks_size(), 1);
+
+  // Unknown to the worker manager: claims as before.
+  ASSERT_TRUE(CreateTask("prov/linux").ok());
+  auto stranger = Claim("prov/linux", "not-managed", env_->root());
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  EXPECT_EQ(stranger->tasks_size(), 1);
+  env_->server().queue_service().SetWorkerGate(nullptr);
+}
+
 // The worker daemon's Registrar against the real service: registers with
 // the static secret, re-registers before its (short) credentials expire,
 // persists every new secret, continues the chain after a restart without
@@ -753,9 +828,9 @@ class WorkerCliTest : public WorkerManagerServiceTest {
     std::istringstream in;
     std::ostringstream out, err;
     Result r;
-    r.code = cli::RunCli(args, cli::Streams{in, out, err},
-                         client::FixedEnvironment(vars), system_clock_,
-                         "test-host");
+    r.code =
+        cli::RunCli(args, cli::Streams{in, out, err},
+                    client::FixedEnvironment(vars), system_clock_, "test-host");
     r.out = out.str();
     r.err = err.str();
     return r;
@@ -763,16 +838,15 @@ class WorkerCliTest : public WorkerManagerServiceTest {
 };
 
 TEST_F(WorkerCliTest, PoolsAndWorkersCommands) {
-  Result created = Drover({"pools", "create", "prov/linux", "--owner",
-                           "ops@example.com", "--max", "8",
-                           "--reregistration-timeout", "2h"});
+  Result created =
+      Drover({"pools", "create", "prov/linux", "--owner", "ops@example.com",
+              "--max", "8", "--reregistration-timeout", "2h"});
   ASSERT_EQ(created.code, 0) << created.err;
   EXPECT_NE(created.out.find("7200s"), std::string::npos) << created.out;
 
   Result bad_id = Drover({"pools", "create", "linux", "--owner", "o"});
   EXPECT_EQ(bad_id.code, 1);
-  EXPECT_NE(bad_id.err.find("worker_pool_id"), std::string::npos)
-      << bad_id.err;
+  EXPECT_NE(bad_id.err.find("worker_pool_id"), std::string::npos) << bad_id.err;
   Result bad_flag = Drover({"pools", "create", "prov/x", "--owner", "o",
                             "--reregistration-timeout", "soon"});
   EXPECT_EQ(bad_flag.code, 2) << bad_flag.err;
@@ -808,9 +882,8 @@ TEST_F(WorkerCliTest, PoolsAndWorkersCommands) {
   EXPECT_NE(listed.out.find("g/w1"), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find("running"), std::string::npos) << listed.out;
 
-  Result quarantined =
-      Drover({"workers", "quarantine", "prov/linux", "g", "w1", "--until",
-              "+1 hour", "--reason", "disk"});
+  Result quarantined = Drover({"workers", "quarantine", "prov/linux", "g", "w1",
+                               "--until", "+1 hour", "--reason", "disk"});
   ASSERT_EQ(quarantined.code, 0) << quarantined.err;
   Result got = Drover({"workers", "get", "prov/linux", "g", "w1"});
   ASSERT_EQ(got.code, 0) << got.err;

@@ -16,6 +16,8 @@ absl::StatusOr<std::unique_ptr<WorkerManagerSystem>> WorkerManagerSystem::Open(
   store_options.pool_size = options.pool_size;
   DROVER_ASSIGN_OR_RETURN(system->store_,
                           WorkerStore::Open(store_options, clock));
+  system->claim_gate_ =
+      std::make_unique<WorkerClaimGate>(system->store_.get(), clock);
   system->executor_ = std::make_unique<queue_service::BoundedExecutor>(
       options.rpc_threads, options.rpc_queue);
   WorkerManagerDeps deps;
@@ -27,6 +29,7 @@ absl::StatusOr<std::unique_ptr<WorkerManagerSystem>> WorkerManagerSystem::Open(
   deps.authorizer = auth->authorizer();
   deps.clock = clock;
   deps.executor = system->executor_.get();
+  deps.claim_gate = system->claim_gate_.get();
   system->service_ = std::make_unique<WorkerManagerService>(deps);
   if (options.run_resolver) {
     system->resolver_ = std::thread([s = system.get()] { s->ResolverLoop(); });

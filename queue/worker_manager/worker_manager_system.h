@@ -22,6 +22,7 @@
 #include "queue/auth/auth_system.h"
 #include "queue/queue_service/executor.h"
 #include "queue/store/store.h"
+#include "queue/worker_manager/worker_claim_gate.h"
 #include "queue/worker_manager/worker_manager_service.h"
 #include "queue/worker_manager/worker_store.h"
 
@@ -52,6 +53,9 @@ class WorkerManagerSystem {
 
   WorkerManagerService* service() { return service_.get(); }
   WorkerStore& store() { return *store_; }
+  // For the Queue service's ClaimWork (QueueService::SetWorkerGate):
+  // quarantine and last-seen bookkeeping.
+  WorkerClaimGate* claim_gate() { return claim_gate_.get(); }
 
   // One resolver pass (all batches until a pass finds nothing). Errors:
   // the store's.
@@ -64,6 +68,7 @@ class WorkerManagerSystem {
 
   const WorkerManagerOptions options_;
   std::unique_ptr<WorkerStore> store_;
+  std::unique_ptr<WorkerClaimGate> claim_gate_;
   std::unique_ptr<queue_service::BoundedExecutor> executor_;
   std::unique_ptr<WorkerManagerService> service_;
 

@@ -106,6 +106,26 @@ inline constexpr char kSelectWorker[] =
     " FROM workers w WHERE w.worker_pool_id = $1 AND w.worker_group = $2 "
     "AND w.worker_id = $3";
 
+// A claim's look at its worker: the quarantine, and last_seen moved to $4
+// unless it is already later than $5 (so a busy worker costs one write per
+// interval, not one per claim). No row: not a managed worker.
+inline constexpr char kClaimCheck[] =
+    "WITH w AS (SELECT quarantine_until FROM workers "
+    "  WHERE worker_pool_id = $1 AND worker_group = $2 AND worker_id = $3), "
+    "seen AS (UPDATE workers SET last_seen = $4::timestamptz "
+    "  WHERE worker_pool_id = $1 AND worker_group = $2 AND worker_id = $3 "
+    "  AND (last_seen IS NULL OR last_seen < $5::timestamptz)) "
+    "SELECT epoch_us(quarantine_until) AS quarantine_until_us FROM w";
+
+// After a claim: first_claim (once), last_seen $4, and the runs $5 in
+// front of recent_tasks, which keeps its newest 20.
+inline constexpr char kNoteClaimed[] =
+    "UPDATE workers SET first_claim = coalesce(first_claim, $4::timestamptz), "
+    "last_seen = greatest(last_seen, $4::timestamptz), "
+    "recent_tasks = (ARRAY(SELECT r FROM unnest($5::text[]) AS r) "
+    "  || recent_tasks)[1:20] "
+    "WHERE worker_pool_id = $1 AND worker_group = $2 AND worker_id = $3";
+
 // As kSelectWorker, locking the row.
 inline constexpr char kSelectWorkerForUpdate[] =
     "SELECT " DROVER_WM_WORKER_COLUMNS
@@ -254,6 +274,8 @@ inline std::vector<store::PreparedStatement> AllStatements() {
       {"wm_count_live_workers", kCountLiveWorkers},
       {"wm_delete_pool", kDeletePool},
       {"wm_select_worker", kSelectWorker},
+      {"wm_claim_check", kClaimCheck},
+      {"wm_note_claimed", kNoteClaimed},
       {"wm_select_worker_for_update", kSelectWorkerForUpdate},
       {"wm_list_workers", kListWorkers},
       {"wm_insert_worker", kInsertWorker},

@@ -329,6 +329,37 @@ absl::StatusOr<WorkerRecord> WorkerStore::GetWorker(const std::string& pool,
       });
 }
 
+absl::StatusOr<std::optional<absl::Time>> WorkerStore::ClaimCheck(
+    const std::string& pool, const std::string& group, const std::string& id,
+    absl::Duration seen_granularity) {
+  const absl::Time now = Now();
+  return RunTransaction<pqxx::nontransaction>(
+      *pool_, "ClaimCheck",
+      [&](pqxx::nontransaction& txn)
+          -> absl::StatusOr<std::optional<absl::Time>> {
+        pqxx::result rows = txn.exec_prepared(
+            "wm_claim_check", pool, group, id, pg::TimeParam(now),
+            pg::TimeParam(now - seen_granularity));
+        if (rows.empty()) return WorkerNotFound(pool, group, id);
+        return pg::OptionalTime(rows[0]["quarantine_until_us"]);
+      });
+}
+
+absl::Status WorkerStore::NoteClaimed(const std::string& pool,
+                                      const std::string& group,
+                                      const std::string& id,
+                                      const std::vector<std::string>& runs) {
+  const absl::Time now = Now();
+  return RunTransaction<pqxx::nontransaction>(
+             *pool_, "NoteClaimed",
+             [&](pqxx::nontransaction& txn) -> absl::StatusOr<bool> {
+               txn.exec_prepared("wm_note_claimed", pool, group, id,
+                                 pg::TimeParam(now), pg::TextArrayParam(runs));
+               return true;
+             })
+      .status();
+}
+
 absl::StatusOr<store::Page<WorkerRecord>> WorkerStore::ListWorkers(
     const std::string& pool, const std::vector<WorkerState>& states,
     const std::string& after, int limit) {

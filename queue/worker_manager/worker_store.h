@@ -188,6 +188,18 @@ class WorkerStore {
                                             const std::string& id,
                                             const Mutation& mutation);
 
+  // For ClaimWork: the worker's quarantine end (nullopt when none), or
+  // ResourceNotFound when the worker is not managed here; moves last_seen
+  // to now unless it is later than now - `seen_granularity`.
+  absl::StatusOr<std::optional<absl::Time>> ClaimCheck(
+      const std::string& pool, const std::string& group, const std::string& id,
+      absl::Duration seen_granularity);
+  // Records claimed runs ("<task_id>/<run_id>"): first claim, last seen,
+  // recent tasks (newest 20). A worker that is not managed: no change.
+  absl::Status NoteClaimed(const std::string& pool, const std::string& group,
+                           const std::string& id,
+                           const std::vector<std::string>& runs);
+
   // Running runs the worker holds on its pool's queue.
   absl::StatusOr<std::vector<RunRef>> RunningRuns(const std::string& pool,
                                                   const std::string& group,
