@@ -111,7 +111,8 @@ FOR NO KEY UPDATE
 // extended, tasks inserted with their unresolved-dependency counters,
 // ready tasks get run 0 pending and a claim row; events: task-defined for
 // every task, then task-pending for the ready ones; the stage is dropped.
-// Returns the counts and the queues that got pending work (notified).
+// Returns the counts and the queues that got pending work (to notify after
+// the commit).
 inline constexpr PreparedStatement kCommitGraph = {
     "drover_commit_graph",
     "WITH src AS MATERIALIZED ("
@@ -188,9 +189,7 @@ inline constexpr PreparedStatement kCommitGraph = {
     ") "
     "SELECT (SELECT count(*) FROM ins) AS created,"
     "       (SELECT count(*) FROM r) AS pending,"
-    "       ARRAY(SELECT task_queue_id FROM queues ORDER BY 1) AS queues,"
-    "       ARRAY(SELECT pg_notify('drover_pending', task_queue_id)::text"
-    "             FROM queues) AS notified"};
+    "       ARRAY(SELECT task_queue_id FROM queues ORDER BY 1) AS queues"};
 
 #undef DROVER_GRAPH_BATCH_ROWS
 #undef DROVER_GRAPH_COLUMNS

@@ -439,7 +439,7 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
     const std::string& graph_id, const std::vector<Task>& tasks) {
   BatchParams params = ToBatchParams(tasks);
   std::string now = pg::TimeParam(Now());
-  return Transact<pqxx::work>(
+  absl::StatusOr<TaskGraphResult> committed = Transact<pqxx::work>(
       pool_.get(), "CommitTaskGraph",
       [&](pqxx::work& txn) -> absl::StatusOr<TaskGraphResult> {
         std::vector<Node> nodes;
@@ -585,6 +585,11 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
         result.pending_queues = pg::TextArrayField(row["queues"]);
         return result;
       });
+  // Like every other transition, the graph notifies after its commit.
+  if (committed.ok() && !committed->pending_queues.empty()) {
+    publisher_->Publish(committed->pending_queues);
+  }
+  return committed;
 }
 
 absl::StatusOr<Page<TaskStatus>> PgStore::ListTaskGroup(

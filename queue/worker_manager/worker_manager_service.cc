@@ -633,13 +633,8 @@ grpc::ServerUnaryReactor* WorkerManagerService::QuarantineWorker(
                     const std::optional<WorkerRecord>& current)
                     -> absl::StatusOr<WorkerRecord> {
                   if (!current.has_value()) {
-                    return MakeError(
-                        ErrorCode::kResourceNotFound,
-                        "worker " + key.worker_group() + "/" + key.worker_id() +
-                            " of pool " + key.worker_pool_id() +
-                            " does not exist",
-                        WorkerDetails(key.worker_pool_id(), key.worker_group(),
-                                      key.worker_id()));
+                    return WorkerNotFound(key.worker_pool_id(),
+                                          key.worker_group(), key.worker_id());
                   }
                   WorkerRecord next = *current;
                   next.quarantine_until = until;
@@ -675,10 +670,7 @@ grpc::ServerUnaryReactor* WorkerManagerService::RemoveWorker(
                     const std::optional<WorkerRecord>& current)
                     -> absl::StatusOr<WorkerRecord> {
                   if (!current.has_value()) {
-                    return MakeError(ErrorCode::kResourceNotFound,
-                                     "worker " + group + "/" + id +
-                                         " of pool " + pool + " does not exist",
-                                     WorkerDetails(pool, group, id));
+                    return WorkerNotFound(pool, group, id);
                   }
                   WorkerRecord next = *current;
                   // A running daemon learns of its removal from its next
@@ -926,10 +918,7 @@ grpc::ServerUnaryReactor* WorkerManagerService::ReregisterWorker(
                     -> absl::StatusOr<WorkerRecord> {
                   pool_seen = p;
                   if (!current.has_value()) {
-                    return MakeError(ErrorCode::kResourceNotFound,
-                                     "worker " + group + "/" + id +
-                                         " of pool " + pool + " does not exist",
-                                     WorkerDetails(pool, group, id));
+                    return WorkerNotFound(pool, group, id);
                   }
                   const WorkerRecord& w = *current;
                   if (w.state == WorkerState::kStopped ||
@@ -1045,13 +1034,8 @@ grpc::ServerUnaryReactor* WorkerManagerService::WorkerHeartbeat(
                     const std::optional<WorkerRecord>& current)
                     -> absl::StatusOr<WorkerRecord> {
                   if (!current.has_value()) {
-                    return MakeError(
-                        ErrorCode::kResourceNotFound,
-                        "worker " + key.worker_group() + "/" + key.worker_id() +
-                            " of pool " + key.worker_pool_id() +
-                            " does not exist",
-                        WorkerDetails(key.worker_pool_id(), key.worker_group(),
-                                      key.worker_id()));
+                    return WorkerNotFound(key.worker_pool_id(),
+                                          key.worker_group(), key.worker_id());
                   }
                   if (current->state != WorkerState::kRunning &&
                       current->state != WorkerState::kStopping) {
@@ -1104,27 +1088,25 @@ grpc::ServerUnaryReactor* WorkerManagerService::WorkerShutdown(
         DROVER_RETURN_IF_ERROR(ValidateWorkerKey(pool, group, id));
         const absl::Time now = Now();
         DROVER_ASSIGN_OR_RETURN(
-            WorkerRecord w,
-            deps_.store->MutateWorker(
-                pool, group, id,
-                [&](const PoolRecord&,
-                    const std::optional<WorkerRecord>& current)
-                    -> absl::StatusOr<WorkerRecord> {
-                  if (!current.has_value()) {
-                    return MakeError(ErrorCode::kResourceNotFound,
-                                     "worker " + group + "/" + id +
-                                         " of pool " + pool + " does not exist",
-                                     WorkerDetails(pool, group, id));
-                  }
-                  WorkerRecord next = *current;
-                  if (next.state != WorkerState::kStopped) {
-                    next.state = WorkerState::kStopped;
-                    if (next.stop_reason.empty()) next.stop_reason = "shutdown";
-                    next.expires = now + kStoppedWorkerRetention;
-                    next.last_seen = now;
-                  }
-                  return next;
-                }));
+            WorkerRecord w, deps_.store->MutateWorker(
+                                pool, group, id,
+                                [&](const PoolRecord&,
+                                    const std::optional<WorkerRecord>& current)
+                                    -> absl::StatusOr<WorkerRecord> {
+                                  if (!current.has_value()) {
+                                    return WorkerNotFound(pool, group, id);
+                                  }
+                                  WorkerRecord next = *current;
+                                  if (next.state != WorkerState::kStopped) {
+                                    next.state = WorkerState::kStopped;
+                                    if (next.stop_reason.empty())
+                                      next.stop_reason = "shutdown";
+                                    next.expires =
+                                        now + kStoppedWorkerRetention;
+                                    next.last_seen = now;
+                                  }
+                                  return next;
+                                }));
         DROVER_ASSIGN_OR_RETURN(int resolved, ResolveRunsOf(w));
         response->set_resolved_runs(resolved);
         spdlog::info("worker {} shut down; {} run(s) resolved worker-shutdown",

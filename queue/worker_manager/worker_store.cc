@@ -154,6 +154,8 @@ absl::Status PoolNotFound(const std::string& id) {
   return NotFoundError("worker pool", id);
 }
 
+}  // namespace
+
 absl::Status WorkerNotFound(const std::string& pool, const std::string& group,
                             const std::string& id) {
   return MakeError(
@@ -161,8 +163,6 @@ absl::Status WorkerNotFound(const std::string& pool, const std::string& group,
       "worker " + group + "/" + id + " of pool " + pool + " does not exist",
       {{"worker_pool_id", pool}, {"worker_group", group}, {"worker_id", id}});
 }
-
-}  // namespace
 
 std::string_view WorkerStateName(WorkerState state) {
   switch (state) {

@@ -137,6 +137,10 @@ struct ExpiryCounts {
   int deleted = 0;
 };
 
+// ResourceNotFound naming the worker (pool, group and id in the details).
+absl::Status WorkerNotFound(const std::string& pool, const std::string& group,
+                            const std::string& id);
+
 class WorkerStore {
  public:
   // The mutation of MutateWorker: given the pool and the current row (none
