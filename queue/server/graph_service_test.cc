@@ -457,6 +457,71 @@ TEST_F(GraphServiceTest, StagedGraphInBatchesIsAllOrNothing) {
   EXPECT_EQ(InfoOf(Submit(no_id)).code, ErrorCode::kInputError);
 }
 
+// A client whose call timed out sends it again: the same answer, nothing
+// written twice; another definition under a used id stays a conflict.
+TEST_F(GraphServiceTest, CallsSentAgainAnswerAsTheFirstTime) {
+  GraphBuilder g;
+  g.Add("a");
+  g.Add("b", {"a"});
+  v1::CreateTaskGraphResponse first, again;
+  ASSERT_TRUE(Submit(g.request(), &first).ok());
+  EXPECT_EQ(first.tasks(), 2);
+  EXPECT_EQ(first.pending(), 1);
+  grpc::Status repeated = Submit(g.request(), &again);
+  ASSERT_TRUE(repeated.ok()) << repeated.error_message();
+  EXPECT_EQ(again.SerializeAsString(), first.SerializeAsString());
+  v1::CreateTaskGraphRequest changed = g.request();
+  changed.mutable_tasks(1)->mutable_task()->add_routes("index.graph-test.x");
+  ErrorInfo conflict = InfoOf(Submit(changed));
+  EXPECT_EQ(conflict.code, ErrorCode::kRequestConflict) << conflict.message;
+  EXPECT_EQ(conflict.details["value"], g.id("b"));
+  EXPECT_EQ(conflict.details["field"], "tasks[1].task.routes");
+  EXPECT_NE(conflict.message.find(g.id("b")), std::string::npos);
+
+  // Staged: each batch and the commit sent twice.
+  GraphBuilder s;
+  std::string graph_id = NewSlugId();
+  s.Add("root");
+  for (int i = 0; i < 20; ++i) s.Add(absl::StrCat("n", i), {"root"});
+  v1::CreateTaskGraphRequest all = s.request();
+  v1::CreateTaskGraphRequest stage, commit;
+  stage.set_graph_id(graph_id);
+  commit.set_graph_id(graph_id);
+  commit.set_commit(true);
+  for (int i = 0; i < all.tasks_size(); ++i) {
+    *(i < 11 ? stage.add_tasks() : commit.add_tasks()) = all.tasks(i);
+  }
+  for (int round = 0; round < 2; ++round) {
+    v1::CreateTaskGraphResponse staged;
+    grpc::Status status = Submit(stage, &staged);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(staged.tasks(), 11);
+  }
+  v1::CreateTaskGraphRequest restaged = stage;
+  restaged.mutable_tasks(4)->mutable_task()->set_retries(1);
+  conflict = InfoOf(Submit(restaged));
+  EXPECT_EQ(conflict.code, ErrorCode::kRequestConflict) << conflict.message;
+  EXPECT_EQ(conflict.details["value"], stage.tasks(4).task_id());
+  EXPECT_EQ(conflict.details["field"], "tasks[4].task.retries");
+  v1::CreateTaskGraphResponse committed, recommitted;
+  ASSERT_TRUE(Submit(commit, &committed).ok());
+  EXPECT_EQ(committed.tasks(), 21);
+  EXPECT_EQ(committed.pending(), 1);
+  grpc::Status status = Submit(commit, &recommitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(recommitted.SerializeAsString(), committed.SerializeAsString());
+  v1::CreateTaskGraphRequest recommit_changed = commit;
+  recommit_changed.mutable_tasks(0)->mutable_task()->set_priority("high");
+  conflict = InfoOf(Submit(recommit_changed));
+  EXPECT_EQ(conflict.code, ErrorCode::kRequestConflict) << conflict.message;
+  EXPECT_EQ(conflict.details["value"], commit.tasks(0).task_id());
+
+  // Every task exists once: 2 + 21 runs, no more.
+  EXPECT_EQ(Drain().size(), 23u);
+  EXPECT_EQ(Group(s.group()).tasks(), 21);
+  EXPECT_EQ(Group(g.group()).tasks(), 2);
+}
+
 TEST_F(GraphServiceTest, PagingAcross2500Tasks) {
   std::string group = NewSlugId();
   std::set<std::string> ids;

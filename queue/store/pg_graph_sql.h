@@ -191,8 +191,82 @@ inline constexpr PreparedStatement kCommitGraph = {
     "       (SELECT count(*) FROM r) AS pending,"
     "       ARRAY(SELECT task_queue_id FROM queues ORDER BY 1) AS queues"};
 
+// Which tasks of the batch $2..$21 differ from what is stored: with $22 =
+// 'staged', from the tasks staged under graph $1 (ids not staged are new,
+// not different); with $22 = 'tasks', from the existing tasks (a missing
+// task is reported as 'task_id'). Names the first differing field as the
+// API spells it; at most 20 rows, by task id. Run only on the retry paths,
+// so it may compare whole rows.
+inline constexpr PreparedStatement kGraphBatchDifferences = {
+    "drover_graph_batch_differences",
+    "SELECT task_id, difference FROM ("
+    "  SELECT b.task_id, CASE"
+    "    WHEN x.task_id IS NULL THEN"
+    "      CASE WHEN $22::text = 'tasks' THEN 'task_id' END"
+    "    WHEN x.task_queue_id IS DISTINCT FROM b.task_queue_id"
+    "      THEN 'task.task_queue_id'"
+    "    WHEN x.scheduler_id IS DISTINCT FROM b.scheduler_id"
+    "      THEN 'task.scheduler_id'"
+    "    WHEN x.task_group_id IS DISTINCT FROM b.task_group_id"
+    "      THEN 'task.task_group_id'"
+    "    WHEN x.dependencies IS DISTINCT FROM b.dependencies"
+    "      THEN 'task.dependencies'"
+    "    WHEN x.requires IS DISTINCT FROM b.requires THEN 'task.requirement'"
+    "    WHEN x.routes IS DISTINCT FROM b.routes THEN 'task.routes'"
+    "    WHEN x.priority IS DISTINCT FROM b.priority THEN 'task.priority'"
+    "    WHEN x.retries IS DISTINCT FROM b.retries THEN 'task.retries'"
+    "    WHEN x.created IS DISTINCT FROM b.created THEN 'task.created'"
+    "    WHEN x.deadline IS DISTINCT FROM b.deadline THEN 'task.deadline'"
+    "    WHEN x.expires IS DISTINCT FROM b.expires THEN 'task.expires'"
+    "    WHEN x.scopes IS DISTINCT FROM b.scopes THEN 'task.scopes'"
+    "    WHEN x.payload IS DISTINCT FROM b.payload THEN 'task.payload'"
+    "    WHEN x.metadata_name IS DISTINCT FROM b.metadata_name"
+    "      THEN 'task.metadata.name'"
+    "    WHEN x.metadata_description IS DISTINCT FROM b.metadata_description"
+    "      THEN 'task.metadata.description'"
+    "    WHEN x.metadata_owner IS DISTINCT FROM b.metadata_owner"
+    "      THEN 'task.metadata.owner'"
+    "    WHEN x.metadata_source IS DISTINCT FROM b.metadata_source"
+    "      THEN 'task.metadata.source'"
+    "    WHEN x.tags IS DISTINCT FROM b.tags THEN 'task.tags'"
+    "    WHEN x.extra IS DISTINCT FROM b.extra THEN 'task.extra'"
+    "  END AS difference"
+    "  FROM (" DROVER_GRAPH_BATCH_ROWS
+    ") b"
+    "  LEFT JOIN LATERAL ("
+    "    SELECT " DROVER_GRAPH_COLUMNS
+    "    FROM task_graph_staged_tasks s"
+    "    WHERE $22::text = 'staged' AND s.graph_id = $1"
+    "      AND s.task_id = b.task_id"
+    "    UNION ALL "
+    "    SELECT " DROVER_GRAPH_COLUMNS
+    "    FROM tasks t"
+    "    WHERE $22::text = 'tasks' AND t.task_id = b.task_id"
+    "  ) x ON true"
+    ") d "
+    "WHERE difference IS NOT NULL "
+    "ORDER BY task_id LIMIT 20"};
+
 #undef DROVER_GRAPH_BATCH_ROWS
 #undef DROVER_GRAPH_COLUMNS
+
+// The answer recorded for committed graph $1 (see migration 0500).
+inline constexpr PreparedStatement kFindGraphCommit = {
+    "drover_find_graph_commit", R"sql(
+SELECT last_batch, tasks, pending FROM task_graph_commits WHERE graph_key = $1
+)sql"};
+
+// Records graph $1's answer: $2 tasks in the committing call, $3 created,
+// $4 pending, at $5.
+inline constexpr PreparedStatement kRecordGraphCommit = {
+    "drover_record_graph_commit", R"sql(
+INSERT INTO task_graph_commits (graph_key, last_batch, tasks, pending,
+                                committed)
+VALUES ($1, $2, $3, $4, $5::timestamptz)
+ON CONFLICT (graph_key) DO UPDATE
+SET last_batch = EXCLUDED.last_batch, tasks = EXCLUDED.tasks,
+    pending = EXCLUDED.pending, committed = EXCLUDED.committed
+)sql"};
 
 // One page of ids of group $1's tasks after $2, at most $3.
 inline constexpr PreparedStatement kGroupTaskPage = {
@@ -419,25 +493,38 @@ SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM orphans)
 
 // Retention: of the oldest $2 events, deletes those older than $1 (ids
 // follow time closely, so expired events are a prefix and this never scans
-// the live part of the log).
+// the live part of the log). SKIP LOCKED: a replica deleting at the same
+// time takes the next batch instead of waiting for this one.
 inline constexpr PreparedStatement kDeleteExpiredEvents = {
     "drover_delete_expired_events", R"sql(
 DELETE FROM events
 WHERE event_id = ANY (ARRAY(
   SELECT o.event_id FROM (SELECT event_id, time FROM events
-                          ORDER BY event_id LIMIT $2) o
+                          ORDER BY event_id LIMIT $2
+                          FOR UPDATE SKIP LOCKED) o
   WHERE o.time < $1::timestamptz))
 RETURNING event_id
 )sql"};
 
-// Task-graph stages created before $1 and never committed, at most $2.
+// Task-graph stages created before $1 and never committed, and commit
+// records (migration 0500) older than $1: at most $2 of each.
 inline constexpr PreparedStatement kDeleteStaleGraphStages = {
     "drover_delete_stale_graph_stages", R"sql(
-DELETE FROM task_graph_stages
-WHERE graph_id = ANY (ARRAY(SELECT graph_id FROM task_graph_stages
-                            WHERE created < $1::timestamptz
-                            ORDER BY created LIMIT $2))
-RETURNING graph_id
+WITH stages AS (
+  DELETE FROM task_graph_stages
+  WHERE graph_id = ANY (ARRAY(SELECT graph_id FROM task_graph_stages
+                              WHERE created < $1::timestamptz
+                              ORDER BY created LIMIT $2))
+  RETURNING 1
+), commits AS (
+  DELETE FROM task_graph_commits
+  WHERE graph_key = ANY (ARRAY(SELECT graph_key FROM task_graph_commits
+                               WHERE committed < $1::timestamptz
+                               ORDER BY committed LIMIT $2))
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM stages) AS stages,
+       (SELECT count(*) FROM commits) AS commits
 )sql"};
 
 inline constexpr PreparedStatement kGraphStatements[] = {
@@ -452,6 +539,8 @@ inline constexpr PreparedStatement kGraphStatements[] = {
     kSnapshotXmax,           kTransactionsEndedBefore,
     kReadEvents,             kAnnounceResolvedGroups,
     kDeleteExpiredEvents,    kDeleteStaleGraphStages,
+    kGraphBatchDifferences,  kFindGraphCommit,
+    kRecordGraphCommit,
 };
 
 }  // namespace drover::queue::store::sql

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -399,6 +400,79 @@ bool WaitForWriters(pqxx::transaction_base& txn, absl::Duration max_wait) {
   }
 }
 
+// The conflict for the first task of `tasks` (the batch `params`) whose
+// definition differs from what is stored; `mode` is "staged" (compare with
+// stage `graph_id`) or "tasks" (with the existing tasks, which must all
+// exist). OK when every task is identical.
+absl::Status FirstBatchDifference(pqxx::transaction_base& txn,
+                                  const std::string& graph_id,
+                                  const std::vector<Task>& tasks,
+                                  const BatchParams& params,
+                                  const std::string& mode) {
+  pqxx::result rows =
+      ExecBatch(txn, sql::kGraphBatchDifferences.name, graph_id, params, mode);
+  if (rows.empty()) return absl::OkStatus();
+  std::string task_id = rows[0]["task_id"].c_str();
+  std::string difference = rows[0]["difference"].c_str();
+  size_t index = 0;
+  while (index < tasks.size() && tasks[index].task_id != task_id) ++index;
+  std::string field = absl::StrCat("tasks[", index, "].", difference);
+  if (difference == "task_id") {
+    return ConflictError(
+        absl::StrCat("task graph ", graph_id,
+                     " was committed already and task ", task_id,
+                     " was not part of its committing call; nothing was "
+                     "written"),
+        {{"field", field}, {"value", task_id}, {"graph_id", graph_id}});
+  }
+  return ConflictError(
+      absl::StrCat("task ", task_id,
+                   mode == "staged"
+                       ? absl::StrCat(" is staged in graph ", graph_id)
+                       : std::string(" already exists"),
+                   " with a different definition (", difference,
+                   " differs); nothing was written"),
+      {{"field", field}, {"value", task_id}, {"task_id", task_id}});
+}
+
+// The commit-record key of a graph (migration 0500): its graph_id, or the
+// first task's id for a graph committed in one call.
+std::string GraphKey(const std::string& graph_id,
+                     const std::vector<Task>& tasks) {
+  if (!graph_id.empty() || tasks.empty()) return graph_id;
+  return absl::StrCat("task:", tasks.front().task_id);
+}
+
+// A commit call sent again after the graph was committed (the first answer
+// was lost): the recorded answer when the call is identical, a conflict
+// naming the difference otherwise, nullopt when no commit is recorded.
+absl::StatusOr<std::optional<TaskGraphResult>> RepeatedCommit(
+    pqxx::transaction_base& txn, const std::string& graph_id,
+    const std::vector<Task>& tasks, const BatchParams& params) {
+  std::string key = GraphKey(graph_id, tasks);
+  pqxx::result rows = txn.exec_prepared(sql::kFindGraphCommit.name, key);
+  if (rows.empty()) return std::nullopt;
+  int64_t last_batch = rows[0]["last_batch"].as<int64_t>();
+  std::string name = graph_id.empty()
+                         ? absl::StrCat("of task ", tasks.front().task_id)
+                         : graph_id;
+  if (last_batch != static_cast<int64_t>(tasks.size())) {
+    return ConflictError(
+        absl::StrCat("task graph ", name,
+                     " was committed already by a call of ", last_batch,
+                     " tasks; this call has ", tasks.size(),
+                     ", so it is not a retry; nothing was written"),
+        {{"field", graph_id.empty() ? "tasks" : "graph_id"},
+         {"value", graph_id.empty() ? tasks.front().task_id : graph_id}});
+  }
+  DROVER_RETURN_IF_ERROR(FirstBatchDifference(
+      txn, graph_id.empty() ? name : graph_id, tasks, params, "tasks"));
+  TaskGraphResult result;
+  result.tasks = rows[0]["tasks"].as<int64_t>();
+  result.pending = rows[0]["pending"].as<int64_t>();
+  return std::optional<TaskGraphResult>(std::move(result));
+}
+
 }  // namespace
 
 absl::StatusOr<int64_t> PgStore::StageTaskGraph(
@@ -419,16 +493,21 @@ absl::StatusOr<int64_t> PgStore::StageTaskGraph(
   return Transact<pqxx::work>(
       pool_.get(), "StageTaskGraph",
       [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+        if (!txn.exec_prepared(sql::kFindGraphCommit.name, graph_id).empty()) {
+          return ConflictError(
+              absl::StrCat("task graph ", graph_id,
+                           " was committed already; stage a new graph under "
+                           "a new graph_id"),
+              {{"field", "graph_id"}, {"value", graph_id}});
+        }
         pqxx::row row =
             ExecBatch(txn, sql::kStageGraphTasks.name, graph_id, params, now)
                 .at(0);
-        std::vector<std::string> repeated = pg::TextArrayField(row["repeated"]);
-        if (!repeated.empty()) {
-          return InputError("tasks.task_id", repeated.front(),
-                            absl::StrCat("already staged in graph ", graph_id,
-                                         ": ", ListIds(repeated),
-                                         "; an id appears once in a "
-                                         "graph"));
+        // Ids staged before are fine when staged identically: the client
+        // is sending a batch again whose answer it did not get.
+        if (!pg::TextArrayField(row["repeated"]).empty()) {
+          DROVER_RETURN_IF_ERROR(
+              FirstBatchDifference(txn, graph_id, tasks, params, "staged"));
         }
         return txn.exec_prepared1(sql::kCountStagedTasks.name, graph_id)["n"]
             .as<int64_t>();
@@ -453,6 +532,11 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
                  pg::TimeFromMicros(row["deadline_us"].as<int64_t>()),
                  pg::TimeFromMicros(row["expires_us"].as<int64_t>())});
           }
+        }
+        if (nodes.empty() && !(graph_id.empty() && tasks.empty())) {
+          DROVER_ASSIGN_OR_RETURN(auto repeated,
+                                  RepeatedCommit(txn, graph_id, tasks, params));
+          if (repeated.has_value()) return *std::move(repeated);
         }
         nodes.reserve(nodes.size() + tasks.size());
         for (const Task& t : tasks) nodes.push_back(NodeOf(t));
@@ -583,6 +667,10 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
         result.tasks = row["created"].as<int64_t>();
         result.pending = row["pending"].as<int64_t>();
         result.pending_queues = pg::TextArrayField(row["queues"]);
+        txn.exec_prepared(sql::kRecordGraphCommit.name,
+                          GraphKey(graph_id, tasks),
+                          static_cast<int64_t>(tasks.size()), result.tasks,
+                          result.pending, now);
         return result;
       });
   // Like every other transition, the graph notifies after its commit.

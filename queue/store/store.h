@@ -99,8 +99,11 @@ class Store {
 
   // Appends `tasks` to the staged graph `graph_id` (a stage is created by
   // its first batch). Staged tasks are invisible until CommitTaskGraph.
-  // Returns how many tasks the stage holds. Errors: InputError for an id
-  // repeated in the stage (naming it).
+  // Returns how many tasks the stage holds. A task staged again with the
+  // same definition is accepted (a batch sent again after a lost answer).
+  // Errors: InputError for an id twice in `tasks`; RequestConflict for an
+  // id staged before with a different definition, or a graph_id already
+  // committed (each naming it).
   virtual absl::StatusOr<int64_t> StageTaskGraph(
       const std::string& graph_id, const std::vector<Task>& tasks) {
     return absl::UnimplementedError("StageTaskGraph");
@@ -113,6 +116,11 @@ class Store {
   // dependencies (listed), a dependency expiring before the dependent's
   // deadline, two schedulers in one group; RequestConflict for ids that
   // already exist, a sealed group, or a group of another scheduler.
+  // Idempotent: the same commit call sent again after it succeeded (same
+  // graph_id, or none and the same first task; the same tasks) returns the
+  // first answer (without pending_queues) and writes nothing; a different
+  // call is RequestConflict naming the differing task and field. Commits
+  // are remembered for a day.
   virtual absl::StatusOr<TaskGraphResult> CommitTaskGraph(
       const std::string& graph_id, const std::vector<Task>& tasks) {
     return absl::UnimplementedError("CommitTaskGraph");
@@ -182,8 +190,9 @@ class Store {
   virtual absl::StatusOr<int> AnnounceResolvedTaskGroups(int batch) {
     return absl::UnimplementedError("AnnounceResolvedTaskGroups");
   }
-  // Deletes at most `batch` events older than `retention`, and task-graph
-  // stages left uncommitted for a day.
+  // Deletes at most `batch` events older than `retention` (oldest first),
+  // and task-graph stages left uncommitted and commit records older than a
+  // day. Returns the events deleted. Safe in every replica at once.
   virtual absl::StatusOr<int> DeleteExpiredEvents(absl::Duration retention,
                                                   int batch) {
     return absl::UnimplementedError("DeleteExpiredEvents");

@@ -266,16 +266,38 @@ TEST_P(GraphConformanceTest, StagedGraphIsInvisibleUntilCommitted) {
   ASSERT_OK_AND_ASSIGN(int64_t staged, store().StageTaskGraph(graph, first));
   EXPECT_EQ(staged, 50);
   ExpectNothingWritten(first);
-  auto again = store().StageTaskGraph(graph, {first[3]});
-  EXPECT_EQ(InfoOf(again).code, ErrorCode::kInputError);
+  // A batch sent again (its answer lost) is accepted and stages nothing
+  // new; a staged id with another definition is a conflict naming it.
+  ASSERT_OK_AND_ASSIGN(staged, store().StageTaskGraph(graph, first));
+  EXPECT_EQ(staged, 50);
+  Task changed = first[3];
+  changed.retries = first[3].retries + 1;
+  auto again = store().StageTaskGraph(graph, {first[4], changed});
+  EXPECT_EQ(InfoOf(again).code, ErrorCode::kRequestConflict);
+  EXPECT_EQ(InfoOf(again).details["value"], first[3].task_id);
+  EXPECT_EQ(InfoOf(again).details["field"], "tasks[1].task.retries");
+  EXPECT_EQ(InfoOf(store().StageTaskGraph(graph, {first[5], first[5]})).code,
+            ErrorCode::kInputError);
   ASSERT_OK_AND_ASSIGN(staged, store().StageTaskGraph(graph, second));
   EXPECT_EQ(staged, 100);
   ASSERT_OK_AND_ASSIGN(TaskGraphResult created,
                        store().CommitTaskGraph(graph, {}));
   EXPECT_EQ(created.tasks, 100);
   EXPECT_EQ(created.pending, 50);
-  // The stage is gone once committed.
-  EXPECT_EQ(InfoOf(store().CommitTaskGraph(graph, {})).code,
+  // The commit sent again (its answer lost) answers as the first time.
+  ASSERT_OK_AND_ASSIGN(TaskGraphResult repeated,
+                       store().CommitTaskGraph(graph, {}));
+  EXPECT_EQ(repeated.tasks, 100);
+  EXPECT_EQ(repeated.pending, 50);
+  EXPECT_TRUE(repeated.pending_queues.empty());
+  // A commit with tasks under the committed id is not a retry.
+  EXPECT_EQ(InfoOf(store().CommitTaskGraph(graph, {GraphTask(group)})).code,
+            ErrorCode::kRequestConflict);
+  // Nor is staging more under it.
+  EXPECT_EQ(InfoOf(store().StageTaskGraph(graph, {GraphTask(group)})).code,
+            ErrorCode::kRequestConflict);
+  // A graph_id never staged is still unknown.
+  EXPECT_EQ(InfoOf(store().CommitTaskGraph(NewSlugId(), {})).code,
             ErrorCode::kResourceNotFound);
 
   // A cycle spanning a staged batch and the final batch: nothing written.
@@ -287,6 +309,53 @@ TEST_P(GraphConformanceTest, StagedGraphIsInvisibleUntilCommitted) {
   EXPECT_EQ(InfoOf(store().CommitTaskGraph(bad, {q})).code,
             ErrorCode::kInputError);
   ExpectNothingWritten({p, q});
+
+  // Commits are remembered for a day, then forgotten by retention.
+  clock_.Advance(absl::Hours(25));
+  ASSERT_OK(store().DeleteExpiredEvents(absl::Hours(24 * 7), 100));
+  EXPECT_EQ(InfoOf(store().CommitTaskGraph(graph, {})).code,
+            ErrorCode::kResourceNotFound);
+}
+
+TEST_P(GraphConformanceTest, RepeatedOneCallCommitAnswersAsTheFirst) {
+  ASSERT_OK_AND_ASSIGN(int64_t start,
+                       store().CurrentEventPosition(absl::Seconds(5)));
+  std::string group = NewSlugId();
+  Task a = GraphTask(group);
+  Task b = GraphTask(group, {a.task_id});
+  ASSERT_OK_AND_ASSIGN(TaskGraphResult first,
+                       store().CommitTaskGraph("", {a, b}));
+  EXPECT_EQ(first.tasks, 2);
+  EXPECT_EQ(first.pending, 1);
+  Drain();  // The answer holds even after the tasks ran.
+  EventFilter in_group;
+  in_group.task_group_id = group;
+  size_t events = AllEvents(start, in_group, 1000).size();
+
+  ASSERT_OK_AND_ASSIGN(TaskGraphResult again,
+                       store().CommitTaskGraph("", {a, b}));
+  EXPECT_EQ(again.tasks, 2);
+  EXPECT_EQ(again.pending, 1);
+  EXPECT_TRUE(again.pending_queues.empty());
+  EXPECT_EQ(AllEvents(start, in_group, 1000).size(), events);
+
+  // Another definition under a committed id: a conflict naming the task.
+  Task other = b;
+  other.metadata_name = "something else";
+  auto conflict = store().CommitTaskGraph("", {a, other});
+  EXPECT_EQ(InfoOf(conflict).code, ErrorCode::kRequestConflict);
+  EXPECT_EQ(InfoOf(conflict).details["value"], b.task_id);
+  EXPECT_EQ(InfoOf(conflict).details["field"], "tasks[1].task.metadata.name");
+  EXPECT_NE(InfoOf(conflict).message.find(b.task_id), std::string::npos);
+  // A different set of tasks starting with a committed one.
+  EXPECT_EQ(InfoOf(store().CommitTaskGraph("", {a})).code,
+            ErrorCode::kRequestConflict);
+  Task c = GraphTask(group);
+  auto extra = store().CommitTaskGraph("", {a, c});
+  EXPECT_EQ(InfoOf(extra).code, ErrorCode::kRequestConflict);
+  EXPECT_EQ(InfoOf(extra).details["value"], c.task_id);
+  ExpectNothingWritten({c});
+  EXPECT_EQ(AllEvents(start, in_group, 1000).size(), events);
 }
 
 TEST_P(GraphConformanceTest, GroupsCountPageSealAndCancel) {
