@@ -395,7 +395,7 @@ SimulatedWorkers::SimulatedWorkers(
     std::shared_ptr<const client::Connection> connection, Options options)
     : connection_(std::move(connection)),
       options_(std::move(options)),
-      queue_(connection_) {}
+      report_stub_(v1::Queue::NewStub(connection_->channel())) {}
 
 SimulatedWorkers::~SimulatedWorkers() { Stop(); }
 
@@ -443,23 +443,57 @@ void SimulatedWorkers::Loop(int index) {
     for (const v1::ClaimedTask& task : response->tasks()) {
       if (options_.on_claim) options_.on_claim(task, received);
     }
+    // The claimed tasks run concurrently and take no time, so their
+    // reports go out together (each its own call, as a worker sends them)
+    // and the next claim follows when all are answered.
+    struct Slot {
+      grpc::ClientContext context;
+      v1::RunRequest request;
+      v1::TaskStatusResponse response;
+      grpc::Status status;
+      SteadyClock::time_point sent, answered;
+    };
+    std::vector<std::unique_ptr<Slot>> slots;
+    std::mutex batch_mu;
+    std::condition_variable batch_cv;
+    size_t outstanding = static_cast<size_t>(response->tasks_size());
     for (const v1::ClaimedTask& task : response->tasks()) {
-      v1::RunRequest report;
-      report.set_task_id(task.task_id());
-      report.set_run_id(task.run_id());
-      report.set_worker_group(request.worker_group());
-      report.set_worker_id(request.worker_id());
-      SteadyClock::time_point before = SteadyClock::now();
-      auto status = queue_.ReportCompleted(report);
-      SteadyClock::time_point after = SteadyClock::now();
-      if (!status.ok()) {
-        note_error(status.status());
+      auto slot = std::make_unique<Slot>();
+      slot->request.set_task_id(task.task_id());
+      slot->request.set_run_id(task.run_id());
+      slot->request.set_worker_group(request.worker_group());
+      slot->request.set_worker_id(request.worker_id());
+      connection_->PrepareContext(&slot->context,
+                                  absl::Now() + absl::Seconds(60));
+      slots.push_back(std::move(slot));
+    }
+    for (auto& owned : slots) {
+      Slot* slot = owned.get();
+      slot->sent = SteadyClock::now();
+      report_stub_->async()->ReportCompleted(
+          &slot->context, &slot->request, &slot->response,
+          [&, slot](grpc::Status status) {
+            slot->answered = SteadyClock::now();
+            slot->status = std::move(status);
+            std::lock_guard<std::mutex> lock(batch_mu);
+            if (--outstanding == 0) batch_cv.notify_all();
+          });
+    }
+    {
+      std::unique_lock<std::mutex> lock(batch_mu);
+      batch_cv.wait(lock, [&] { return outstanding == 0; });
+    }
+    for (const auto& slot : slots) {
+      if (!slot->status.ok()) {
+        note_error(absl::Status(
+            static_cast<absl::StatusCode>(slot->status.error_code()),
+            absl::StrCat("ReportCompleted: ", slot->status.error_message())));
         continue;
       }
-      report_latency.Add(MillisBetween(before, after));
+      report_latency.Add(MillisBetween(slot->sent, slot->answered));
       completed_.fetch_add(1);
       std::lock_guard<std::mutex> lock(mu_);
-      last_report_ = after;
+      last_report_ = std::max(last_report_, slot->answered);
       cv_.notify_all();
     }
   }

@@ -170,7 +170,8 @@ class CancellableClaimer {
 };
 
 // Simulated workers: threads that claim up to `capacity` tasks and report
-// each completed at once, like a worker whose tasks take no time.
+// each completed at once, like a worker whose tasks take no time: the
+// reports of one claim go out concurrently, one call per task.
 class SimulatedWorkers {
  public:
   struct Options {
@@ -212,7 +213,7 @@ class SimulatedWorkers {
 
   std::shared_ptr<const client::Connection> connection_;
   Options options_;
-  client::QueueClient queue_;
+  std::unique_ptr<v1::Queue::Stub> report_stub_;
   std::vector<std::unique_ptr<CancellableClaimer>> claimers_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};

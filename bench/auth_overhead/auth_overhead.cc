@@ -1,7 +1,8 @@
 // bench_auth_overhead: what authentication adds to ClaimWork.
 //
-// Three servers, each a full QueueServer on its own fresh database of one
-// throw-away PostgreSQL cluster, run in this process:
+// Two full QueueServers in this process on one throw-away database, with
+// the same store, options and task-credentials issuer (claimed tasks carry
+// signed credentials in every mode), differing only in the authorizer:
 //   none       -- AllowAllAuthorizer: no credential check at all;
 //   permanent  -- the real ScopeAuthorizer, the worker sends client id and
 //                 access token (cached after the first call);
@@ -29,7 +30,6 @@
 #include "queue/queue_service/authorizer.h"
 #include "queue/server/queue_server.h"
 #include "queue/store/pg_store.h"
-#include "queue/store/testing/test_database.h"
 
 namespace drover::bench {
 namespace {
@@ -99,37 +99,35 @@ int Run(int argc, char** argv) {
   app.add_option("--json", json_path, "also write the figures here");
   CLI11_PARSE(app, argc, argv);
 
-  // The unauthenticated server.
-  auto db = queue::store::testing::TestDatabase::Create();
-  if (!db.ok()) {
-    std::cerr << "bench_auth_overhead: no PostgreSQL: " << db.status() << "\n";
-    return 1;
-  }
-  SystemClock clock;
-  queue::store::PgStoreOptions store_options;
-  store_options.connection_string = (*db)->connection_string();
-  auto store = queue::store::PgStore::Open(store_options, &clock);
-  if (!store.ok()) {
-    std::cerr << "bench_auth_overhead: " << store.status() << "\n";
-    return 1;
-  }
-  queue::queue_service::AllowAllAuthorizer allow_all;
-  queue::server::QueueServerOptions server_options;
-  server_options.listen = "127.0.0.1:0";
-  server_options.http_listen = "";
-  queue::server::QueueServer open_server(server_options, store->get(), nullptr,
-                                         &clock, &allow_all);
-  if (absl::Status s = open_server.Start(); !s.ok()) {
-    std::cerr << "bench_auth_overhead: " << s << "\n";
-    return 1;
-  }
-
   // The authenticated server.
   auto env = AuthTestEnv::Create();
   if (!env.ok()) {
     std::cerr << "bench_auth_overhead: " << env.status() << "\n";
     return 1;
   }
+  // The unauthenticated server: the same store, the same task-credentials
+  // issuer (every claimed task carries signed credentials whatever the
+  // caller's authentication) and the same options as the authenticated
+  // one; only the authorizer differs.
+  SystemClock clock;
+  queue::queue_service::AllowAllAuthorizer allow_all;
+  queue::server::QueueServerOptions server_options;
+  server_options.listen = "127.0.0.1:0";
+  server_options.http_listen = "";
+  server_options.rpc_threads = 4;
+  server_options.run_resolvers = false;
+  server_options.service.claim.poll_timeout = absl::Seconds(1);
+  server_options.service.claim.safety_poll_interval = absl::Milliseconds(200);
+  server_options.shutdown_grace = absl::Seconds(2);
+  queue::server::QueueServer open_server(server_options, &(*env)->store(),
+                                         nullptr, &clock, &allow_all);
+  open_server.queue_service().SetTaskCredentialsIssuer(
+      (*env)->auth().task_credentials());
+  if (absl::Status s = open_server.Start(); !s.ok()) {
+    std::cerr << "bench_auth_overhead: " << s << "\n";
+    return 1;
+  }
+
   auto worker = (*env)->CreateClient(
       "bench/worker",
       {absl::StrCat("queue:claim-work:", kQueue), "queue:worker-id:bench/w1"});

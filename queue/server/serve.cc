@@ -72,8 +72,10 @@ QueueServerOptions ToServerOptions(const ServerConfig& config) {
   options.service = config.service;
   options.resolvers = config.resolvers;
   options.run_resolvers = config.run_resolvers;
+  // Reports wait in the store's group commit while a batch runs, so more
+  // threads than connections let concurrent reports form larger batches.
   options.rpc_threads =
-      config.rpc_threads > 0 ? config.rpc_threads : config.db_pool_size;
+      config.rpc_threads > 0 ? config.rpc_threads : 8 * config.db_pool_size;
   options.rpc_queue = static_cast<size_t>(config.rpc_queue);
   options.shutdown_grace = config.shutdown_grace;
   options.queue_metrics_ttl = config.queue_metrics_ttl;

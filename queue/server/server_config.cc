@@ -62,7 +62,7 @@ ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
   Option(app, "db-pool-size", config->db_pool_size,
          "PostgreSQL connections per process");
   Option(app, "rpc-threads", config->rpc_threads,
-         "Threads running blocking RPC work (0: --db-pool-size)");
+         "Threads running blocking RPC work (0: 8 x --db-pool-size)");
   Option(app, "rpc-queue", config->rpc_queue,
          "RPC work items allowed to wait before calls are refused");
   Option(app, "claim-timeout", claim_timeout_,

@@ -61,7 +61,7 @@ struct ServerConfig {
   // HTTP listener (/metrics, /healthz); empty disables it.
   std::string http_listen = "127.0.0.1:8080";
   int db_pool_size = 8;
-  // Threads running blocking RPC work; 0: db_pool_size.
+  // Threads running blocking RPC work; 0: 8 x db_pool_size.
   int rpc_threads = 0;
   // Work items waiting for an RPC thread before calls are refused.
   int rpc_queue = 4096;

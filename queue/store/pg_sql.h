@@ -287,64 +287,89 @@ inline constexpr PreparedStatement kTaskExists = {"drover_task_exists",
 SELECT 1 FROM tasks WHERE task_id = $1
 )sql"};
 
-// ResolveRun in one statement: locks the task, resolves its running run
-// $2 as $3 (completed, failed, exception) for reason $4 at $5, then either
-// retries ($6: the reason is retryable and run $2 + 1 is allowed; a retry
-// happens while retries remain and the deadline is ahead) with a pending
-// run $2 + 1 whose reason_created is $7, or resolves the task for good and
-// releases its dependents exactly as kFinishTask does. Records the
-// resolution, then task-pending for every new pending run. Returns one
-// row with the queues to notify (`notified`); `resolved` is 0 when the run was not
-// running. $1 task_id.
-inline constexpr PreparedStatement kResolveRun = {"drover_resolve_run", R"sql(
-WITH t AS MATERIALIZED (
-  SELECT task_id FROM tasks WHERE task_id = $1 FOR NO KEY UPDATE
+// ResolveRun for one report or a batch of concurrent ones (sharing one
+// statement and one commit, see group_commit.h). Element i of the arrays
+// is one report: task $1[i], running run $2[i] resolved as $3[i] for
+// reason $4[i] at $5, then either retried ($6[i]: the reason is retryable
+// and another run is allowed; a retry happens while retries remain and the
+// deadline is ahead) with a pending run $2[i] + 1 whose reason_created is
+// $7[i], or the task resolves for good and releases its dependents exactly
+// as kFinishTask does: each satisfied edge decrements the dependent's
+// counter (a dependent losing several dependencies in one batch drops by
+// all of them) and a dependent reaching zero gets its first pending run.
+// Records the resolutions, then task-pending for every new pending run.
+// Task ids must be distinct. Tasks are locked in id order, then their
+// released dependents in id order. Returns one row: the task ids whose run was running and is now
+// resolved (`resolved`), the queues to notify, and `overlap`, true when a
+// task of the batch is itself a dependent released by another task of
+// the batch (one statement cannot update a row twice): the caller then
+// rolls back and resolves one at a time.
+inline constexpr PreparedStatement kResolveRuns = {"drover_resolve_runs", R"sql(
+WITH input AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[],
+                       $6::boolean[], $7::text[])
+    AS i(task_id, run_id, state, reason, retryable, retry_reason)
+), t AS MATERIALIZED (
+  SELECT task_id FROM tasks WHERE task_id = ANY ($1::text[])
+  ORDER BY task_id
+  FOR NO KEY UPDATE
 ), r AS (
-  UPDATE runs
-  SET state = $3, reason_resolved = $4, resolved = $5::timestamptz
-  WHERE task_id = (SELECT task_id FROM t) AND run_id = $2
-    AND state = 'running'
-  RETURNING *
+  UPDATE runs u
+  SET state = i.state, reason_resolved = i.reason,
+      resolved = $5::timestamptz
+  FROM input i
+  WHERE u.task_id = i.task_id AND u.run_id = i.run_id
+    AND u.task_id = ANY (ARRAY(SELECT task_id FROM t))
+    AND u.state = 'running'
+  RETURNING u.*, i.retryable, i.retry_reason
 ), me AS (
   -- The retry decision reads the row being updated, i.e. its newest
   -- version, never a stale snapshot.
-  UPDATE tasks
-  SET retries_left = CASE WHEN $6::boolean AND retries_left > 0
-                               AND deadline > $5::timestamptz
-                          THEN retries_left - 1 ELSE retries_left END,
-      resolved = NOT ($6::boolean AND retries_left > 0
-                      AND deadline > $5::timestamptz),
-      ever_resolved = ever_resolved OR NOT ($6::boolean AND retries_left > 0
-                                            AND deadline > $5::timestamptz),
-      ever_completed = ever_completed OR $3 = 'completed'
-  WHERE task_id = (SELECT task_id FROM r)
-  RETURNING task_id, task_queue_id, task_group_id, priority, routes,
-            NOT resolved AS retried
+  UPDATE tasks k
+  SET retries_left = CASE WHEN r.retryable AND k.retries_left > 0
+                               AND k.deadline > $5::timestamptz
+                          THEN k.retries_left - 1 ELSE k.retries_left END,
+      resolved = NOT (r.retryable AND k.retries_left > 0
+                      AND k.deadline > $5::timestamptz),
+      ever_resolved = k.ever_resolved OR NOT (r.retryable
+                                              AND k.retries_left > 0
+                                              AND k.deadline > $5::timestamptz),
+      ever_completed = k.ever_completed OR r.state = 'completed'
+  FROM r
+  WHERE k.task_id = r.task_id
+  RETURNING k.task_id, k.task_queue_id, k.task_group_id, k.priority,
+            k.routes, NOT k.resolved AS retried, r.run_id,
+            r.state AS run_state, r.retry_reason
 ), retry AS (
   INSERT INTO runs (task_id, run_id, state, reason_created, scheduled)
-  SELECT task_id, $2 + 1, 'pending', $7, $5::timestamptz
+  SELECT task_id, run_id + 1, 'pending', retry_reason, $5::timestamptz
   FROM me WHERE retried
   RETURNING *
 ), chk AS (
-  -- Resolved for good: the task-group resolver looks at the group.
   INSERT INTO task_group_checks (task_group_id)
-  SELECT task_group_id FROM me WHERE NOT retried
+  SELECT DISTINCT task_group_id FROM me WHERE NOT retried
 ), sat AS (
   UPDATE task_dependencies e SET satisfied = true
-  WHERE e.required = (SELECT task_id FROM me WHERE NOT retried)
-    AND NOT e.satisfied
-    AND ($3 = 'completed' OR (SELECT d.requires FROM tasks d
-                              WHERE d.task_id = e.dependent) = 'all-resolved')
+  FROM me
+  WHERE e.required = me.task_id AND NOT me.retried AND NOT e.satisfied
+    AND (me.run_state = 'completed' OR
+         (SELECT d.requires FROM tasks d
+          WHERE d.task_id = e.dependent) = 'all-resolved')
   RETURNING e.dependent
+), counts AS MATERIALIZED (
+  SELECT dependent, count(*)::int AS n FROM sat GROUP BY dependent
 ), locked AS MATERIALIZED (
   SELECT d.task_id FROM tasks d
-  WHERE d.task_id = ANY (ARRAY(SELECT dependent FROM sat))
+  WHERE d.task_id = ANY (ARRAY(SELECT dependent FROM counts))
+    AND d.task_id <> ALL ($1::text[])
   ORDER BY d.task_id
   FOR NO KEY UPDATE
 ), dec AS (
   UPDATE tasks d
-  SET unresolved_dependencies = d.unresolved_dependencies - 1
-  WHERE d.task_id = ANY (ARRAY(SELECT task_id FROM locked))
+  SET unresolved_dependencies = d.unresolved_dependencies - c.n
+  FROM counts c
+  WHERE d.task_id = c.dependent
+    AND d.task_id = ANY (ARRAY(SELECT task_id FROM locked))
   RETURNING d.task_id, d.task_queue_id, d.task_group_id, d.priority,
             d.routes, d.unresolved_dependencies
 ), ready AS (
@@ -372,7 +397,8 @@ WITH t AS MATERIALIZED (
          $5::timestamptz, routes, jsonb_build_object('run', run)
   FROM (SELECT 0 AS ord, 'task-' || r.state AS kind, r.task_id,
                m.task_group_id, m.task_queue_id, r.run_id, m.routes,
-               to_jsonb(r) - 'task_id' AS run
+               to_jsonb(r) - ARRAY['task_id', 'retryable', 'retry_reason']
+                 AS run
         FROM r JOIN me m USING (task_id)
         UNION ALL
         SELECT 1, 'task-pending', task_id, task_group_id, task_queue_id,
@@ -380,10 +406,12 @@ WITH t AS MATERIALIZED (
         FROM new_runs) x
   ORDER BY ord, task_id
 )
-SELECT (SELECT count(*) FROM r) AS resolved,
+SELECT ARRAY(SELECT task_id FROM r) AS resolved,
        ARRAY(SELECT q.task_queue_id
              FROM (SELECT DISTINCT task_queue_id FROM new_runs) q)
-         AS notified
+         AS notified,
+       EXISTS (SELECT 1 FROM counts
+               WHERE dependent = ANY ($1::text[])) AS overlap
 )sql"};
 
 // Resolves the unresolved (pending or running) run $2 of a locked task as
@@ -687,7 +715,7 @@ inline constexpr PreparedStatement kAllStatements[] = {
     kTaskStatus,         kLockTask,
     kScheduleFirstRun,   kClaimWork,
     kReclaimRun,         kGetRun,
-    kTaskExists,         kResolveRun,
+    kTaskExists,         kResolveRuns,
     kResolveOpenRun,     kInsertExceptionRun,
     kDeletePending,      kRetryTask,
     kRerunTask,          kFinishTask,

@@ -265,7 +265,14 @@ PgStore::PgStore(std::unique_ptr<PgConnectionPool> pool, const Clock* clock,
       options_(std::move(options)),
       publisher_(
           std::make_unique<PgPendingPublisher>(PgPendingPublisher::Options{
-              .connection_string = options_.connection_string})) {}
+              .connection_string = options_.connection_string})),
+      resolutions_(
+          {.max_batch = std::max<size_t>(1, options_.resolution_batch),
+           .max_in_flight = std::max(1, options_.resolution_batches_in_flight)},
+          [this](const std::vector<const Resolution*>& batch) {
+            return ResolveBatch(batch);
+          },
+          [](const Resolution& r) { return r.task_id; }) {}
 
 PgStore::~PgStore() = default;
 
@@ -665,35 +672,86 @@ absl::StatusOr<TaskStatus> PgStore::ResolveRun(const std::string& task_id,
                    run_id + 1 < kMaxRunsPerTask;
   const char* retry_reason =
       reason_resolved == "intermittent-task" ? "task-retry" : "retry";
+  Resolution resolution{task_id,   run_id,    std::string(RunStateName(state)),
+                        reason_resolved, retryable, retry_reason};
+  DROVER_ASSIGN_OR_RETURN(bool resolved, resolutions_.Submit(resolution));
+  return Execute<pqxx::nontransaction>(
+      "ResolveRun",
+      [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
+        if (resolved) return ReadStatus(txn, task_id);
+        pqxx::result run =
+            txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
+        if (!run.empty() && resolution.state == run[0]["state"].c_str() &&
+            reason_resolved == run[0]["reason_resolved"].c_str()) {
+          return ReadStatus(txn, task_id);  // A repeated report.
+        }
+        return ExplainRunConflict(
+            txn, task_id, run_id,
+            absl::StrCat("resolve it as ", resolution.state,
+                         state == RunState::kException
+                             ? absl::StrCat("/", reason_resolved)
+                             : ""));
+      });
+}
+
+std::vector<absl::StatusOr<bool>> PgStore::ResolveBatch(
+    const std::vector<const Resolution*>& batch) {
+  std::vector<absl::StatusOr<bool>> outcomes;
+  outcomes.reserve(batch.size());
+  absl::StatusOr<std::set<std::string>> resolved =
+      batch.size() == 1 ? ResolveTogether<pqxx::nontransaction>(batch)
+                        // A transaction, so that a batch that cannot go
+                        // together is rolled back (then split below).
+                        : ResolveTogether<pqxx::work>(batch);
+  if (resolved.ok()) {
+    for (const Resolution* r : batch) {
+      outcomes.push_back(resolved->count(r->task_id) > 0);
+    }
+    return outcomes;
+  }
+  if (batch.size() == 1) {
+    outcomes.push_back(resolved.status());
+    return outcomes;
+  }
+  // Overlap, or an error that one report may have caused: each report on
+  // its own, so that one cannot fail the others.
+  for (const Resolution* r : batch) {
+    outcomes.push_back(ResolveBatch({r}).front());
+  }
+  return outcomes;
+}
+
+template <typename Txn>
+absl::StatusOr<std::set<std::string>> PgStore::ResolveTogether(
+    const std::vector<const Resolution*>& batch) {
+  std::vector<std::string> ids, run_ids, states, reasons, retryable,
+      retry_reasons;
+  for (const Resolution* r : batch) {
+    ids.push_back(r->task_id);
+    run_ids.push_back(std::to_string(r->run_id));
+    states.push_back(r->state);
+    reasons.push_back(r->reason);
+    retryable.push_back(r->retryable ? "t" : "f");
+    retry_reasons.push_back(r->retry_reason);
+  }
   std::string now = pg::TimeParam(Now());
-  std::string state_name(RunStateName(state));
-  // One statement in autocommit resolves, retries or releases dependents;
-  // the status is read afterwards.
   std::vector<std::string> pending;
   return Published(
       pending,
-      Execute<pqxx::nontransaction>(
-          "ResolveRun",
-          [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
+      Execute<Txn>(
+          "ResolveRun", [&](Txn& txn) -> absl::StatusOr<std::set<std::string>> {
             pqxx::row row = txn.exec_prepared1(
-                sql::kResolveRun.name, task_id, run_id, state_name,
-                reason_resolved, now, retryable, retry_reason);
-            CollectQueues(row["notified"], &pending);
-            if (row["resolved"].as<int>() == 0) {
-              pqxx::result run =
-                  txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
-              if (!run.empty() && state_name == run[0]["state"].c_str() &&
-                  reason_resolved == run[0]["reason_resolved"].c_str()) {
-                return ReadStatus(txn, task_id);  // A repeated report.
-              }
-              return ExplainRunConflict(
-                  txn, task_id, run_id,
-                  absl::StrCat("resolve it as ", state_name,
-                               state == RunState::kException
-                                   ? absl::StrCat("/", reason_resolved)
-                                   : ""));
+                sql::kResolveRuns.name, pg::TextArrayParam(ids),
+                pg::TextArrayParam(run_ids), pg::TextArrayParam(states),
+                pg::TextArrayParam(reasons), now, pg::TextArrayParam(retryable),
+                pg::TextArrayParam(retry_reasons));
+            if (row["overlap"].as<bool>()) {
+              return absl::AbortedError(
+                  "a task of the batch is a dependent of another task of it");
             }
-            return ReadStatus(txn, task_id);
+            CollectQueues(row["notified"], &pending);
+            std::vector<std::string> done = pg::TextArrayField(row["resolved"]);
+            return std::set<std::string>(done.begin(), done.end());
           }));
 }
 

@@ -22,11 +22,13 @@
 #define DROVER_QUEUE_STORE_PG_STORE_H_
 
 #include <memory>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "common/clock.h"
+#include "queue/store/group_commit.h"
 #include "queue/store/pg_pending_publisher.h"
 #include "queue/store/pg_pool.h"
 #include "queue/store/store.h"
@@ -43,6 +45,10 @@ struct PgStoreOptions {
   bool check_schema = true;
   // A queue's last_date_active is refreshed by claims at most this often.
   absl::Duration queue_activity_granularity = absl::Seconds(30);
+  // Concurrent ResolveRun calls share one statement and commit: at most
+  // this many reports per batch, and this many batches at once.
+  size_t resolution_batch = 64;
+  int resolution_batches_in_flight = 2;
 };
 
 // Most runs a task may have (retries and reruns together).
@@ -129,10 +135,32 @@ class PgStore final : public Store {
   template <typename T>
   T Published(const std::vector<std::string>& pending_queues, T result);
 
+  // One report of ResolveRun, validated, waiting for its batch.
+  struct Resolution {
+    std::string task_id;
+    int run_id;
+    std::string state;
+    std::string reason;
+    bool retryable;
+    std::string retry_reason;
+  };
+  // Resolves a batch of reports (kResolveRuns in one transaction, or one
+  // at a time when the batch cannot go together). Per report: true when
+  // its run was running and is now resolved, false when it was not
+  // running (the caller explains why).
+  std::vector<absl::StatusOr<bool>> ResolveBatch(
+      const std::vector<const Resolution*>& batch);
+  // kResolveRuns over `batch` in one Txn; the ids of the tasks resolved.
+  // Aborted when the batch holds a task and one of its dependents.
+  template <typename Txn>
+  absl::StatusOr<std::set<std::string>> ResolveTogether(
+      const std::vector<const Resolution*>& batch);
+
   std::unique_ptr<PgConnectionPool> pool_;
   const Clock* clock_;
   PgStoreOptions options_;
   std::unique_ptr<PgPendingPublisher> publisher_;
+  GroupCommitter<Resolution, absl::StatusOr<bool>> resolutions_;
 };
 
 }  // namespace drover::queue::store

@@ -378,8 +378,9 @@ TEST_F(PgStoreTest, GenericPlansNeverScanBigTables) {
       {sql::kReclaimRun.name, t + ", 0, 'g', 'w', " + now + ", " + now},
       {sql::kGetRun.name, t + ", 0"},
       {sql::kTaskExists.name, t},
-      {sql::kResolveRun.name,
-       t + ", 0, 'completed', 'completed', " + now + ", false, 'retry'"},
+      {sql::kResolveRuns.name, "ARRAY[" + t + "], '{0}', '{completed}', " +
+                                   "'{completed}', " + now +
+                                   ", '{f}', '{retry}'"},
       {sql::kResolveOpenRun.name, t + ", 0, 'canceled', " + now},
       {sql::kInsertExceptionRun.name, t + ", 0, 'canceled', " + now},
       {sql::kDeletePending.name, t},
@@ -454,6 +455,167 @@ TEST_F(PgStoreTest, CreateThenClaimLatency) {
       kRounds, pct(create_ms, 0.5), pct(create_ms, 0.99), pct(claim_ms, 0.5),
       pct(claim_ms, 0.99), pct(report_ms, 0.5), pct(report_ms, 0.99));
   EXPECT_LT(pct(claim_ms, 0.5), 50.0);
+}
+
+// The batched resolution statement on its own: tasks resolved together
+// release a dependent that waits for both exactly once, a retryable
+// exception gets its retry, and a batch holding a task together with its
+// own (force-scheduled) dependent reports the overlap.
+TEST_F(PgStoreTest, ResolveRunsStatementResolvesABatch) {
+  Task a = SampleTask(clock_, "batch/q");
+  Task b = SampleTask(clock_, "batch/q");
+  Task e = SampleTask(clock_, "batch/q");
+  Task d = SampleTask(clock_, "batch/q");
+  d.dependencies = {a.task_id, b.task_id};
+  for (const Task* t : {&a, &b, &e, &d}) {
+    ASSERT_TRUE(store_->CreateTask(*t).ok()) << t->task_id;
+  }
+  auto claimed = store_->ClaimWork("batch/q", "g", "w", 10, absl::Minutes(5));
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  ASSERT_EQ(claimed->size(), 3u);  // d waits for a and b.
+
+  pqxx::connection conn(connection_string());
+  conn.prepare(sql::kResolveRuns.name, sql::kResolveRuns.sql);
+  {
+    pqxx::work txn(conn);
+    pqxx::row row = txn.exec_prepared1(
+        sql::kResolveRuns.name,
+        pg::TextArrayParam({a.task_id, b.task_id, e.task_id}),
+        std::string("{0,0,0}"), std::string("{completed,completed,exception}"),
+        std::string("{completed,completed,worker-shutdown}"),
+        pg::TimeParam(clock_.Now()), std::string("{f,f,t}"),
+        std::string("{retry,retry,retry}"));
+    EXPECT_FALSE(row["overlap"].as<bool>());
+    std::vector<std::string> resolved = pg::TextArrayField(row["resolved"]);
+    std::sort(resolved.begin(), resolved.end());
+    std::vector<std::string> want = {a.task_id, b.task_id, e.task_id};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(resolved, want);
+    EXPECT_EQ(pg::TextArrayField(row["notified"]),
+              std::vector<std::string>{"batch/q"});
+    txn.commit();
+  }
+  auto d_status = store_->GetTaskStatus(d.task_id);
+  ASSERT_TRUE(d_status.ok());
+  EXPECT_EQ(d_status->state, "pending");
+  auto e_status = store_->GetTaskStatus(e.task_id);
+  ASSERT_TRUE(e_status.ok());
+  ASSERT_EQ(e_status->runs.size(), 2u);
+  EXPECT_EQ(e_status->runs[1].reason_created, "retry");
+  EXPECT_EQ(e_status->runs[1].state, RunState::kPending);
+  {
+    pqxx::nontransaction txn(conn);
+    EXPECT_EQ(txn.exec_params1("SELECT unresolved_dependencies FROM tasks "
+                               "WHERE task_id = $1",
+                               d.task_id)[0]
+                  .as<int>(),
+              0);
+    EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM events WHERE task_id = "
+                               "$1 AND kind = 'task-pending'",
+                               d.task_id)[0]
+                  .as<int>(),
+              1);
+  }
+
+  // A parent and its force-scheduled child in one batch cannot go
+  // together: the statement says so and the caller rolls back.
+  Task p = SampleTask(clock_, "batch/o");
+  Task c = SampleTask(clock_, "batch/o");
+  c.dependencies = {p.task_id};
+  ASSERT_TRUE(store_->CreateTask(p).ok());
+  ASSERT_TRUE(store_->CreateTask(c).ok());
+  ASSERT_TRUE(store_->ScheduleTask(c.task_id).ok());
+  claimed = store_->ClaimWork("batch/o", "g", "w", 10, absl::Minutes(5));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 2u);
+  {
+    pqxx::work txn(conn);
+    pqxx::row row = txn.exec_prepared1(
+        sql::kResolveRuns.name, pg::TextArrayParam({p.task_id, c.task_id}),
+        std::string("{0,0}"), std::string("{completed,completed}"),
+        std::string("{completed,completed}"), pg::TimeParam(clock_.Now()),
+        std::string("{f,f}"), std::string("{retry,retry}"));
+    EXPECT_TRUE(row["overlap"].as<bool>());
+    txn.abort();
+  }
+  // Through the store, both reports succeed whatever batches they share.
+  std::thread other([&] {
+    EXPECT_TRUE(
+        store_->ResolveRun(c.task_id, 0, RunState::kCompleted, "").ok());
+  });
+  EXPECT_TRUE(store_->ResolveRun(p.task_id, 0, RunState::kCompleted, "").ok());
+  other.join();
+  for (const Task* t : {&p, &c}) {
+    auto status = store_->GetTaskStatus(t->task_id);
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->state, "completed") << t->task_id;
+  }
+}
+
+// Many concurrent reports with one batch at a time (so reports queue up
+// and go together): every report gets its own answer (repeats and
+// conflicts included) and a fan-in dependent is released exactly once.
+TEST_F(PgStoreTest, ConcurrentReportsShareBatches) {
+  PgStoreOptions options;
+  options.connection_string = connection_string();
+  options.pool_size = 4;
+  options.resolution_batches_in_flight = 1;
+  auto opened = PgStore::Open(options, &clock_);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  PgStore& store = **opened;
+  constexpr int kParents = 48;
+  std::vector<Task> parents;
+  Task sink = SampleTask(clock_, "fanin/q");
+  for (int i = 0; i < kParents; ++i) {
+    parents.push_back(SampleTask(clock_, "fanin/q"));
+    sink.dependencies.push_back(parents.back().task_id);
+    ASSERT_TRUE(store.CreateTask(parents.back()).ok());
+  }
+  ASSERT_TRUE(store.CreateTask(sink).ok());
+  auto claimed = store.ClaimWork("fanin/q", "g", "w", 100, absl::Minutes(5));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), static_cast<size_t>(kParents));
+
+  std::atomic<int> failures{0};
+  std::vector<std::thread> reporters;
+  for (int i = 0; i < kParents; ++i) {
+    reporters.emplace_back([&, i] {
+      const std::string& id = parents[i].task_id;
+      // Every fourth parent is reported twice at once (a retried RPC):
+      // both answers are success, the second a repeat.
+      int copies = i % 4 == 0 ? 2 : 1;
+      std::vector<std::thread> same;
+      for (int k = 0; k < copies; ++k) {
+        same.emplace_back([&] {
+          auto status = store.ResolveRun(id, 0, RunState::kCompleted, "");
+          if (!status.ok() || status->state != "completed") failures++;
+        });
+      }
+      for (auto& t : same) t.join();
+    });
+  }
+  for (auto& t : reporters) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  // A report of a run that is no longer running is still a conflict.
+  auto late =
+      store.ResolveRun(parents[1].task_id, 0, RunState::kFailed, "");
+  EXPECT_FALSE(late.ok());
+
+  auto sink_status = store.GetTaskStatus(sink.task_id);
+  ASSERT_TRUE(sink_status.ok());
+  EXPECT_EQ(sink_status->state, "pending");
+  pqxx::connection conn(connection_string());
+  pqxx::nontransaction txn(conn);
+  EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM events WHERE task_id = $1 "
+                             "AND kind = 'task-pending'",
+                             sink.task_id)[0]
+                .as<int>(),
+            1);
+  EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM events WHERE kind = "
+                             "'task-completed' AND task_queue_id = $1",
+                             std::string("fanin/q"))[0]
+                .as<int>(),
+            kParents);
 }
 
 // Many workers claiming and completing concurrently: the no-op throughput
