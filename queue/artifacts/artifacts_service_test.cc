@@ -12,11 +12,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "common/rpc/grpc_status.h"
+#include "common/slugid.h"
 #include "common/status.h"
+#include "drover/v1/queue.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "pqxx/pqxx"
 #include "queue/artifacts/testing/artifacts_test_env.h"
 #include "queue/blobstore/sha256.h"
@@ -692,6 +696,107 @@ TEST_F(LiveLogTest, TailOfAnUnknownTaskFails) {
   EXPECT_FALSE(reader->Read(&message));
   absl::Status status = rpc::FromGrpcStatus(reader->Finish());
   EXPECT_TRUE(HasErrorCode(status, ErrorCode::kResourceNotFound)) << status;
+}
+
+// artifact-created reaches WatchEvents: once per artifact (blobs when
+// finished), after the run's task-running, with the task's group, queue
+// and routes, the run, and a body naming the artifact.
+TEST_F(ArtifactsServiceTest, ArtifactCreatedEventsReplayThroughWatchEvents) {
+  store::PgStore& queue_store = env_->store();
+  store::Task task;
+  task.task_id = NewSlugId();
+  task.task_queue_id = "artifacts-test/events";
+  task.scheduler_id = "-";
+  task.task_group_id = NewSlugId();
+  task.routes = {"index.artifacts.events", "notify.artifacts"};
+  task.retries = 0;
+  task.created = absl::FromUnixMicros(absl::ToUnixMicros(env_->clock().Now()));
+  task.deadline = task.created + absl::Hours(1);
+  task.expires = task.created + absl::Hours(3);
+  ASSERT_TRUE(queue_store.CreateTask(task).ok());
+  auto claimed =
+      queue_store.ClaimWork(task.task_queue_id, "g", "w", 1, absl::Hours(1));
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  ASSERT_EQ(claimed->size(), 1u);
+  task_id_ = task.task_id;
+
+  v1::CreateArtifactRequest ref;
+  ref.set_task_id(task_id_);
+  ref.set_name("public/ref");
+  ref.mutable_reference()->set_url("https://example.com/ref");
+  ASSERT_TRUE(Create(ref).ok());
+  v1::CreateArtifactRequest error;
+  error.set_task_id(task_id_);
+  error.set_name("public/err");
+  error.set_content_type("text/plain");
+  error.mutable_error()->set_reason("file-missing-on-worker");
+  error.mutable_error()->set_message("gone");
+  ASSERT_TRUE(Create(error).ok());
+  // A blob declared and not finished is not "created" yet.
+  ASSERT_TRUE(Create(BlobRequest("public/pending.txt", "later")).ok());
+  ASSERT_TRUE(PutBlob("public/data.txt", "some bytes").ok());
+
+  auto queue = v1::Queue::NewStub(env_->channel());
+  auto replay = [&](const std::vector<std::string>& kinds, size_t count) {
+    v1::WatchEventsRequest request;
+    request.set_after_event_id(0);
+    request.set_task_group_id(task.task_group_id);
+    for (const auto& k : kinds) request.add_kinds(k);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(20));
+    auto reader = queue->WatchEvents(&context, request);
+    std::vector<v1::Event> out;
+    v1::Event event;
+    while (out.size() < count && reader->Read(&event)) out.push_back(event);
+    context.TryCancel();
+    reader->Finish();
+    return out;
+  };
+  std::vector<v1::Event> all = replay({}, 5);
+  std::vector<std::string> kinds;
+  for (const auto& e : all) kinds.push_back(e.kind());
+  EXPECT_EQ(kinds, (std::vector<std::string>{"task-defined", "task-pending",
+                                             "task-running", "artifact-created",
+                                             "artifact-created"}));
+  std::vector<v1::Event> events = replay({"artifact-created"}, 3);
+  ASSERT_EQ(events.size(), 3u);
+  std::vector<std::string> names;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.kind(), "artifact-created");
+    EXPECT_EQ(e.task_id(), task.task_id);
+    EXPECT_EQ(e.task_group_id(), task.task_group_id);
+    EXPECT_EQ(e.task_queue_id(), task.task_queue_id);
+    EXPECT_EQ(e.run_id(), 0);
+    EXPECT_EQ(std::vector<std::string>(e.routes().begin(), e.routes().end()),
+              task.routes);
+    auto body = nlohmann::json::parse(e.body(), nullptr, false);
+    ASSERT_TRUE(body.is_object()) << e.body();
+    const auto& artifact = body["artifact"];
+    std::string name = artifact.value("name", "");
+    names.push_back(name);
+    auto stored = Get(name);
+    ASSERT_TRUE(stored.ok()) << name << ": " << stored.status();
+    EXPECT_EQ(artifact.value("content_type", "?"),
+              stored->artifact().content_type());
+    EXPECT_EQ(artifact.value("kind", ""), name == "public/ref"   ? "reference"
+                                          : name == "public/err" ? "error"
+                                                                 : "blob");
+    absl::Time expires;
+    std::string parse_error;
+    ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E*S%Ez",
+                                artifact.value("expires", ""), &expires,
+                                &parse_error))
+        << e.body() << " " << parse_error;
+    EXPECT_EQ(absl::ToUnixSeconds(expires),
+              stored->artifact().expires().seconds());
+    EXPECT_LT(all[2].event_id(), e.event_id());  // after task-running
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"public/ref", "public/err",
+                                             "public/data.txt"}));
+  for (size_t i = 1; i < events.size(); ++i) {
+    EXPECT_LT(events[i - 1].event_id(), events[i].event_id());
+  }
 }
 
 }  // namespace
