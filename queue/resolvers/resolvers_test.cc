@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/slugid.h"
@@ -133,6 +135,78 @@ TEST_F(ResolversTest, DeletesExpiredTasks) {
     return HasErrorCode(store_->GetTask(task.task_id).status(),
                         ErrorCode::kResourceNotFound);
   }));
+}
+
+// Two replicas' event-retention loops share the work through the
+// database: every expired event is deleted once, in batches of at most
+// `batch`, and the recent ones stay.
+TEST_F(ResolversTest, DeletesExpiredEventsInBatchesAndKeepsRecentOnes) {
+  auto created = [&](int n) {
+    std::set<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      store::Task task = NewTask();
+      task.deadline = clock_.Now() + absl::Hours(24);
+      task.expires = clock_.Now() + absl::Hours(48);
+      EXPECT_TRUE(store_->CreateTask(task).ok());
+      ids.insert(task.task_id);
+    }
+    return ids;
+  };
+  auto events = [&] {
+    std::vector<store::Event> out;
+    int64_t after = 0;
+    for (;;) {
+      auto read = store_->ReadEvents(after, {}, 1000, absl::Seconds(5));
+      EXPECT_TRUE(read.ok()) << read.status();
+      if (!read.ok() || read->next == after) return out;
+      out.insert(out.end(), read->events.begin(), read->events.end());
+      after = read->next;
+    }
+  };
+  std::set<std::string> old_tasks = created(9);  // 18 events
+  clock_.Advance(absl::Minutes(90));
+  std::set<std::string> recent_tasks = created(3);  // 6 events
+  ASSERT_EQ(events().size(), 24u);
+
+  store::PgStoreOptions options;
+  options.connection_string = connection_string();
+  auto opened = store::PgStore::Open(options, &clock_);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<store::PgStore> other_store = std::move(opened).value();
+  ResolverOptions retention = SlowLoops();
+  retention.batch = 4;
+  retention.event_retention = absl::Hours(1);
+  retention.event_retention_interval = absl::Hours(1);
+  Resolvers replica_a(retention, store_.get());
+  Resolvers replica_b(retention, other_store.get());
+  replica_a.Start();
+  replica_b.Start();
+  ASSERT_TRUE(KickUntil(replica_a, [&] {
+    replica_b.Kick();
+    return events().size() == 6u;
+  }));
+  for (const store::Event& e : events()) {
+    EXPECT_TRUE(recent_tasks.count(e.task_id)) << e.kind << " " << e.task_id;
+  }
+  replica_a.Stop();
+  replica_b.Stop();
+  int64_t deleted = 0, passes = 0;
+  for (Resolvers* r : {&replica_a, &replica_b}) {
+    for (const ResolverStats& s : r->Stats()) {
+      EXPECT_EQ(s.errors, 0) << s.name;
+      if (s.name != "event-retention") continue;
+      deleted += s.resolved;
+      passes += s.passes;
+    }
+  }
+  EXPECT_EQ(deleted, 18);
+  EXPECT_GE(passes, 5);  // 18 events, at most 4 per pass.
+  // One call never deletes more than its batch.
+  clock_.Advance(absl::Hours(2));
+  auto one = store_->DeleteExpiredEvents(absl::Hours(1), 4);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, 4);
+  EXPECT_EQ(events().size(), 2u);
 }
 
 TEST_F(ResolversTest, StopsPromptlyWhileIdle) {

@@ -118,6 +118,11 @@ ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
          "How long an artifact download URL stays valid");
   Option(app, "artifact-expiry-interval", artifact_expiry_interval_,
          "How often expired artifacts and their blobs are deleted");
+  Option(app, "event-retention", event_retention_,
+         "How long events stay in the event log (WatchEvents replay); "
+         "older ones are deleted in batches of --resolver-batch");
+  Option(app, "event-retention-interval", event_retention_interval_,
+         "How often expired events are looked for");
   Option(app, "log-format", log_format_, "Log format: text or json");
   Option(app, "log-level", config->log.level,
          "Log level: trace, debug, info, warn, error, critical, off");
@@ -147,6 +152,21 @@ absl::Status ServerFlags::Resolve() {
                                   &config_->resolvers.deadline_interval));
   DROVER_RETURN_IF_ERROR(duration("expiry-interval", expiry_interval_,
                                   &config_->resolvers.expiry_interval));
+  DROVER_RETURN_IF_ERROR(duration("event-retention", event_retention_,
+                                  &config_->resolvers.event_retention));
+  DROVER_RETURN_IF_ERROR(
+      duration("event-retention-interval", event_retention_interval_,
+               &config_->resolvers.event_retention_interval));
+  // Shorter would cut replays (WatchEvents after_event_id) of clients that
+  // merely reconnect.
+  if (config_->resolvers.event_retention < absl::Hours(1)) {
+    return InputError("event-retention", event_retention_,
+                      "event-retention must be at least 1h");
+  }
+  if (config_->resolvers.event_retention_interval < absl::Seconds(1)) {
+    return InputError("event-retention-interval", event_retention_interval_,
+                      "event-retention-interval must be at least 1s");
+  }
   ArtifactsConfig& artifacts = config_->artifacts;
   DROVER_RETURN_IF_ERROR(duration("artifact-upload-url-ttl",
                                   artifact_upload_url_ttl_,

@@ -108,6 +108,8 @@ class ServerFlags {
   std::string artifact_upload_url_ttl_ = "1h";
   std::string artifact_download_url_ttl_ = "10m";
   std::string artifact_expiry_interval_ = "5m";
+  std::string event_retention_ = "7d";
+  std::string event_retention_interval_ = "5m";
   int64_t max_payload_bytes_ = 256 * 1024;
   int64_t max_dependencies_ = 10000;
 };

@@ -64,6 +64,30 @@ TEST_F(ServerFlagsTest, Defaults) {
   EXPECT_EQ(config.service.limits.max_payload_bytes, 256u * 1024);
   EXPECT_EQ(config.db_pool_size, 8);
   EXPECT_EQ(config.log.format, LogFormat::kText);
+  EXPECT_EQ(config.resolvers.event_retention, absl::Hours(24 * 7));
+  EXPECT_EQ(config.resolvers.event_retention_interval, absl::Minutes(5));
+}
+
+TEST_F(ServerFlagsTest, EventRetentionFromFlagEnvironmentOrConfigFile) {
+  ServerConfig from_flag;
+  ASSERT_TRUE(
+      Parse({"--event-retention", "30d", "--event-retention-interval", "90s"},
+            &from_flag)
+          .ok());
+  EXPECT_EQ(from_flag.resolvers.event_retention, absl::Hours(24 * 30));
+  EXPECT_EQ(from_flag.resolvers.event_retention_interval, absl::Seconds(90));
+  SetEnv("DROVER_EVENT_RETENTION", "36h");
+  ServerConfig from_env;
+  ASSERT_TRUE(Parse({}, &from_env).ok());
+  EXPECT_EQ(from_env.resolvers.event_retention, absl::Hours(36));
+  std::string path = ::testing::TempDir() + "/drover_retention_config.json";
+  {
+    std::ofstream out(path);
+    out << R"({"event-retention": "2d"})";
+  }
+  ServerConfig from_file;
+  ASSERT_TRUE(Parse({"--config", path}, &from_file).ok());
+  EXPECT_EQ(from_file.resolvers.event_retention, absl::Hours(48));
 }
 
 TEST_F(ServerFlagsTest, FlagsBeatConfigFileWhichBeatsEnvironment) {
@@ -111,6 +135,9 @@ TEST_F(ServerFlagsTest, RejectsBadValuesNamingTheFlag) {
       {{"--artifact-upload-url-ttl", "1s"}, "artifact-upload-url-ttl"},
       {{"--artifact-download-url-ttl", "later"}, "artifact-download-url-ttl"},
       {{"--artifact-expiry-interval", "0s"}, "artifact-expiry-interval"},
+      {{"--event-retention", "forever"}, "event-retention"},
+      {{"--event-retention", "30m"}, "event-retention"},
+      {{"--event-retention-interval", "0s"}, "event-retention-interval"},
   };
   for (const auto& c : cases) {
     ServerConfig config;
