@@ -308,6 +308,8 @@ TEST_F(AuthorizationMatrixTest, EveryRpcOfEveryServiceRefusesBadCredentials) {
   // for a missing task, client, role or secret.
   v1::CreateTaskRequest task_request = NewTask("matrix/queue");
   const std::string task_id = task_request.task_id();
+  const std::string group_id = NewSlugId();
+  task_request.mutable_task()->set_task_group_id(group_id);
   ASSERT_TRUE(CreateTask(task_request, root()).ok());
   const TestCredentials victim = MustCreateClient("matrix/victim", {"a:b"});
   {
@@ -426,6 +428,25 @@ TEST_F(AuthorizationMatrixTest, EveryRpcOfEveryServiceRefusesBadCredentials) {
     v1::ChangeTaskPriorityRequest r;
     r.set_task_id(task_id);
     r.set_priority("highest");
+    return r;
+  });
+  // Group RPCs name the existing group (changes look up its scheduler).
+  for (const char* m : {"GetTaskGroup", "SealTaskGroup", "CancelTaskGroup"}) {
+    add(std::string("drover.v1.Queue.") + m, [group_id] {
+      v1::TaskGroupRequest r;
+      r.set_task_group_id(group_id);
+      return r;
+    });
+  }
+  add("drover.v1.Queue.ListTaskGroup", [group_id] {
+    v1::ListTaskGroupRequest r;
+    r.set_task_group_id(group_id);
+    return r;
+  });
+  add("drover.v1.Queue.ChangeTaskGroupPriority", [group_id] {
+    v1::ChangeTaskGroupPriorityRequest r;
+    r.set_task_group_id(group_id);
+    r.set_priority("high");
     return r;
   });
   add("drover.v1.Queue.ListDependentTasks", [task_id] {
@@ -742,6 +763,74 @@ TEST_F(AuthServerTest, TaskCredentialsLetATaskActOnlyOnItsRun) {
 }
 
 // ---- clients, roles, temporary credentials ---------------------------------
+
+// Seal, cancel and re-prioritise a group need scopes naming the group's
+// scheduler and the group; the group-only form of earlier versions is not
+// enough, and another scheduler's scope never reaches the group.
+TEST_F(AuthServerTest, GroupChangesNeedTheGroupsSchedulerAndGroup) {
+  const std::string group = NewSlugId();
+  v1::CreateTaskRequest task = NewTask("groups/queue");
+  task.mutable_task()->set_task_group_id(group);
+  task.mutable_task()->set_scheduler_id("sched-a");
+  ASSERT_TRUE(CreateTask(task, root()).ok());
+  const TestCredentials scheduler = MustCreateClient(
+      "groups/sched-a", {"queue:seal-task-group:sched-a/*",
+                         "queue:change-task-group-priority:sched-a/" + group});
+  const TestCredentials group_only = MustCreateClient(
+      "groups/group-only",
+      {"queue:seal-task-group:" + group, "queue:cancel-task-group:" + group,
+       "queue:change-task-group-priority:high:" + group});
+  const TestCredentials other = MustCreateClient(
+      "groups/sched-b",
+      {"queue:seal-task-group:sched-b/*", "queue:cancel-task-group:sched-b/*"});
+
+  v1::TaskGroupRequest request;
+  request.set_task_group_id(group);
+  v1::TaskGroupInfo info;
+  v1::CancelTaskGroupResponse canceled;
+  v1::ChangeTaskGroupPriorityRequest priority;
+  priority.set_task_group_id(group);
+  priority.set_priority("high");
+  v1::ChangeTaskGroupPriorityResponse changed;
+  for (const TestCredentials* denied : {&group_only, &other}) {
+    EXPECT_EQ(queue_->SealTaskGroup(NewContext(*denied).get(), request, &info)
+                  .error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << denied->client_id;
+    EXPECT_EQ(
+        queue_->CancelTaskGroup(NewContext(*denied).get(), request, &canceled)
+            .error_code(),
+        grpc::StatusCode::PERMISSION_DENIED)
+        << denied->client_id;
+    EXPECT_EQ(queue_
+                  ->ChangeTaskGroupPriority(NewContext(*denied).get(), priority,
+                                            &changed)
+                  .error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << denied->client_id;
+  }
+  grpc::Status status = queue_->ChangeTaskGroupPriority(
+      NewContext(scheduler).get(), priority, &changed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(changed.changed(), 1);
+  status = queue_->SealTaskGroup(NewContext(scheduler).get(), request, &info);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(info.has_sealed());
+  // The scheduler was not given cancel.
+  status =
+      queue_->CancelTaskGroup(NewContext(scheduler).get(), request, &canceled);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(
+      status.error_message().find("queue:cancel-task-group:sched-a/" + group),
+      std::string::npos)
+      << status.error_message();
+  // An unknown group is reported as such, not as missing scopes.
+  request.set_task_group_id(NewSlugId());
+  status = queue_->SealTaskGroup(NewContext(scheduler).get(), request, &info);
+  EXPECT_TRUE(
+      HasErrorCode(rpc::FromGrpcStatus(status), ErrorCode::kResourceNotFound))
+      << status.error_message();
+}
 
 TEST_F(AuthServerTest, ClientLifecycleAndTokenChecks) {
   v1::CreateClientRequest create;

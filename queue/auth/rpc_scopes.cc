@@ -95,6 +95,19 @@ absl::StatusOr<TaskScopeInfo> LookUpTask(const ScopeContext& context,
   return context.task(task_id);
 }
 
+// The stored group's scheduler id; an empty id is refused before any
+// lookup so the caller learns which field is missing.
+absl::StatusOr<std::string> LookUpGroupScheduler(
+    const ScopeContext& context, const std::string& task_group_id) {
+  if (task_group_id.empty()) {
+    return InputError("task_group_id", "", "task_group_id is required");
+  }
+  if (!context.task_group_scheduler) {
+    return InternalError("scope rule needs a task group lookup");
+  }
+  return context.task_group_scheduler(task_group_id);
+}
+
 // Scopes in `wanted` that `current` does not already cover: an update only
 // needs the caller to hold what it adds.
 absl::StatusOr<std::vector<std::string>> AddedScopes(
@@ -193,6 +206,27 @@ absl::StatusOr<E> TaskGroupAction(const v1::TaskGroupRequest& request,
   return r.Done();
 }
 constexpr char kListTaskGroup[] = "list-task-group";
+
+// Changes to a whole group name the group's scheduler and the group (as
+// TaskCluster does), so a scheduler can be allowed to manage exactly the
+// groups it created: `queue:<verb>:<scheduler_id>/<task_group_id>`.
+absl::StatusOr<E> GroupChangeScope(std::string_view verb,
+                                   const std::string& task_group_id,
+                                   const ScopeContext& context) {
+  DROVER_ASSIGN_OR_RETURN(std::string scheduler_id,
+                          LookUpGroupScheduler(context, task_group_id));
+  Requirements r;
+  r.Scope(
+      "queue:" + std::string(verb) + ":" + scheduler_id + "/" + task_group_id,
+      "task_group_id");
+  return r.Done();
+}
+
+template <const char* kVerb>
+absl::StatusOr<E> TaskGroupChange(const v1::TaskGroupRequest& request,
+                                  const ScopeContext& context) {
+  return GroupChangeScope(kVerb, request.task_group_id(), context);
+}
 constexpr char kSealTaskGroup[] = "seal-task-group";
 constexpr char kCancelTaskGroup[] = "cancel-task-group";
 
@@ -239,12 +273,10 @@ absl::StatusOr<E> ChangeTaskPriority(
 }
 
 absl::StatusOr<E> ChangeTaskGroupPriority(
-    const v1::ChangeTaskGroupPriorityRequest& request, const ScopeContext&) {
-  Requirements r;
-  r.Scope("queue:change-task-group-priority:" + request.priority() + ":" +
-              request.task_group_id(),
-          "task_group_id");
-  return r.Done();
+    const v1::ChangeTaskGroupPriorityRequest& request,
+    const ScopeContext& context) {
+  return GroupChangeScope("change-task-group-priority", request.task_group_id(),
+                          context);
 }
 
 absl::StatusOr<E> WatchEvents(const v1::WatchEventsRequest& request,
@@ -741,14 +773,19 @@ std::vector<RpcScopeRule> BuildRules() {
        &Typed<v1::TaskGroupRequest, &TaskGroupAction<kListTaskGroup>>},
       {"drover.v1.Queue/SealTaskGroup",
        C::kAnyone,
-       {"`queue:seal-task-group:<task_group_id>`"},
-       "Per group, so a scheduler can be given its own groups.",
-       &Typed<v1::TaskGroupRequest, &TaskGroupAction<kSealTaskGroup>>},
+       {"`queue:seal-task-group:<scheduler_id>/<task_group_id>` (scheduler "
+        "of the stored group)"},
+       "Names the group's scheduler and the group (as TaskCluster does), so "
+       "a scheduler can be given exactly its own groups. Looks the group up "
+       "first (ResourceNotFound for an unknown one).",
+       &Typed<v1::TaskGroupRequest, &TaskGroupChange<kSealTaskGroup>>},
       {"drover.v1.Queue/CancelTaskGroup",
        C::kAnyone,
-       {"`queue:cancel-task-group:<task_group_id>`"},
-       "Cancels every unresolved task of the group at once.",
-       &Typed<v1::TaskGroupRequest, &TaskGroupAction<kCancelTaskGroup>>},
+       {"`queue:cancel-task-group:<scheduler_id>/<task_group_id>` "
+        "(scheduler of the stored group)"},
+       "Cancels every unresolved task of the group at once; named like "
+       "SealTaskGroup.",
+       &Typed<v1::TaskGroupRequest, &TaskGroupChange<kCancelTaskGroup>>},
       {"drover.v1.Queue/ListDependentTasks",
        C::kAnyone,
        {"`queue:list-dependent-tasks:<task_id>`"},
@@ -765,9 +802,10 @@ std::vector<RpcScopeRule> BuildRules() {
        &Typed<v1::ChangeTaskPriorityRequest, &ChangeTaskPriority>},
       {"drover.v1.Queue/ChangeTaskGroupPriority",
        C::kAnyone,
-       {"`queue:change-task-group-priority:<priority>:<task_group_id>`"},
-       "Names the new priority, so raising a whole group can be granted "
-       "apart from lowering it.",
+       {"`queue:change-task-group-priority:<scheduler_id>/<task_group_id>` "
+        "(scheduler of the stored group)"},
+       "Named like SealTaskGroup (as TaskCluster does): whoever may manage "
+       "the group may reorder its unresolved tasks.",
        &Typed<v1::ChangeTaskGroupPriorityRequest, &ChangeTaskGroupPriority>},
       {"drover.v1.Queue/WatchEvents",
        C::kAnyone,

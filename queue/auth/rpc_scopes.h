@@ -54,6 +54,9 @@ struct ScopeContext {
   // The authenticated caller ("" for anonymous).
   std::string caller_client_id;
   std::function<absl::StatusOr<TaskScopeInfo>(const std::string& task_id)> task;
+  // The scheduler id of a task group (ResourceNotFound for an unknown one).
+  std::function<absl::StatusOr<std::string>(const std::string& task_group_id)>
+      task_group_scheduler;
   // Current (unexpanded) scopes of a client or role; ResourceNotFound is
   // treated as "no scopes" (the RPC itself then reports the missing client).
   std::function<absl::StatusOr<std::vector<std::string>>(

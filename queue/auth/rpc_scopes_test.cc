@@ -21,6 +21,7 @@ using E = ScopeExpression;
 // A context whose lookups answer from fixed data and count their calls.
 struct FakeLookups {
   std::map<std::string, TaskScopeInfo> tasks;
+  std::map<std::string, std::string> group_schedulers;
   std::map<std::string, Scopes> clients;
   std::map<std::string, Scopes> roles;
   int calls = 0;
@@ -33,6 +34,13 @@ struct FakeLookups {
       ++calls;
       auto it = tasks.find(id);
       if (it == tasks.end()) return NotFoundError("task", id);
+      return it->second;
+    };
+    context.task_group_scheduler =
+        [this](const std::string& id) -> absl::StatusOr<std::string> {
+      ++calls;
+      auto it = group_schedulers.find(id);
+      if (it == group_schedulers.end()) return NotFoundError("task group", id);
       return it->second;
     };
     context.client_scopes =
@@ -287,6 +295,49 @@ TEST(QueueScopesTest, TaskActionsNameSchedulerAndGroupOfTheStoredTask) {
   auto missing = RequiredScopes("drover.v1.Queue/CancelTask", request, context);
   EXPECT_TRUE(HasErrorCode(missing.status(), ErrorCode::kResourceNotFound));
   auto no_lookup = RequiredScopes("drover.v1.Queue/CancelTask", request, {});
+  EXPECT_TRUE(HasErrorCode(no_lookup.status(), ErrorCode::kInternalError));
+}
+
+TEST(QueueScopesTest, GroupChangesNameSchedulerAndGroupOfTheStoredGroup) {
+  FakeLookups lookups;
+  lookups.group_schedulers["g1"] = "ci";
+  const ScopeContext context = lookups.Context();
+  v1::TaskGroupRequest group;
+  group.set_task_group_id("g1");
+  EXPECT_EQ(MustRequire("drover.v1.Queue/SealTaskGroup", group, context),
+            E::Scope("queue:seal-task-group:ci/g1"));
+  EXPECT_EQ(MustRequire("drover.v1.Queue/CancelTaskGroup", group, context),
+            E::Scope("queue:cancel-task-group:ci/g1"));
+  v1::ChangeTaskGroupPriorityRequest priority;
+  priority.set_task_group_id("g1");
+  priority.set_priority("high");
+  EXPECT_EQ(
+      MustRequire("drover.v1.Queue/ChangeTaskGroupPriority", priority, context),
+      E::Scope("queue:change-task-group-priority:ci/g1"));
+  EXPECT_EQ(lookups.calls, 3);
+  // A scheduler can be given exactly its own groups.
+  EXPECT_TRUE(ScopeSet({"queue:seal-task-group:ci/*"})
+                  .Satisfies(MustRequire("drover.v1.Queue/SealTaskGroup", group,
+                                         context)));
+  EXPECT_FALSE(
+      ScopeSet({"queue:seal-task-group:other/*", "queue:seal-task-group:g1"})
+          .Satisfies(
+              MustRequire("drover.v1.Queue/SealTaskGroup", group, context)));
+  // Reads stay per group, without a lookup.
+  EXPECT_EQ(MustRequire("drover.v1.Queue/GetTaskGroup", group, {}),
+            E::Scope("queue:list-task-group:g1"));
+
+  group.set_task_group_id("missing");
+  auto missing =
+      RequiredScopes("drover.v1.Queue/SealTaskGroup", group, context);
+  EXPECT_TRUE(HasErrorCode(missing.status(), ErrorCode::kResourceNotFound));
+  group.set_task_group_id("");
+  auto empty =
+      RequiredScopes("drover.v1.Queue/CancelTaskGroup", group, context);
+  EXPECT_TRUE(HasErrorCode(empty.status(), ErrorCode::kInputError));
+  EXPECT_EQ(GetErrorInfo(empty.status()).details["field"], "task_group_id");
+  group.set_task_group_id("g1");
+  auto no_lookup = RequiredScopes("drover.v1.Queue/SealTaskGroup", group, {});
   EXPECT_TRUE(HasErrorCode(no_lookup.status(), ErrorCode::kInternalError));
 }
 

@@ -197,6 +197,15 @@ absl::StatusOr<Caller> ScopeAuthorizer::AuthorizeCredentials(
     return TaskScopeInfo{task.scheduler_id, task.task_group_id,
                          task.task_queue_id};
   };
+  context.task_group_scheduler =
+      [this](const std::string& task_group_id) -> absl::StatusOr<std::string> {
+    if (tasks_ == nullptr) {
+      return InternalError("this server cannot look up task groups for scopes");
+    }
+    DROVER_ASSIGN_OR_RETURN(store::TaskGroupInfo group,
+                            tasks_->GetTaskGroup(task_group_id));
+    return group.scheduler_id;
+  };
   context.client_scopes = [this](const std::string& client_id)
       -> absl::StatusOr<std::vector<std::string>> {
     DROVER_ASSIGN_OR_RETURN(ClientRecord client, store_->GetClient(client_id));
