@@ -60,14 +60,14 @@ class GroupCommitter {
 
   // Runs `item` in some batch and returns its outcome. Blocks.
   Outcome Submit(const Item& item) {
-    Slot slot{&item, std::nullopt};
+    Slot slot{&item};
     std::unique_lock<std::mutex> lock(mu_);
     queue_.push_back(&slot);
     while (!slot.outcome.has_value()) {
       if (in_flight_ < options_.max_in_flight && !queue_.empty()) {
         RunOneBatch(lock);
       } else {
-        cv_.wait(lock);
+        slot.cv.wait(lock);
       }
     }
     return std::move(*slot.outcome);
@@ -80,9 +80,13 @@ class GroupCommitter {
   }
 
  private:
+  // One waiting caller. Each has its own condition variable: waking only
+  // the callers a batch answered (and one to lead the next batch) keeps a
+  // completed batch from waking every waiting thread.
   struct Slot {
     const Item* item;
     std::optional<Outcome> outcome;
+    std::condition_variable cv;
   };
 
   // Takes a batch off the queue, runs it unlocked, stores the outcomes.
@@ -109,16 +113,17 @@ class GroupCommitter {
     lock.lock();
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i]->outcome.emplace(std::move(outcomes.at(i)));
+      batch[i]->cv.notify_one();
     }
     --in_flight_;
-    cv_.notify_all();
+    // The oldest waiting caller leads the next batch.
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
 
   Options options_;
   const BatchFn run_batch_;
   const KeyFn key_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Slot*> queue_;  // Guarded by mu_.
   int in_flight_ = 0;        // Guarded by mu_.
   size_t batches_ = 0;       // Guarded by mu_.
