@@ -286,30 +286,6 @@ ORDER BY dependent
 LIMIT $3
 )sql"};
 
-// Statuses of the tasks $1 (as kTaskStatus, one row per run), by task id.
-inline constexpr PreparedStatement kTaskStatuses = {"drover_task_statuses",
-                                                    R"sql(
-SELECT t.task_id, t.task_queue_id, t.scheduler_id, t.task_group_id,
-       t.retries_left,
-       epoch_us(t.deadline) AS deadline_us, epoch_us(t.expires) AS expires_us,
-       CASE WHEN t.unresolved_dependencies > 0
-                 AND NOT EXISTS (SELECT 1 FROM runs x
-                                 WHERE x.task_id = t.task_id)
-            THEN ARRAY(SELECT d.required FROM task_dependencies d
-                       WHERE d.dependent = t.task_id AND NOT d.satisfied
-                       ORDER BY d.required)
-            ELSE '{}'::text[] END AS blocking,
-       r.run_id, r.state, r.reason_created, r.reason_resolved,
-       r.worker_group, r.worker_id,
-       epoch_us(r.taken_until) AS taken_until_us,
-       epoch_us(r.scheduled) AS scheduled_us,
-       epoch_us(r.started) AS started_us,
-       epoch_us(r.resolved) AS resolved_us
-FROM tasks t LEFT JOIN runs r ON r.task_id = t.task_id
-WHERE t.task_id = ANY ($1::text[])
-ORDER BY t.task_id, r.run_id
-)sql"};
-
 // A group and its tasks per state (each task's latest run, or
 // "unscheduled"), counted on read: maintaining counters on the group row
 // would make every transition in a group queue up on that one row.
@@ -532,7 +508,7 @@ inline constexpr PreparedStatement kGraphStatements[] = {
     kStagedGraphShape,       kLockExternalDependencies,
     kExistingTaskIds,        kLockTaskGroups,
     kCommitGraph,            kGroupTaskPage,
-    kDependentPage,          kTaskStatuses,
+    kDependentPage,
     kTaskGroupInfo,          kSealTaskGroup,
     kLockUnresolvedGroupTasks, kChangeTaskPriority,
     kChangeTaskGroupPriority, kEventIdsDrawn,

@@ -138,10 +138,12 @@ FROM tasks
 WHERE task_id = $1
 )sql"};
 
-// A task's status with one row per run (a single row of NULL run columns
-// when it has none). $1 task_id.
-inline constexpr PreparedStatement kTaskStatus = {"drover_task_status", R"sql(
-SELECT t.task_queue_id, t.scheduler_id, t.task_group_id, t.retries_left,
+// Statuses of the tasks $1: one row per run (a single row of NULL run
+// columns for a task without runs), by task id then run id.
+inline constexpr PreparedStatement kTaskStatuses = {"drover_task_statuses",
+                                                    R"sql(
+SELECT t.task_id, t.task_queue_id, t.scheduler_id, t.task_group_id,
+       t.retries_left,
        epoch_us(t.deadline) AS deadline_us, epoch_us(t.expires) AS expires_us,
        CASE WHEN t.unresolved_dependencies > 0
                  AND NOT EXISTS (SELECT 1 FROM runs x
@@ -157,8 +159,8 @@ SELECT t.task_queue_id, t.scheduler_id, t.task_group_id, t.retries_left,
        epoch_us(r.started) AS started_us,
        epoch_us(r.resolved) AS resolved_us
 FROM tasks t LEFT JOIN runs r ON r.task_id = t.task_id
-WHERE t.task_id = $1
-ORDER BY r.run_id
+WHERE t.task_id = ANY ($1::text[])
+ORDER BY t.task_id, r.run_id
 )sql"};
 
 // Locks a task for a change of its runs and says where it stands.
@@ -712,7 +714,7 @@ ORDER BY p.task_queue_id
 // Every statement above, for preparing on each pooled connection.
 inline constexpr PreparedStatement kAllStatements[] = {
     kCreateTask,         kGetTask,
-    kTaskStatus,         kLockTask,
+    kTaskStatuses,         kLockTask,
     kScheduleFirstRun,   kClaimWork,
     kReclaimRun,         kGetRun,
     kTaskExists,         kResolveRuns,

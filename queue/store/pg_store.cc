@@ -12,6 +12,7 @@
 #include "queue/store/migrations.h"
 #include "queue/store/pg_graph_sql.h"
 #include "queue/store/pg_sql.h"
+#include "queue/store/pg_status.h"
 #include "queue/store/pg_util.h"
 
 namespace drover::queue::store {
@@ -128,46 +129,6 @@ std::optional<std::string> FirstDifference(const Task& stored,
   if (stored.tags != wanted.tags) return "task.tags";
   if (!SameJson(stored.extra, wanted.extra)) return "task.extra";
   return std::nullopt;
-}
-
-Run RunFromRow(const pqxx::row& row) {
-  Run run;
-  run.run_id = row["run_id"].as<int>();
-  run.state = ParseRunState(row["state"].c_str()).value_or(RunState::kPending);
-  run.reason_created = row["reason_created"].c_str();
-  run.reason_resolved = pg::TextOrEmpty(row["reason_resolved"]);
-  run.worker_group = pg::TextOrEmpty(row["worker_group"]);
-  run.worker_id = pg::TextOrEmpty(row["worker_id"]);
-  run.taken_until = pg::OptionalTime(row["taken_until_us"]);
-  run.scheduled = pg::TimeFromMicros(row["scheduled_us"].as<int64_t>());
-  run.started = pg::OptionalTime(row["started_us"]);
-  run.resolved = pg::OptionalTime(row["resolved_us"]);
-  return run;
-}
-
-absl::StatusOr<TaskStatus> ReadStatus(pqxx::transaction_base& txn,
-                                      const std::string& task_id) {
-  pqxx::result rows = txn.exec_prepared(sql::kTaskStatus.name, task_id);
-  if (rows.empty()) return NotFoundError("task", task_id);
-  const pqxx::row& first = rows[0];
-  TaskStatus status;
-  status.task_id = task_id;
-  status.task_queue_id = first["task_queue_id"].c_str();
-  status.scheduler_id = first["scheduler_id"].c_str();
-  status.task_group_id = first["task_group_id"].c_str();
-  status.retries_left = first["retries_left"].as<int>();
-  status.deadline = pg::TimeFromMicros(first["deadline_us"].as<int64_t>());
-  status.expires = pg::TimeFromMicros(first["expires_us"].as<int64_t>());
-  for (const auto& row : rows) {
-    if (!row["run_id"].is_null()) status.runs.push_back(RunFromRow(row));
-  }
-  if (status.runs.empty()) {
-    status.state = "unscheduled";
-    status.blocking_dependencies = pg::TextArrayField(first["blocking"]);
-  } else {
-    status.state = std::string(RunStateName(status.runs.back().state));
-  }
-  return status;
 }
 
 std::string RunLabel(const std::string& task_id, int run_id) {
@@ -672,13 +633,15 @@ absl::StatusOr<TaskStatus> PgStore::ResolveRun(const std::string& task_id,
                    run_id + 1 < kMaxRunsPerTask;
   const char* retry_reason =
       reason_resolved == "intermittent-task" ? "task-retry" : "retry";
-  Resolution resolution{task_id,   run_id,    std::string(RunStateName(state)),
-                        reason_resolved, retryable, retry_reason};
-  DROVER_ASSIGN_OR_RETURN(bool resolved, resolutions_.Submit(resolution));
+  Resolution resolution{
+      task_id,         run_id,    std::string(RunStateName(state)),
+      reason_resolved, retryable, retry_reason};
+  DROVER_ASSIGN_OR_RETURN(std::optional<TaskStatus> resolved,
+                          resolutions_.Submit(resolution));
+  if (resolved.has_value()) return *std::move(resolved);
   return Execute<pqxx::nontransaction>(
       "ResolveRun",
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
-        if (resolved) return ReadStatus(txn, task_id);
         pqxx::result run =
             txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
         if (!run.empty() && resolution.state == run[0]["state"].c_str() &&
@@ -694,18 +657,23 @@ absl::StatusOr<TaskStatus> PgStore::ResolveRun(const std::string& task_id,
       });
 }
 
-std::vector<absl::StatusOr<bool>> PgStore::ResolveBatch(
+std::vector<PgStore::ResolutionOutcome> PgStore::ResolveBatch(
     const std::vector<const Resolution*>& batch) {
-  std::vector<absl::StatusOr<bool>> outcomes;
+  std::vector<ResolutionOutcome> outcomes;
   outcomes.reserve(batch.size());
-  absl::StatusOr<std::set<std::string>> resolved =
+  absl::StatusOr<std::map<std::string, TaskStatus>> resolved =
       batch.size() == 1 ? ResolveTogether<pqxx::nontransaction>(batch)
                         // A transaction, so that a batch that cannot go
                         // together is rolled back (then split below).
                         : ResolveTogether<pqxx::work>(batch);
   if (resolved.ok()) {
     for (const Resolution* r : batch) {
-      outcomes.push_back(resolved->count(r->task_id) > 0);
+      auto it = resolved->find(r->task_id);
+      if (it == resolved->end()) {
+        outcomes.push_back(std::nullopt);
+      } else {
+        outcomes.push_back(std::move(it->second));
+      }
     }
     return outcomes;
   }
@@ -722,7 +690,7 @@ std::vector<absl::StatusOr<bool>> PgStore::ResolveBatch(
 }
 
 template <typename Txn>
-absl::StatusOr<std::set<std::string>> PgStore::ResolveTogether(
+absl::StatusOr<std::map<std::string, TaskStatus>> PgStore::ResolveTogether(
     const std::vector<const Resolution*>& batch) {
   std::vector<std::string> ids, run_ids, states, reasons, retryable,
       retry_reasons;
@@ -739,7 +707,8 @@ absl::StatusOr<std::set<std::string>> PgStore::ResolveTogether(
   return Published(
       pending,
       Execute<Txn>(
-          "ResolveRun", [&](Txn& txn) -> absl::StatusOr<std::set<std::string>> {
+          "ResolveRun",
+          [&](Txn& txn) -> absl::StatusOr<std::map<std::string, TaskStatus>> {
             pqxx::row row = txn.exec_prepared1(
                 sql::kResolveRuns.name, pg::TextArrayParam(ids),
                 pg::TextArrayParam(run_ids), pg::TextArrayParam(states),
@@ -750,8 +719,13 @@ absl::StatusOr<std::set<std::string>> PgStore::ResolveTogether(
                   "a task of the batch is a dependent of another task of it");
             }
             CollectQueues(row["notified"], &pending);
-            std::vector<std::string> done = pg::TextArrayField(row["resolved"]);
-            return std::set<std::string>(done.begin(), done.end());
+            std::map<std::string, TaskStatus> statuses;
+            for (TaskStatus& status :
+                 ReadStatuses(txn, pg::TextArrayField(row["resolved"]))) {
+              std::string id = status.task_id;
+              statuses.emplace(std::move(id), std::move(status));
+            }
+            return statuses;
           }));
 }
 

@@ -21,8 +21,9 @@
 #ifndef DROVER_QUEUE_STORE_PG_STORE_H_
 #define DROVER_QUEUE_STORE_PG_STORE_H_
 
+#include <map>
 #include <memory>
-#include <set>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -144,23 +145,25 @@ class PgStore final : public Store {
     bool retryable;
     std::string retry_reason;
   };
+  // What a report came to: the task's status after its run resolved, or
+  // nullopt when the run was not running (the caller explains why).
+  using ResolutionOutcome = absl::StatusOr<std::optional<TaskStatus>>;
   // Resolves a batch of reports (kResolveRuns in one transaction, or one
-  // at a time when the batch cannot go together). Per report: true when
-  // its run was running and is now resolved, false when it was not
-  // running (the caller explains why).
-  std::vector<absl::StatusOr<bool>> ResolveBatch(
+  // at a time when the batch cannot go together); one outcome per report.
+  std::vector<ResolutionOutcome> ResolveBatch(
       const std::vector<const Resolution*>& batch);
-  // kResolveRuns over `batch` in one Txn; the ids of the tasks resolved.
-  // Aborted when the batch holds a task and one of its dependents.
+  // kResolveRuns over `batch` in one Txn, then the statuses of the tasks
+  // it resolved (in the same transaction). Aborted when the batch holds a
+  // task and one of its dependents.
   template <typename Txn>
-  absl::StatusOr<std::set<std::string>> ResolveTogether(
+  absl::StatusOr<std::map<std::string, TaskStatus>> ResolveTogether(
       const std::vector<const Resolution*>& batch);
 
   std::unique_ptr<PgConnectionPool> pool_;
   const Clock* clock_;
   PgStoreOptions options_;
   std::unique_ptr<PgPendingPublisher> publisher_;
-  GroupCommitter<Resolution, absl::StatusOr<bool>> resolutions_;
+  GroupCommitter<Resolution, ResolutionOutcome> resolutions_;
 };
 
 }  // namespace drover::queue::store

@@ -370,7 +370,7 @@ TEST_F(PgStoreTest, GenericPlansNeverScanBigTables) {
                                   "'d', 'o', 's', '{}', '{}', " +
                                   now},
       {sql::kGetTask.name, t},
-      {sql::kTaskStatus.name, t},
+      {sql::kTaskStatuses.name, "ARRAY[" + t + "]"},
       {sql::kLockTask.name, t},
       {sql::kScheduleFirstRun.name, t + ", " + now},
       {sql::kClaimWork.name,
