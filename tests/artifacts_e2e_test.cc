@@ -16,142 +16,48 @@
 // socket where nothing listens, the worker reports itself unhealthy and
 // claims nothing (the task stays pending, nothing lost) until a dockerd
 // answers there, then runs it.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/connection.h"
-#include "client/credentials.h"
-#include "client/queue_client.h"
-#include "client/task_json.h"
-#include "common/rpc/grpc_status.h"
-#include "drover/v1/auth.grpc.pb.h"
-#include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-
-extern char** environ;
+#include "tests/support/e2e_support.h"
 
 namespace drover {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr char kDockerSocket[] = "/var/run/docker.sock";
-constexpr char kDockerImage[] = "drover-test/busybox:latest";
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-template <typename Condition>
-bool Eventually(Condition condition, absl::Duration timeout,
-                absl::Duration step = absl::Milliseconds(100)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (absl::Now() < give_up) {
-    if (condition()) return true;
-    absl::SleepFor(step);
-  }
-  return condition();
-}
-
-bool PostgresAvailable() {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    if (fs::exists(entry.path() / "bin" / "initdb")) return true;
-  }
-  return std::system("pg_config --bindir >/dev/null 2>&1") == 0;
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-int ConnectUnix(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// One HTTP/1.0 request to dockerd; the raw response ("" when unreachable).
-std::string DockerRequest(const std::string& target) {
-  int fd = ConnectUnix(kDockerSocket);
-  if (fd < 0) return "";
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  const std::string request =
-      "GET " + target + " HTTP/1.0\r\nHost: docker\r\n\r\n";
-  std::string response;
-  if (write(fd, request.data(), request.size()) ==
-      static_cast<ssize_t>(request.size())) {
-    char buffer[4096];
-    ssize_t n;
-    while ((n = read(fd, buffer, sizeof(buffer))) > 0)
-      response.append(buffer, n);
-  }
-  close(fd);
-  return response;
-}
-
-// Why docker tests cannot run here, or "" when they can.
-std::string DockerUnavailableReason() {
-  std::string ping = DockerRequest("/_ping");
-  if (ping.find("200 OK") == std::string::npos) {
-    return std::string("dockerd does not answer on ") + kDockerSocket +
-           " (start it with scripts/start-docker.sh)";
-  }
-  std::string image =
-      DockerRequest(std::string("/images/") + kDockerImage + "/json");
-  if (image.find("200 OK") == std::string::npos) {
-    return std::string("the test image ") + kDockerImage +
-           " is missing (build it with scripts/make-test-images.sh)";
-  }
-  return "";
-}
+using tests::support::Child;
+using tests::support::ChildEnvironment;
+using tests::support::ConnectUnix;
+using tests::support::Describe;
+using tests::support::DockerUnavailableReason;
+using tests::support::Eventually;
+using tests::support::FreePort;
+using tests::support::kDockerImage;
+using tests::support::kDockerSocket;
+using tests::support::RandomBytes;
+using tests::support::ReadFile;
+using tests::support::SpawnOptions;
 
 // Forwards every connection on a unix socket to dockerd's socket: a dockerd
 // that can be made to appear at, and vanish from, a path of the test's
@@ -246,105 +152,6 @@ class DockerSocketProxy {
   std::vector<std::thread> pumps_;
 };
 
-// A child process with stdout and stderr in files and its own environment.
-class Child {
- public:
-  Child() = default;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  bool Spawn(const std::vector<std::string>& argv,
-             const std::vector<std::string>& env, const fs::path& out,
-             const fs::path& err) {
-    out_ = out;
-    err_ = err;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                     O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    int rc = posix_spawn(&pid_, argv[0].c_str(), &actions, nullptr, args.data(),
-                         envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-    return rc == 0;
-  }
-
-  // Exit code, 128+N after signal N, -1 on timeout.
-  int Wait(absl::Duration timeout) {
-    const absl::Time give_up = absl::Now() + timeout;
-    while (pid_ > 0) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        exit_code_ =
-            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
-      }
-      if (absl::Now() > give_up) return -1;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return exit_code_;
-  }
-
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      exit_code_ =
-          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return false;
-    }
-    return true;
-  }
-
-  void Signal(int signo) {
-    if (pid_ > 0) kill(pid_, signo);
-  }
-  std::string Stdout() const { return ReadFile(out_); }
-  std::string Stderr() const { return ReadFile(err_); }
-  std::string Output() const {
-    return "stdout:\n" + Stdout() + "\nstderr:\n" + Stderr();
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_code_ = -1;
-  fs::path out_;
-  fs::path err_;
-};
-
-// The test's environment without DROVER_* variables, plus `extra`.
-std::vector<std::string> ChildEnvironment(
-    const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    if (entry.rfind("DROVER_", 0) == 0 || entry.rfind("HOME=", 0) == 0) {
-      continue;
-    }
-    env.emplace_back(entry);
-  }
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
-}
-
 struct CliResult {
   int code = -1;
   std::string out;
@@ -357,233 +164,70 @@ std::ostream& operator<<(std::ostream& os, const CliResult& r) {
             << r.err;
 }
 
-bool IsResolved(const std::string& state) {
-  return state == "completed" || state == "failed" || state == "exception";
-}
-
-std::string Describe(const v1::TaskStatus& status) {
-  std::string text = status.task_id() + " " + status.state() + ":";
-  for (const auto& run : status.runs()) {
-    absl::StrAppend(&text, " [run ", run.run_id(), " ", run.state(), "/",
-                    run.reason_resolved(), " on ", run.worker_id(), "]");
-  }
-  return text;
-}
-
 class ArtifactsEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!PostgresAvailable()) {
+    if (!tests::support::PostgresAvailable()) {
       skip_reason_ = "PostgreSQL server binaries (initdb) are not installed";
       return;
     }
-    std::string pattern = "/tmp/drover-artifacts-e2e-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
+    dir_ = tests::support::MakeTempDir("drover-artifacts-e2e");
+    if (dir_.empty()) {
       setup_error_ = "mkdtemp failed";
       return;
     }
-    dir_ = pattern;
-    // The embedded PostgreSQL may run as the postgres user (tests as root).
-    chmod(dir_.c_str(), 0755);
     fs::create_directories(dir_ / "home");
-    grpc_port_ = FreePort();
-    queue_ = new Child();
-    std::vector<std::string> argv = {DROVER_QUEUE_BINARY,
-                                     "--data-dir",
-                                     (dir_ / "data").string(),
-                                     "--listen",
-                                     url(),
-                                     "--http-listen",
-                                     "127.0.0.1:0",
-                                     "--claim-timeout",
-                                     "20s",
-                                     "--poll-timeout",
-                                     "5s",
-                                     "--log-level",
-                                     "info"};
-    if (!queue_->Spawn(argv, ChildEnvironment({}), dir_ / "queue.out",
-                       dir_ / "queue.err")) {
-      setup_error_ = "cannot start " DROVER_QUEUE_BINARY;
-      return;
-    }
-    const fs::path credentials_file = dir_ / "data" / "root-credentials.json";
-    Eventually(
-        [&] {
-          return !queue_->Running() ||
-                 (fs::exists(credentials_file) &&
-                  queue_->Stdout().find("listening") != std::string::npos);
-        },
-        absl::Seconds(300), absl::Milliseconds(250));
-    if (!queue_->Running() || !fs::exists(credentials_file)) {
-      setup_error_ = "drover-queue did not come up:\n" + queue_->Output();
-      return;
-    }
-    auto credentials = client::ReadCredentialsFile(credentials_file.string());
-    if (!credentials.ok()) {
-      setup_error_ = credentials.status().ToString();
-      return;
-    }
-    client::ConnectionOptions options;
-    options.url = url();
-    options.credentials = *credentials;
-    auto connection = client::Connection::Create(options);
-    if (!connection.ok()) {
-      setup_error_ = connection.status().ToString();
-      return;
-    }
-    client_ = new client::QueueClient(*connection);
-    absl::Status last;
-    bool ready = Eventually(
-        [&] {
-          v1::ListTaskQueuesRequest request;
-          client::CallOptions quick;
-          quick.timeout = absl::Seconds(2);
-          quick.retry.max_attempts = 1;
-          last = client_->ListTaskQueues(request, quick).status();
-          return last.ok() || !queue_->Running();
-        },
-        absl::Seconds(120), absl::Milliseconds(250));
-    if (!ready || !last.ok()) {
-      setup_error_ = "drover-queue did not answer (" + last.ToString() +
-                     "):\n" + queue_->Output();
-    }
+    queue_ = new tests::support::QueueServer(
+        DROVER_QUEUE_BINARY, dir_,
+        {"--claim-timeout", "20s", "--poll-timeout", "5s"});
+    setup_error_ = queue_->Start();
   }
 
   static void TearDownTestSuite() {
-    delete client_;
-    client_ = nullptr;
-    if (queue_ != nullptr) {
-      queue_->Signal(SIGTERM);
-      queue_->Wait(absl::Seconds(120));
-      delete queue_;
-      queue_ = nullptr;
-    }
-    std::error_code ec;
-    if (!dir_.empty() && std::getenv("DROVER_KEEP_TEST_DIR") == nullptr) {
-      fs::remove_all(dir_, ec);
-    }
+    delete queue_;  // stops it
+    queue_ = nullptr;
+    tests::support::RemoveSuiteDir(dir_);
   }
 
   void SetUp() override {
     if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    test_dir_ = dir_ / info->name();
-    fs::create_directories(test_dir_);
-    chmod(test_dir_.c_str(), 0755);
-    pool_ = absl::StrCat("e2e/", std::string(info->name()).substr(0, 38));
+    test_dir_ = tests::support::MakeTestDir(dir_);
+    pool_ = tests::support::PoolForTest("e2e");
   }
 
-  static std::string url() { return absl::StrCat("127.0.0.1:", grpc_port_); }
-
-  // A permanent client holding `scopes`; returns its access token.
-  static absl::StatusOr<std::string> CreateClient(
-      const std::string& client_id, const std::vector<std::string>& scopes) {
-    v1::CreateClientRequest request;
-    request.set_client_id(client_id);
-    request.set_description("artifacts end-to-end test");
-    for (const auto& scope : scopes) request.add_scopes(scope);
-    request.mutable_expires()->set_seconds(
-        absl::ToUnixSeconds(absl::Now() + absl::Hours(24)));
-    grpc::ClientContext context;
-    client_->connection().PrepareContext(&context,
-                                         absl::Now() + absl::Seconds(30));
-    v1::CreateClientResponse response;
-    grpc::Status status = v1::Auth::NewStub(client_->connection().channel())
-                              ->CreateClient(&context, request, &response);
-    if (!status.ok()) return rpc::FromGrpcStatus(status);
-    return response.access_token();
-  }
+  static std::string url() { return queue_->url(); }
 
   // Starts a worker with every artifact-moving plugin on `engine`; waits
   // until it serves.
   std::unique_ptr<Child> StartWorker(const std::string& worker_id,
                                      const json& engine, int metrics_port = 0) {
-    const std::string client_id = "worker/" + pool_ + "/" + worker_id;
-    auto token = CreateClient(client_id, {"queue:claim-work:" + pool_,
-                                          "queue:worker-id:e2e/" + worker_id});
-    EXPECT_TRUE(token.ok()) << token.status();
-    json plugins = json::object();
-    json config = {
-        {"queue_url", url()},
-        {"worker_pool_id", pool_},
-        {"worker_group", "e2e"},
-        {"worker_id", worker_id},
-        {"capacity", 2},
-        {"credentials",
-         {{"client_id", client_id}, {"access_token", token.value_or("")}}},
-        {"engine", engine},
-        {"work_dir", (test_dir_ / ("work-" + worker_id)).string()},
-        {"shutdown_grace_seconds", 10},
-        {"log_level", "debug"}};
-    if (metrics_port > 0) {
-      config["metrics_listen"] = absl::StrCat("127.0.0.1:", metrics_port);
-    }
-    // Written by hand to keep the hook order (nlohmann::json sorts keys).
-    std::string text = config.dump(2);
-    text.insert(text.rfind('}'),
-                ",\n  \"plugins\": {\"logprefix\": {}, \"env\": {}, "
-                "\"maxruntime\": {}, \"exit-status\": {}, \"mounts\": {}, "
-                "\"artifacts\": {}, \"livelog\": {}}\n");
-    const fs::path config_file = test_dir_ / (worker_id + ".json");
-    std::ofstream(config_file) << text;
-    auto child = std::make_unique<Child>();
-    EXPECT_TRUE(
-        child->Spawn({DROVER_WORKER_BINARY, "--config", config_file.string()},
-                     ChildEnvironment({}), test_dir_ / (worker_id + ".out"),
-                     test_dir_ / (worker_id + ".err")));
-    bool serving = Eventually(
-        [&] {
-          return !child->Running() ||
-                 child->Stdout().find("serving") != std::string::npos;
-        },
-        absl::Seconds(60));
-    EXPECT_TRUE(serving && child->Running()) << child->Output();
-    return child;
+    tests::support::WorkerOptions options;
+    options.binary = DROVER_WORKER_BINARY;
+    options.pool = pool_;
+    options.worker_id = worker_id;
+    options.capacity = 2;
+    options.shutdown_grace_seconds = 10;
+    options.engine = engine;
+    options.metrics_port = metrics_port;
+    options.plugins = tests::support::AllPlugins();
+    return tests::support::StartWorker(*queue_, options, test_dir_);
   }
 
-  static json NativeEngine() {
-    return {{"name", "native"}, {"config", {{"kill_grace_seconds", 1}}}};
-  }
+  static json NativeEngine() { return tests::support::NativeEngine(); }
 
   std::string CreateTask(const json& payload) {
-    json doc = {{"taskQueueId", pool_},
-                {"deadline", "+1 hour"},
-                {"retries", 0},
-                {"payload", payload},
-                {"metadata",
-                 {{"name", "artifacts end-to-end test"},
-                  {"description", "run by the real drover-worker"},
-                  {"owner", "tests@example.com"},
-                  {"source", "https://example.com/artifacts-e2e"}}}};
-    auto task = client::TaskDefinitionFromJson(doc, absl::Now());
-    EXPECT_TRUE(task.ok()) << task.status();
-    v1::CreateTaskRequest request;
-    request.set_task_id(client::NewTaskId());
-    *request.mutable_task() = *task;
-    auto created = client_->CreateTask(request);
-    EXPECT_TRUE(created.ok()) << created.status();
-    return request.task_id();
+    return tests::support::CreateTask(queue_->client(), pool_, payload, 0,
+                                      "artifacts end-to-end test");
   }
 
   static std::optional<v1::TaskStatus> Status(const std::string& task_id) {
-    v1::TaskIdRequest request;
-    request.set_task_id(task_id);
-    auto status = client_->GetTaskStatus(request);
-    if (!status.ok()) return std::nullopt;
-    return status->status();
+    return tests::support::TaskStatus(queue_->client(), task_id);
   }
 
   static v1::TaskStatus WaitResolved(
       const std::string& task_id, absl::Duration timeout = absl::Seconds(120)) {
-    std::optional<v1::TaskStatus> status;
-    Eventually(
-        [&] {
-          status = Status(task_id);
-          return status && IsResolved(status->state());
-        },
-        timeout, absl::Milliseconds(200));
-    return status.value_or(v1::TaskStatus());
+    return tests::support::WaitResolved(queue_->client(), task_id, timeout);
   }
 
   // Runs the real `drover` CLI; `root` uses the bootstrapped root
@@ -596,12 +240,14 @@ class ArtifactsEndToEndTest : public ::testing::Test {
                                       "HOME=" + (dir_ / "home").string()};
     if (root) {
       extra.push_back("DROVER_CREDENTIALS_FILE=" +
-                      (dir_ / "data" / "root-credentials.json").string());
+                      queue_->credentials_file().string());
     }
     Child cli;
     CliResult result;
-    if (!cli.Spawn(argv, ChildEnvironment(extra), base.string() + ".out",
-                   base.string() + ".err")) {
+    SpawnOptions spawn;
+    spawn.env = ChildEnvironment(extra);
+    if (!cli.Spawn(argv, base.string() + ".out", base.string() + ".err",
+                   spawn)) {
       return result;
     }
     result.code = cli.Wait(absl::Seconds(60));
@@ -617,33 +263,23 @@ class ArtifactsEndToEndTest : public ::testing::Test {
     std::vector<std::string> argv = {DROVER_CLI_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
     auto cli = std::make_unique<Child>();
-    EXPECT_TRUE(cli->Spawn(
-        argv,
-        ChildEnvironment(
-            {"DROVER_URL=" + url(), "HOME=" + (dir_ / "home").string(),
-             "DROVER_CREDENTIALS_FILE=" +
-                 (dir_ / "data" / "root-credentials.json").string()}),
-        base.string() + ".out", base.string() + ".err"));
+    SpawnOptions spawn;
+    spawn.env = ChildEnvironment(
+        {"DROVER_URL=" + url(), "HOME=" + (dir_ / "home").string(),
+         "DROVER_CREDENTIALS_FILE=" + queue_->credentials_file().string()});
+    EXPECT_TRUE(cli->Spawn(argv, base.string() + ".out", base.string() + ".err",
+                           spawn));
     return cli;
   }
 
   static inline std::string skip_reason_;
   static inline std::string setup_error_;
   static inline fs::path dir_;
-  static inline int grpc_port_ = 0;
-  static inline Child* queue_ = nullptr;
-  static inline client::QueueClient* client_ = nullptr;
+  static inline tests::support::QueueServer* queue_ = nullptr;
   fs::path test_dir_;
   std::string pool_;
   int cli_calls_ = 0;
 };
-
-std::string RandomBytes(size_t n) {
-  std::mt19937_64 rng(std::random_device{}());
-  std::string out(n, '\0');
-  for (char& c : out) c = static_cast<char>(rng());
-  return out;
-}
 
 TEST_F(ArtifactsEndToEndTest, NativeTaskFilesAndLiveLogThroughTheCli) {
   auto worker = StartWorker("native-1", NativeEngine());

@@ -9,44 +9,24 @@
 // holds only the claim-work and worker-id scopes (created with the root
 // client the queue bootstraps); reclaims and reports travel with the task
 // credentials of each run.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <functional>
+#include <iostream>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/connection.h"
-#include "client/credentials.h"
-#include "client/queue_client.h"
-#include "client/task_json.h"
-#include "common/rpc/grpc_status.h"
-#include "drover/v1/auth.grpc.pb.h"
-#include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-
-extern char** environ;
+#include "tests/support/e2e_support.h"
 
 namespace drover::worker {
 namespace {
@@ -54,130 +34,13 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-template <typename Condition>
-bool Eventually(Condition condition, absl::Duration timeout,
-                absl::Duration step = absl::Milliseconds(100)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (absl::Now() < give_up) {
-    if (condition()) return true;
-    absl::SleepFor(step);
-  }
-  return condition();
-}
-
-bool PostgresAvailable() {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    if (fs::exists(entry.path() / "bin" / "initdb")) return true;
-  }
-  return std::system("pg_config --bindir >/dev/null 2>&1") == 0;
-}
-
-// A loopback TCP port nobody listens on right now.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-// A child process with stdout and stderr in files.
-class Child {
- public:
-  Child() = default;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  bool Spawn(const std::string& binary, const std::vector<std::string>& args,
-             const fs::path& out, const fs::path& err) {
-    out_ = out;
-    err_ = err;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    std::vector<std::string> storage = {binary};
-    storage.insert(storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& arg : storage) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(),
-                         environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-    return rc == 0;
-  }
-
-  // Exit code, 128+N after signal N, -1 on timeout.
-  int Wait(absl::Duration timeout) {
-    const absl::Time give_up = absl::Now() + timeout;
-    while (pid_ > 0) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        exit_code_ =
-            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
-      }
-      if (absl::Now() > give_up) return -1;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return exit_code_;
-  }
-
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      exit_code_ =
-          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return false;
-    }
-    return true;
-  }
-
-  void Signal(int signo) {
-    if (pid_ > 0) kill(pid_, signo);
-  }
-  pid_t pid() const { return pid_; }
-  std::string Stdout() const { return ReadFile(out_); }
-  std::string Stderr() const { return ReadFile(err_); }
-  std::string Output() const {
-    return "stdout:\n" + Stdout() + "\nstderr:\n" + Stderr();
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_code_ = -1;
-  fs::path out_;
-  fs::path err_;
-};
+using tests::support::Child;
+using tests::support::Describe;
+using tests::support::Eventually;
+using tests::support::FreePort;
+using tests::support::MakeTempDir;
+using tests::support::PostgresAvailable;
+using tests::support::ReadFile;
 
 // CPU ticks (user + system) a process has used, from /proc/<pid>/stat.
 long CpuTicks(pid_t pid) {
@@ -201,114 +64,12 @@ bool ProcessGone(pid_t pid) {
   return stat.size() > close + 2 && stat[close + 2] == 'Z';
 }
 
-// One drover-queue on an embedded PostgreSQL cluster, restartable on the
-// same data directory and port.
-class QueueServer {
+// The suite's drover-queue.
+class QueueServer : public tests::support::QueueServer {
  public:
   QueueServer(fs::path dir, std::vector<std::string> extra_flags)
-      : dir_(std::move(dir)), extra_flags_(std::move(extra_flags)) {
-    port_ = FreePort();
-  }
-
-  // Stops it cleanly so its PostgreSQL does not outlive the test.
-  ~QueueServer() {
-    if (process_ && process_->Running()) Stop();
-  }
-
-  // Starts it and waits until it answers. Returns "" or why it failed.
-  std::string Start() {
-    process_ = std::make_unique<Child>();
-    std::vector<std::string> args = {
-        "--data-dir",    (dir_ / "data").string(),
-        "--listen",      "127.0.0.1:" + std::to_string(port_),
-        "--http-listen", "127.0.0.1:0",
-        "--log-level",   "info"};
-    args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-    if (!process_->Spawn(DROVER_QUEUE_BINARY, args, dir_ / "queue.out",
-                         dir_ / "queue.err")) {
-      return "cannot start drover-queue";
-    }
-    // The first start bootstraps a root client and writes its credentials
-    // into the data directory; every call needs credentials.
-    const fs::path credentials_file = dir_ / "data" / "root-credentials.json";
-    Eventually(
-        [&] {
-          return !process_->Running() ||
-                 (fs::exists(credentials_file) &&
-                  process_->Stdout().find("listening") != std::string::npos);
-        },
-        absl::Seconds(300), absl::Milliseconds(250));
-    if (!process_->Running() || !fs::exists(credentials_file)) {
-      return "drover-queue did not come up:\n" + process_->Output();
-    }
-    auto credentials = client::ReadCredentialsFile(credentials_file.string());
-    if (!credentials.ok()) return credentials.status().ToString();
-    credentials_ = *credentials;
-    client::ConnectionOptions options;
-    options.url = url();
-    options.credentials = credentials_;
-    auto connection = client::Connection::Create(options);
-    if (!connection.ok()) return connection.status().ToString();
-    client_ = std::make_unique<client::QueueClient>(*connection);
-    absl::Status last;
-    bool ready = Eventually(
-        [&] {
-          if (!process_->Running()) return true;
-          v1::ListTaskQueuesRequest request;
-          client::CallOptions quick;
-          quick.timeout = absl::Seconds(2);
-          quick.retry.max_attempts = 1;
-          last = client_->ListTaskQueues(request, quick).status();
-          return last.ok();
-        },
-        absl::Seconds(120), absl::Milliseconds(250));
-    if (!ready || !process_->Running()) {
-      return "drover-queue did not answer (" + last.ToString() + "):\n" +
-             process_->Output();
-    }
-    return "";
-  }
-
-  // The root client the queue bootstrapped.
-  const client::Credentials& credentials() const { return credentials_; }
-
-  // Creates a permanent client holding `scopes` (as root); returns its
-  // access token.
-  absl::StatusOr<std::string> CreateClient(
-      const std::string& client_id, const std::vector<std::string>& scopes) {
-    v1::CreateClientRequest request;
-    request.set_client_id(client_id);
-    request.set_description("worker integration test");
-    for (const auto& scope : scopes) request.add_scopes(scope);
-    request.mutable_expires()->set_seconds(
-        absl::ToUnixSeconds(absl::Now() + absl::Hours(24)));
-    grpc::ClientContext context;
-    client_->connection().PrepareContext(&context,
-                                         absl::Now() + absl::Seconds(30));
-    v1::CreateClientResponse response;
-    grpc::Status status = v1::Auth::NewStub(client_->connection().channel())
-                              ->CreateClient(&context, request, &response);
-    if (!status.ok()) return rpc::FromGrpcStatus(status);
-    return response.access_token();
-  }
-
-  // SIGTERM and wait for a clean exit (PostgreSQL stopped with it).
-  int Stop() {
-    process_->Signal(SIGTERM);
-    return process_->Wait(absl::Seconds(120));
-  }
-
-  std::string url() const { return "127.0.0.1:" + std::to_string(port_); }
-  client::QueueClient& client() { return *client_; }
-  Child& process() { return *process_; }
-
- private:
-  fs::path dir_;
-  std::vector<std::string> extra_flags_;
-  int port_ = 0;
-  std::unique_ptr<Child> process_;
-  std::unique_ptr<client::QueueClient> client_;
-  client::Credentials credentials_;
+      : tests::support::QueueServer(DROVER_QUEUE_BINARY, std::move(dir),
+                                    std::move(extra_flags)) {}
 };
 
 // Things every test needs: a temporary directory, worker processes, task
@@ -321,52 +82,23 @@ class WorkerHarness {
 
   fs::path Mark(const std::string& name) const { return dir_ / "marks" / name; }
 
-  // Writes a config and starts a worker; waits until it serves.
+  // Starts a worker (native engine, default plugins) in group
+  // "integration"; waits until it serves.
   std::unique_ptr<Child> StartWorker(QueueServer& queue,
                                      const std::string& pool,
                                      const std::string& worker_id, int capacity,
                                      double grace_seconds, int metrics_port = 0,
                                      const std::string& work_dir_name = "") {
-    const fs::path work =
-        dir_ / (work_dir_name.empty() ? "work-" + worker_id : work_dir_name);
-    // A client with only what a worker needs: claiming from its pool under
-    // its own identity. Reclaims and reports use each run's task
-    // credentials.
-    const std::string client_id = "worker/" + pool + "/" + worker_id;
-    auto token = queue.CreateClient(
-        client_id, {"queue:claim-work:" + pool,
-                    "queue:worker-id:integration/" + worker_id});
-    EXPECT_TRUE(token.ok()) << token.status();
-    json config = {
-        {"queue_url", queue.url()},
-        {"worker_pool_id", pool},
-        {"worker_group", "integration"},
-        {"worker_id", worker_id},
-        {"capacity", capacity},
-        {"credentials",
-         {{"client_id", client_id}, {"access_token", token.value_or("")}}},
-        {"engine",
-         {{"name", "native"}, {"config", {{"kill_grace_seconds", 1}}}}},
-        {"work_dir", work.string()},
-        {"shutdown_grace_seconds", grace_seconds},
-        {"log_level", "debug"}};
-    if (metrics_port > 0) {
-      config["metrics_listen"] = "127.0.0.1:" + std::to_string(metrics_port);
-    }
-    const fs::path config_file = dir_ / (worker_id + ".json");
-    std::ofstream(config_file) << config.dump(2);
-    auto child = std::make_unique<Child>();
-    EXPECT_TRUE(
-        child->Spawn(DROVER_WORKER_BINARY, {"--config", config_file.string()},
-                     dir_ / (worker_id + ".out"), dir_ / (worker_id + ".err")));
-    bool serving = Eventually(
-        [&] {
-          return !child->Running() ||
-                 child->Stdout().find("serving") != std::string::npos;
-        },
-        absl::Seconds(60));
-    EXPECT_TRUE(serving && child->Running()) << child->Output();
-    return child;
+    tests::support::WorkerOptions options;
+    options.binary = DROVER_WORKER_BINARY;
+    options.pool = pool;
+    options.group = "integration";
+    options.worker_id = worker_id;
+    options.capacity = capacity;
+    options.shutdown_grace_seconds = grace_seconds;
+    options.metrics_port = metrics_port;
+    if (!work_dir_name.empty()) options.work_dir = dir_ / work_dir_name;
+    return tests::support::StartWorker(queue, options, dir_);
   }
 
   // Creates a task running `script` with sh; returns its id.
@@ -382,72 +114,28 @@ class WorkerHarness {
 
   std::string CreateRaw(QueueServer& queue, const std::string& pool,
                         const json& payload, int retries = 0) {
-    json doc = {{"taskQueueId", pool},
-                {"deadline", "+1 hour"},
-                {"retries", retries},
-                {"payload", payload},
-                {"metadata",
-                 {{"name", "worker integration test"},
-                  {"description", "run by the real drover-worker"},
-                  {"owner", "tests@example.com"},
-                  {"source", "https://example.com/worker-integration"}}}};
-    auto task = client::TaskDefinitionFromJson(doc, absl::Now());
-    EXPECT_TRUE(task.ok()) << task.status();
-    v1::CreateTaskRequest request;
-    request.set_task_id(client::NewTaskId());
-    *request.mutable_task() = *task;
-    auto created = queue.client().CreateTask(request);
-    EXPECT_TRUE(created.ok()) << created.status();
-    return request.task_id();
+    return tests::support::CreateTask(queue.client(), pool, payload, retries,
+                                      "worker integration test");
   }
 
   static std::optional<v1::TaskStatus> Status(QueueServer& queue,
                                               const std::string& task_id) {
-    v1::TaskIdRequest request;
-    request.set_task_id(task_id);
-    auto status = queue.client().GetTaskStatus(request);
-    if (!status.ok()) return std::nullopt;
-    return status->status();
+    return tests::support::TaskStatus(queue.client(), task_id);
   }
 
   static bool IsResolved(const std::string& state) {
-    return state == "completed" || state == "failed" || state == "exception";
+    return tests::support::IsResolved(state);
   }
 
-  // Waits until the task's state is resolved and returns its status.
   static v1::TaskStatus WaitResolved(
       QueueServer& queue, const std::string& task_id,
       absl::Duration timeout = absl::Seconds(120)) {
-    std::optional<v1::TaskStatus> status;
-    Eventually(
-        [&] {
-          status = Status(queue, task_id);
-          return status && IsResolved(status->state());
-        },
-        timeout, absl::Milliseconds(200));
-    return status.value_or(v1::TaskStatus());
+    return tests::support::WaitResolved(queue.client(), task_id, timeout);
   }
 
  private:
   fs::path dir_;
 };
-
-std::string Describe(const v1::TaskStatus& status) {
-  std::string text = status.task_id() + " " + status.state() + ":";
-  for (const auto& run : status.runs()) {
-    absl::StrAppend(&text, " [run ", run.run_id(), " ", run.state(), "/",
-                    run.reason_resolved(), " on ", run.worker_id(), "]");
-  }
-  return text;
-}
-
-fs::path MakeTempDir(const char* prefix) {
-  std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) return {};
-  // The PostgreSQL programs may run as the postgres user (tests as root).
-  chmod(tmpl.c_str(), 0755);
-  return tmpl;
-}
 
 // One queue for the whole suite (starting PostgreSQL is slow); each test
 // uses its own worker pool so they do not see each other's tasks.
@@ -484,7 +172,7 @@ class WorkerIntegrationTest : public ::testing::Test {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     test_dir_ = dir_ / info->name();
     harness_ = std::make_unique<WorkerHarness>(test_dir_);
-    pool_ = absl::StrCat("it/", std::string(info->name()).substr(0, 38));
+    pool_ = tests::support::PoolForTest("it");
   }
 
   static inline std::string skip_reason_;
@@ -745,10 +433,9 @@ class CheckConfigTest : public ::testing::Test {
   int Check(const json& config, std::string* out, std::string* err) {
     std::ofstream(dir_ / "config.json") << config.dump();
     Child child;
-    EXPECT_TRUE(child.Spawn(
-        DROVER_WORKER_BINARY,
-        {"--check-config", "--config", (dir_ / "config.json").string()},
-        dir_ / "check.out", dir_ / "check.err"));
+    EXPECT_TRUE(child.Spawn({DROVER_WORKER_BINARY, "--check-config", "--config",
+                             (dir_ / "config.json").string()},
+                            dir_ / "check.out", dir_ / "check.err"));
     int code = child.Wait(absl::Seconds(60));
     *out = child.Stdout();
     *err = child.Stderr();
