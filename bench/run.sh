@@ -8,8 +8,8 @@
 #
 # Usage: bench/run.sh [options]
 #   --only LIST        comma-separated subset of: pgbench, throughput,
-#                      latency, worker, many, graph, docker (default: all
-#                      but docker, which needs dockerd)
+#                      latency, worker, many, graph, livelog, docker
+#                      (default: all but docker, which needs dockerd)
 #   --skip LIST        run everything except these
 #   --quick            smaller sizes (2,000 tasks, 200 latency samples,
 #                      graphs of 2k and 10k, 200 workers): a smoke run
@@ -58,7 +58,7 @@ while (($#)); do
   esac
 done
 
-ALL="pgbench throughput latency worker many graph"
+ALL="pgbench throughput latency worker many graph livelog"
 KNOWN="$ALL docker"
 if [[ -n "$ONLY" ]]; then SELECTED="${ONLY//,/ }"; else SELECTED="$ALL"; fi
 for b in $SELECTED ${SKIP//,/ }; do
@@ -67,9 +67,10 @@ done
 selected() { [[ " $SELECTED " == *" $1 "* && " ${SKIP//,/ } " != *" $1 "* ]]; }
 
 LATENCY_TASKS=1000; MANY_WORKERS=1000; MANY_TASKS=1000; WORKER_TASKS=200
+LIVELOG_UPLOAD_MIB=64
 if ((QUICK)); then
   TASKS=2000; LATENCY_TASKS=200; MANY_WORKERS=200; MANY_TASKS=200
-  WORKER_TASKS=50; GRAPH_SIZES="2000,10000"
+  WORKER_TASKS=50; GRAPH_SIZES="2000,10000"; LIVELOG_UPLOAD_MIB=8
 fi
 
 log() { printf '[run.sh %(%H:%M:%S)T] %s\n' -1 "$*"; }
@@ -90,6 +91,7 @@ if ((BUILD)); then
            bench_many_workers bench_worker_overhead bench_graph)
   selected worker && targets+=(drover-worker)
   selected docker && targets+=(docker_overhead)
+  selected livelog && targets+=(artifacts_bench)
   log "building ${targets[*]} (-j$JOBS)"
   cmake --build "$BUILD_DIR" --target "${targets[@]}" -j "$JOBS"
 fi
@@ -209,6 +211,14 @@ fi
 selected many && run_bench many_workers "$B/bench_many_workers" --workers "$MANY_WORKERS" \
   --tasks "$MANY_TASKS" --server-pid "$SERVER_PID"
 selected graph && run_bench graph "$B/bench_graph" --sizes "$GRAPH_SIZES"
+if selected livelog; then
+  if [[ -x "$B/artifacts/artifacts_bench" ]]; then
+    run_bench livelog "$B/artifacts/artifacts_bench" --url "$URL" \
+      --upload-mib "$LIVELOG_UPLOAD_MIB" --scratch "$RUN_DIR"
+  else
+    log "skipping livelog: $B/artifacts/artifacts_bench is missing"
+  fi
+fi
 if selected docker; then
   if [[ -x "$B/docker_overhead/docker_overhead" ]] && docker info >/dev/null 2>&1; then
     log "running docker_overhead (bench/docker_overhead)"

@@ -32,6 +32,7 @@
 #include "common/slugid.h"
 #include "common/status.h"
 #include "google/protobuf/util/time_util.h"
+#include "nlohmann/json.hpp"
 #include "plugins/livelog/livelog_plugin.h"
 #ifdef DROVER_BENCH_SELF_HOSTED
 #include "queue/artifacts/testing/artifacts_test_env.h"
@@ -112,10 +113,13 @@ struct Settings {
   int flush_interval_ms = 100;
   int upload_mib = 256;
   std::filesystem::path scratch = std::filesystem::temp_directory_path();
+  // Where to write the figures as JSON (bench/run.sh); empty: nowhere.
+  std::string json_path;
 };
 
 absl::Status LiveLogLatency(const Settings& s, const client::QueueClient& queue,
-                            const client::ArtifactsClient& artifacts) {
+                            const client::ArtifactsClient& artifacts,
+                            nlohmann::json* results) {
   DROVER_ASSIGN_OR_RETURN(std::string task_id, StartRunningTask(queue));
   const std::filesystem::path log_path =
       s.scratch / absl::StrCat("drover-bench-", task_id, ".log");
@@ -196,12 +200,20 @@ absl::Status LiveLogLatency(const Settings& s, const client::QueueClient& queue,
       s.log_lines, s.log_interval_ms, s.flush_interval_ms,
       static_cast<int>(live.size()), Percentile(live, 0.5),
       Percentile(live, 0.9), Percentile(live, 0.99), Percentile(live, 1.0));
+  (*results)["live_log"] = {{"lines", s.log_lines},
+                            {"seen_live", live.size()},
+                            {"flush_interval_ms", s.flush_interval_ms},
+                            {"p50_ms", Percentile(live, 0.5)},
+                            {"p90_ms", Percentile(live, 0.9)},
+                            {"p99_ms", Percentile(live, 0.99)},
+                            {"max_ms", Percentile(live, 1.0)}};
   return absl::OkStatus();
 }
 
 absl::Status UploadThroughput(const Settings& s,
                               const client::QueueClient& queue,
-                              const client::ArtifactsClient& artifacts) {
+                              const client::ArtifactsClient& artifacts,
+                              nlohmann::json* results) {
   DROVER_ASSIGN_OR_RETURN(std::string task_id, StartRunningTask(queue));
   const std::filesystem::path file =
       s.scratch / absl::StrCat("drover-bench-", task_id, ".bin");
@@ -258,6 +270,9 @@ absl::Status UploadThroughput(const Settings& s,
   if (artifact.blob().sha256() != hashed.first) {
     return InternalError("the stored blob's hash differs from the file's");
   }
+  (*results)["artifacts"] = {{"mib", s.upload_mib},
+                             {"upload_mb_s", mib * 1.048576 / upload_s},
+                             {"download_mb_s", mib * 1.048576 / download_s}};
   return absl::OkStatus();
 }
 
@@ -273,6 +288,7 @@ int Main(int argc, char** argv) {
                  "livelog flush interval");
   app.add_option("--upload-mib", s.upload_mib, "Size of the uploaded file");
   app.add_option("--scratch", s.scratch, "Directory for temporary files");
+  app.add_option("--json", s.json_path, "Also write the figures here");
   CLI11_PARSE(app, argc, argv);
 
 #ifdef DROVER_BENCH_SELF_HOSTED
@@ -295,22 +311,43 @@ int Main(int argc, char** argv) {
     std::cerr << "--url is required (built without the private stack)\n";
     return 2;
   }
-  client::ConnectionOptions connection_options;
-  connection_options.url = s.url;
-  auto connection = client::Connection::Create(connection_options);
+  // Credentials as every client takes them (DROVER_CREDENTIALS_FILE, ...).
+  auto connection_options =
+      client::ConnectionOptionsFromEnvironment(client::ProcessEnvironment());
+  if (!connection_options.ok()) {
+    std::cerr << connection_options.status() << "\n";
+    return 2;
+  }
+  connection_options->url = s.url;
+  auto connection = client::Connection::Create(*connection_options);
   if (!connection.ok()) {
     std::cerr << connection.status() << "\n";
     return 2;
   }
   client::QueueClient queue(*connection);
   client::ArtifactsClient artifacts(*connection);
-  if (absl::Status st = LiveLogLatency(s, queue, artifacts); !st.ok()) {
+  nlohmann::json results = nlohmann::json::object();
+  if (absl::Status st = LiveLogLatency(s, queue, artifacts, &results);
+      !st.ok()) {
     std::cerr << "live log: " << st << "\n";
     return 1;
   }
-  if (absl::Status st = UploadThroughput(s, queue, artifacts); !st.ok()) {
-    std::cerr << "upload: " << st << "\n";
-    return 1;
+  if (s.upload_mib > 0) {
+    if (absl::Status st = UploadThroughput(s, queue, artifacts, &results);
+        !st.ok()) {
+      std::cerr << "upload: " << st << "\n";
+      return 1;
+    }
+  }
+  if (!s.json_path.empty()) {
+    std::ofstream out(s.json_path);
+    out << nlohmann::json{{"benchmark", "livelog"}, {"results", results}}
+               .dump(2)
+        << "\n";
+    if (!out) {
+      std::cerr << "cannot write " << s.json_path << "\n";
+      return 1;
+    }
   }
   return 0;
 }
