@@ -105,7 +105,7 @@ absl::StatusOr<v1::ListTaskQueuesResponse> QueueClient::ListTaskQueues(
 absl::StatusOr<v1::CreateTaskGraphResponse> QueueClient::CreateTaskGraph(
     const v1::CreateTaskGraphRequest& request, Options options) const {
   return Call(&v1::Queue::Stub::CreateTaskGraph, request, options,
-              Idempotency::kNotIdempotent);
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<v1::ListTasksResponse> QueueClient::ListTaskGroup(

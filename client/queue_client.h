@@ -7,6 +7,7 @@
 //
 // Retries: UNAVAILABLE is retried (client/call.h) for the idempotent
 // methods: CreateTask (same id + same definition is a no-op on the server),
+// CreateTaskGraph (likewise for a graph),
 // the reads (GetTask, GetTaskStatus, GetTaskQueueCounts, ListTaskQueues),
 // and the state changes the server treats as idempotent for a repeated
 // request (ScheduleTask, CancelTask, ReclaimTask, ReportCompleted,
@@ -66,10 +67,11 @@ class QueueClient {
   absl::StatusOr<v1::ListTaskQueuesResponse> ListTaskQueues(
       const v1::ListTaskQueuesRequest& request, Options options = {}) const;
 
-  // Task graphs, groups, priorities. CreateTaskGraph is not retried (a
-  // commit whose answer was lost would fail as "tasks already exist" on a
-  // retry, which the caller must interpret); the rest are reads or
-  // idempotent (sealing, canceling a sealed group, setting a priority).
+  // Task graphs, groups, priorities. All are retried: CreateTaskGraph is
+  // idempotent on the server (an identical staged batch is accepted again,
+  // and a repeated commit answers as the first one did for a day after
+  // it), the rest are reads or idempotent (sealing, canceling a sealed
+  // group, setting a priority).
   absl::StatusOr<v1::CreateTaskGraphResponse> CreateTaskGraph(
       const v1::CreateTaskGraphRequest& request, Options options = {}) const;
   absl::StatusOr<v1::ListTasksResponse> ListTaskGroup(
