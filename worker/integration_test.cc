@@ -4,11 +4,12 @@
 // grace period; SIGKILL with the task retried on a second worker; a queue
 // restart mid-task; metrics and an idle worker's CPU use; --check-config.
 //
-// Not covered yet: credential expiry forcing re-registration (needs the
-// worker manager). Each worker calls the queue as a permanent client that
-// holds only the claim-work and worker-id scopes (created with the root
-// client the queue bootstraps); reclaims and reports travel with the task
-// credentials of each run.
+// Credential expiry: a worker registered through the worker manager with
+// 60 s credentials re-registers before they expire and keeps working past
+// the first expiry. The other workers call the queue as a permanent client
+// that holds only the claim-work and worker-id scopes (created with the
+// root client the queue bootstraps); reclaims and reports travel with the
+// task credentials of each run.
 #include <signal.h>
 #include <unistd.h>
 
@@ -372,6 +373,80 @@ TEST_F(WorkerIntegrationTest, SigkillMidTaskIsRetriedOnASecondWorker) {
       << "the killed worker's task (pid " << orphan << ") is still running";
   second->Signal(SIGTERM);
   EXPECT_EQ(second->Wait(absl::Seconds(60)), 0) << second->Output();
+}
+
+// Registered through the worker manager with credentials that live 60 s
+// (the shortest reregistration_timeout a pool accepts): the worker
+// re-registers before they expire, so the worker row's credentials_expire
+// moves on, and it keeps claiming and completing tasks well past the
+// first expiry.
+TEST_F(WorkerIntegrationTest, ReregistersBeforeItsCredentialsExpire) {
+  v1::WorkerPoolConfig pool_config;
+  pool_config.set_reregistration_timeout_seconds(60);
+  auto pool = queue_->CreateWorkerPool(pool_, pool_config);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto secret = queue_->CreateWorker(pool_, "integration", "renewer", 1);
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  const fs::path secret_file = test_dir_ / "renewer.secret";
+  std::ofstream(secret_file) << *secret;
+
+  tests::support::WorkerOptions options;
+  options.binary = DROVER_WORKER_BINARY;
+  options.pool = pool_;
+  options.group = "integration";
+  options.worker_id = "renewer";
+  options.registration_secret_file = secret_file;
+  // Re-register a third of the way through each 60 s lifetime.
+  options.registration = {{"reregister_fraction", 0.33},
+                          {"heartbeat_seconds", 5}};
+  auto worker = tests::support::StartWorker(*queue_, options, test_dir_);
+
+  v1::WorkerKey key;
+  key.set_worker_pool_id(pool_);
+  key.set_worker_group("integration");
+  key.set_worker_id("renewer");
+  auto first = queue_->worker_manager().GetWorker(key);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_credentials_expire()) << first->DebugString();
+  const int64_t first_expiry = first->credentials_expire().seconds();
+  const absl::Time first_expires = absl::FromUnixSeconds(first_expiry);
+  EXPECT_LE(first_expires, absl::Now() + absl::Seconds(61));
+
+  // Tasks keep completing, one after the other, until well past the first
+  // expiry; meanwhile the expiry must advance.
+  std::vector<int64_t> expiries = {first_expiry};
+  int completed = 0;
+  while (absl::Now() < first_expires + absl::Seconds(10)) {
+    const std::string id = harness_->CreateTask(*queue_, pool_, "true");
+    v1::TaskStatus status = WorkerHarness::WaitResolved(*queue_, id);
+    ASSERT_EQ(status.state(), "completed") << Describe(status) << "\n"
+                                           << worker->Output();
+    ++completed;
+    auto now = queue_->worker_manager().GetWorker(key);
+    ASSERT_TRUE(now.ok()) << now.status();
+    ASSERT_EQ(now->state(), "running") << now->DebugString();
+    if (now->credentials_expire().seconds() != expiries.back()) {
+      expiries.push_back(now->credentials_expire().seconds());
+    }
+    absl::SleepFor(absl::Seconds(2));
+  }
+  // Claimed after the first credentials expired: with new ones.
+  const std::string late = harness_->CreateTask(*queue_, pool_, "true");
+  v1::TaskStatus status = WorkerHarness::WaitResolved(*queue_, late);
+  EXPECT_EQ(status.state(), "completed") << Describe(status);
+  EXPECT_EQ(status.runs(0).worker_id(), "renewer");
+  std::cout << completed + 1 << " tasks completed; credentials expiry "
+            << "advanced " << expiries.size() - 1 << " times" << std::endl;
+  ASSERT_GE(expiries.size(), 2u) << worker->Output();
+  for (size_t i = 1; i < expiries.size(); ++i) {
+    EXPECT_GT(expiries[i], expiries[i - 1]);
+  }
+  EXPECT_NE(worker->Output().find("re-registered; credentials until"),
+            std::string::npos)
+      << worker->Output();
+  EXPECT_TRUE(worker->Running()) << worker->Output();
+  worker->Signal(SIGTERM);
+  EXPECT_EQ(worker->Wait(absl::Seconds(60)), 0) << worker->Output();
 }
 
 // A queue of its own, restarted mid-task on the same data directory.
