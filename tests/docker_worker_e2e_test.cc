@@ -349,6 +349,9 @@ TEST_F(DockerWorkerEndToEndTest, AnImageOnlyTheRegistryHasIsPulled) {
   EXPECT_EQ(HttpStatus(DockerRequest(
                 "GET", std::string("/images/") + kRegistryImage + "/json")),
             200);
+  // Leave it only in the registry, as the other pull tests expect.
+  DockerRequest("DELETE",
+                std::string("/images/") + kRegistryImage + "?force=1");
 }
 
 TEST_F(DockerWorkerEndToEndTest, FilesWrittenInTheContainerAreArtifacts) {
