@@ -468,9 +468,11 @@ std::string FormatPoolStats(const std::vector<v1::WorkerPoolStats>& stats) {
               std::to_string(s.stopping_workers()),
               std::to_string(s.stopped_workers()),
               std::to_string(s.quarantined_workers()),
-              std::to_string(s.total_capacity()),
+              std::to_string(s.total_capacity()) +
+                  (s.below_min_capacity() ? " (below min)" : ""),
               std::to_string(s.min_capacity()) + ".." +
-                  std::to_string(s.max_capacity()),
+                  (s.max_capacity() > 0 ? std::to_string(s.max_capacity())
+                                        : std::string("unlimited")),
               std::to_string(s.running_tasks()),
               std::to_string(s.idle_capacity()),
               std::to_string(s.pending_tasks()),

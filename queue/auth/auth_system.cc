@@ -396,10 +396,10 @@ void AuthSystem::SweepLoop() {
   }
 }
 
-absl::Status RotateKeysCommand(const AuthConfig& config,
-                               const std::string& data_dir,
-                               const std::string& connection_string,
-                               const Clock* clock, std::ostream& out) {
+absl::Status RotateKeysCommand(
+    const AuthConfig& config, const std::string& data_dir,
+    const std::string& connection_string, const Clock* clock, std::ostream& out,
+    const std::vector<EncryptedColumn*>& more_columns) {
   DROVER_ASSIGN_OR_RETURN(crypto::KeyRing keyring,
                           LoadKeyRing(config, data_dir, /*generate=*/false));
   secrets::SecretsStoreOptions options;
@@ -408,6 +408,7 @@ absl::Status RotateKeysCommand(const AuthConfig& config,
   DROVER_ASSIGN_OR_RETURN(auto secrets,
                           secrets::SecretsStore::Open(options, clock));
   std::vector<EncryptedColumn*> columns = {secrets.get()};
+  columns.insert(columns.end(), more_columns.begin(), more_columns.end());
   out << "drover-queue rotate-keys: re-encrypting under key "
       << keyring.current_key_id() << std::endl;
   DROVER_ASSIGN_OR_RETURN(std::vector<ColumnRotation> report,

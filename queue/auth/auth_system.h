@@ -35,6 +35,7 @@
 #include "queue/auth/auth_state.h"
 #include "queue/auth/auth_store.h"
 #include "queue/auth/certificate.h"
+#include "queue/auth/key_rotation.h"
 #include "queue/auth/scope_authorizer.h"
 #include "queue/auth/task_credentials_issuer.h"
 #include "queue/queue_service/executor.h"
@@ -155,12 +156,16 @@ class AuthSystem {
 
 // `drover-queue rotate-keys`: re-encrypts every encrypted column under the
 // newest configured key (never generating keys), printing progress and a
-// summary to `out`. Errors: the keys'; the stores'; RequestConflict when
-// rows remain under old keys or could not be decrypted (naming them).
-absl::Status RotateKeysCommand(const AuthConfig& config,
-                               const std::string& data_dir,
-                               const std::string& connection_string,
-                               const Clock* clock, std::ostream& out);
+// summary to `out`. The auth module's own columns (secrets.value) are
+// always included; `more_columns` are those of other modules (the worker
+// manager's workers.reregistration_secret), opened by the caller, rotated
+// in the same batched, resumable way and counted in the same summary.
+// Errors: the keys'; the stores'; RequestConflict when rows remain under
+// old keys or could not be decrypted (naming them).
+absl::Status RotateKeysCommand(
+    const AuthConfig& config, const std::string& data_dir,
+    const std::string& connection_string, const Clock* clock, std::ostream& out,
+    const std::vector<EncryptedColumn*>& more_columns = {});
 
 }  // namespace drover::queue::auth
 

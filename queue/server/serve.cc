@@ -304,9 +304,16 @@ absl::Status RotateKeys(const ServerConfig& config, const Clock* clock,
   Database database;
   DROVER_RETURN_IF_ERROR(database.Open(config));
   DROVER_RETURN_IF_ERROR(store::CheckSchema(database.url()));
+  // Every module's encrypted columns besides the auth module's own.
+  worker_manager::WorkerStoreOptions workers_options;
+  workers_options.connection_string = database.url();
+  workers_options.pool_size = 1;
+  DROVER_ASSIGN_OR_RETURN(
+      std::unique_ptr<worker_manager::WorkerStore> workers,
+      worker_manager::WorkerStore::Open(workers_options, clock));
   return auth::RotateKeysCommand(
       config.auth, std::filesystem::absolute(config.data_dir).string(),
-      database.url(), clock, out);
+      database.url(), clock, out, {workers.get()});
 }
 
 absl::Status MigrateDatabase(const ServerConfig& config, std::ostream& out) {

@@ -187,11 +187,42 @@ v1::WorkerPoolStats StatsToProto(const PoolStatsRecord& s, absl::Time now) {
   out.set_running_tasks(s.running_tasks);
   out.set_idle_capacity(s.idle_capacity);
   out.set_pending_tasks(s.pending_tasks);
+  out.set_below_min_capacity(s.total_capacity < s.min_capacity);
   if (s.oldest_pending.has_value()) {
     out.set_oldest_pending_age_seconds(
         std::max<int64_t>(0, absl::ToInt64Seconds(now - *s.oldest_pending)));
   }
   return out;
+}
+
+// A registration (or creating a worker) may not take the capacity of the
+// pool's workers that are not stopped above max_capacity (0: no limit).
+// The worker's own row is not among the others, so a worker registering
+// again is counted once. Created workers count too, so that identities
+// handed out never add up to more than the pool may run.
+absl::Status CheckMaxCapacity(const PoolRecord& p, const WorkerRecord& next) {
+  const int requested = next.capacity;
+  if (p.config.provider != "static" || p.config.max_capacity <= 0 ||
+      !p.other_workers_capacity.has_value()) {
+    return absl::OkStatus();
+  }
+  const int64_t others = *p.other_workers_capacity;
+  if (others + requested <= p.config.max_capacity) return absl::OkStatus();
+  ErrorDetails details =
+      WorkerDetails(p.worker_pool_id, next.worker_group, next.worker_id);
+  details["field"] = "capacity";
+  details["reason"] = "max-capacity";
+  details["max_capacity"] = std::to_string(p.config.max_capacity);
+  details["current_capacity"] = std::to_string(others);
+  details["requested_capacity"] = std::to_string(requested);
+  return MakeError(
+      ErrorCode::kRequestConflict,
+      "pool " + p.worker_pool_id + " is at its max_capacity of " +
+          std::to_string(p.config.max_capacity) + ": its other workers have " +
+          std::to_string(others) + " slot(s) and worker " + next.worker_group +
+          "/" + next.worker_id + " asks for " + std::to_string(requested) +
+          "; stop or remove workers, or raise max_capacity",
+      std::move(details));
 }
 
 // Why a worker cannot (re-)register in its current state.
@@ -514,14 +545,23 @@ grpc::ServerUnaryReactor* WorkerManagerService::CreateWorker(
                 [&](const PoolRecord& p,
                     const std::optional<WorkerRecord>& current)
                     -> absl::StatusOr<WorkerRecord> {
-                  if (current.has_value()) {
+                  // A stopped row (removed, shut down, timed out) is
+                  // replaced: creating the worker again is how an operator
+                  // readmits a removed worker or replaces its static
+                  // secret, without waiting for the row's deletion.
+                  if (current.has_value() &&
+                      current->state != WorkerState::kStopped) {
                     return ConflictError(
                         "worker " + group + "/" + id + " of pool " + pool +
                             " already exists (state " +
-                            std::string(WorkerStateName(current->state)) + ")",
+                            std::string(WorkerStateName(current->state)) +
+                            "); remove it first to create it again",
                         WorkerDetails(pool, group, id));
                   }
                   WorkerRecord w;
+                  if (current.has_value()) {
+                    w.spent_secret_hashes = current->spent_secret_hashes;
+                  }
                   w.worker_pool_id = pool;
                   w.worker_group = group;
                   w.worker_id = id;
@@ -532,8 +572,10 @@ grpc::ServerUnaryReactor* WorkerManagerService::CreateWorker(
                   w.expires = now + p.config.registration_timeout +
                               kStoppedWorkerRetention;
                   w.static_secret_hash = hash;
+                  DROVER_RETURN_IF_ERROR(CheckMaxCapacity(p, w));
                   return w;
-                }));
+                },
+                /*count_capacity=*/true));
         *response->mutable_worker() = WorkerToProto(worker, now);
         response->set_static_secret(std::move(secret));
         return absl::OkStatus();
@@ -721,8 +763,7 @@ grpc::ServerUnaryReactor* WorkerManagerService::RegisterWorker(
         const std::string secret = crypto::GenerateAccessToken();
         DROVER_ASSIGN_OR_RETURN(
             std::string ciphertext,
-            deps_.keyring->Encrypt(secret,
-                                   {"workers", "reregistration_secret", path}));
+            deps_.keyring->Encrypt(secret, ReregistrationSecretAd(path)));
         std::string certificate;
         PoolRecord pool_seen;
         DROVER_ASSIGN_OR_RETURN(
@@ -826,6 +867,8 @@ grpc::ServerUnaryReactor* WorkerManagerService::RegisterWorker(
                     next.provider = p.config.provider;
                     if (current.has_value()) {
                       next.static_secret_hash = current->static_secret_hash;
+                      // Secrets it spent before stopping stay spent.
+                      next.spent_secret_hashes = current->spent_secret_hashes;
                       next.capacity = current->capacity;
                       next.quarantine_until = current->quarantine_until;
                       next.quarantine_reason = current->quarantine_reason;
@@ -835,6 +878,7 @@ grpc::ServerUnaryReactor* WorkerManagerService::RegisterWorker(
                   next.capacity = request->capacity() > 0
                                       ? request->capacity()
                                       : std::max(1, next.capacity);
+                  DROVER_RETURN_IF_ERROR(CheckMaxCapacity(p, next));
                   next.registered = now;
                   next.last_seen = now;
                   next.credentials_expire =
@@ -844,7 +888,6 @@ grpc::ServerUnaryReactor* WorkerManagerService::RegisterWorker(
                   next.stop_reason.clear();
                   next.reregistration_secret = ciphertext;
                   next.reregistration_key_id = deps_.keyring->current_key_id();
-                  next.previous_secret_hash.clear();
                   next.supports_reregistration =
                       request->supports_reregistration();
                   next.facts = FactsFromProto(request->facts());
@@ -857,7 +900,8 @@ grpc::ServerUnaryReactor* WorkerManagerService::RegisterWorker(
                   DROVER_ASSIGN_OR_RETURN(certificate,
                                           deps_.certificates->Issue(cert));
                   return next;
-                }));
+                },
+                /*count_capacity=*/true));
         v1::WorkerCredentials* creds = response->mutable_credentials();
         creds->set_client_id(WorkerClientId(pool, group, id));
         creds->set_certificate(std::move(certificate));
@@ -903,8 +947,7 @@ grpc::ServerUnaryReactor* WorkerManagerService::ReregisterWorker(
         }
         const absl::Time now = Now();
         const std::string secret = crypto::GenerateAccessToken();
-        const crypto::AssociatedData ad{"workers", "reregistration_secret",
-                                        path};
+        const crypto::AssociatedData ad = ReregistrationSecretAd(path);
         DROVER_ASSIGN_OR_RETURN(std::string ciphertext,
                                 deps_.keyring->Encrypt(secret, ad));
         std::string certificate;
@@ -955,17 +998,24 @@ grpc::ServerUnaryReactor* WorkerManagerService::ReregisterWorker(
                   if (!matches) {
                     ErrorDetails details = WorkerDetails(pool, group, id);
                     details["field"] = "reregistration_secret";
-                    if (!w.previous_secret_hash.empty() &&
-                        deps_.hasher->Verify(UsedSecretSubject(path),
-                                             request->reregistration_secret(),
-                                             w.previous_secret_hash)) {
+                    // Newest first: the position says how many
+                    // re-registrations ago it was spent.
+                    for (size_t i = 0; i < w.spent_secret_hashes.size(); ++i) {
+                      if (!deps_.hasher->Verify(
+                              UsedSecretSubject(path),
+                              request->reregistration_secret(),
+                              w.spent_secret_hashes[i])) {
+                        continue;
+                      }
                       details["reason"] = "replayed";
+                      details["spent_generations_ago"] = std::to_string(i + 1);
                       return MakeError(
                           ErrorCode::kAuthenticationFailed,
                           "this re-registration secret of worker " + group +
-                              "/" + id +
-                              " was already used; each secret is good for "
-                              "one re-registration (a replay, or two "
+                              "/" + id + " was already used " +
+                              std::to_string(i + 1) +
+                              " re-registration(s) ago; each secret is good "
+                              "for one re-registration (a replay, or two "
                               "processes sharing one worker identity)",
                           std::move(details));
                     }
@@ -977,9 +1027,13 @@ grpc::ServerUnaryReactor* WorkerManagerService::ReregisterWorker(
                         std::move(details));
                   }
                   WorkerRecord next = w;
-                  next.previous_secret_hash =
+                  next.spent_secret_hashes.insert(
+                      next.spent_secret_hashes.begin(),
                       deps_.hasher->Hash(UsedSecretSubject(path),
-                                         request->reregistration_secret());
+                                         request->reregistration_secret()));
+                  if (next.spent_secret_hashes.size() > kMaxSpentSecrets) {
+                    next.spent_secret_hashes.resize(kMaxSpentSecrets);
+                  }
                   next.reregistration_secret = ciphertext;
                   next.reregistration_key_id = deps_.keyring->current_key_id();
                   next.last_seen = now;

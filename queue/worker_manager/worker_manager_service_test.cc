@@ -3,8 +3,9 @@
 // CRUD and validation, static workers, registration with good and bad
 // proofs, re-registration rotating its single-use secret, stopped and
 // removed workers, the re-registration sunset, the registration timeout,
-// quarantine, and the scopes of a worker's credentials (claiming from its
-// own pool only).
+// quarantine, the scopes of a worker's credentials (claiming from its own
+// pool only), replays of any remembered spent secret, `rotate-keys` over
+// the re-registration secrets, and max_capacity at registration.
 #include <sys/stat.h>
 
 #include <atomic>
@@ -17,6 +18,8 @@
 
 #include "cli/app.h"
 #include "client/environment.h"
+#include "common/crypto/keyring.h"
+#include "common/crypto/secret_file.h"
 #include "common/rpc/grpc_status.h"
 #include "common/slugid.h"
 #include "common/status.h"
@@ -27,8 +30,11 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "pqxx/pqxx"
+#include "queue/auth/auth_system.h"
 #include "queue/auth/testing/auth_test_env.h"
 #include "queue/queue_service/conversions.h"
+#include "queue/queue_service/executor.h"
 #include "queue/worker_manager/worker_manager_system.h"
 #include "worker/registration.h"
 
@@ -121,8 +127,9 @@ class WorkerManagerServiceTest : public ::testing::Test {
 
   absl::StatusOr<v1::RegisterWorkerResponse> Register(
       const std::string& pool, const std::string& id, const std::string& proof,
-      bool supports_reregistration = true) {
+      bool supports_reregistration = true, int capacity = 0) {
     v1::RegisterWorkerRequest request;
+    request.set_capacity(capacity);
     request.set_worker_pool_id(pool);
     request.set_worker_group("g");
     request.set_worker_id(id);
@@ -136,6 +143,17 @@ class WorkerManagerServiceTest : public ::testing::Test {
         wm_->RegisterWorker(NewContext({}).get(), request, &response);
     if (!s.ok()) return ToStatus(s);
     return response;
+  }
+
+  // Sets a new pool registration secret and returns it.
+  absl::StatusOr<std::string> ResetPoolSecret(const std::string& pool) {
+    v1::ResetRegistrationSecretRequest request;
+    request.set_worker_pool_id(pool);
+    v1::ResetRegistrationSecretResponse response;
+    grpc::Status s = wm_->ResetRegistrationSecret(
+        NewContext(env_->root()).get(), request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response.registration_secret();
   }
 
   static TestCredentials As(const v1::RegisterWorkerResponse& r) {
@@ -426,6 +444,21 @@ TEST_F(WorkerManagerServiceTest, StoppedRemovedAndTimedOutWorkersAreRefused) {
   auto stopped = Register("prov/linux", "w1", w1->static_secret());
   EXPECT_TRUE(HasErrorCode(stopped.status(), ErrorCode::kRequestConflict))
       << stopped.status();
+  // Created again, the removed worker is readmitted with a new static
+  // secret; the old one no longer proves anything.
+  auto recreated = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(recreated.ok()) << recreated.status();
+  EXPECT_EQ(recreated->worker().state(), "requested");
+  ASSERT_NE(recreated->static_secret(), w1->static_secret());
+  EXPECT_TRUE(
+      HasErrorCode(Register("prov/linux", "w1", w1->static_secret()).status(),
+                   ErrorCode::kAuthenticationFailed));
+  auto readmitted = Register("prov/linux", "w1", recreated->static_secret());
+  ASSERT_TRUE(readmitted.ok()) << readmitted.status();
+  EXPECT_EQ(readmitted->worker().state(), "running");
+  // A worker that is not stopped cannot be created over.
+  EXPECT_TRUE(HasErrorCode(CreateWorker("prov/linux", "w1").status(),
+                           ErrorCode::kRequestConflict));
 
   // A worker that shut down by itself comes back with its static proof.
   auto w2 = CreateWorker("prov/linux", "w2");
@@ -614,6 +647,282 @@ TEST_F(WorkerManagerServiceTest, QuarantineNeedsAReasonAndAKnownWorker) {
 // claim is recorded on the worker's row (first claim, recent tasks, last
 // seen). A worker the manager does not know (fixed credentials) claims as
 // before.
+TEST_F(WorkerManagerServiceTest, AnySpentSecretIsRefusedAsReplayed) {
+  ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
+  auto created = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto registered = Register("prov/linux", "w1", created->static_secret());
+  ASSERT_TRUE(registered.ok()) << registered.status();
+
+  // secrets[0] from the registration, then five rotations: secrets[0..4]
+  // are spent, secrets[5] is current.
+  std::vector<std::string> secrets = {registered->reregistration_secret()};
+  v1::RegisterWorkerResponse latest = *registered;
+  for (int i = 0; i < 5; ++i) {
+    auto next = Reregister("prov/linux", "w1", secrets.back(), As(latest));
+    ASSERT_TRUE(next.ok()) << i << ": " << next.status();
+    latest = *next;
+    secrets.push_back(latest.reregistration_secret());
+  }
+  for (int spent = 0; spent < 5; ++spent) {
+    auto replay = Reregister("prov/linux", "w1", secrets[spent], As(latest));
+    ASSERT_TRUE(HasErrorCode(replay.status(), ErrorCode::kAuthenticationFailed))
+        << spent << ": " << replay.status();
+    ErrorInfo info = GetErrorInfo(replay.status());
+    EXPECT_EQ(info.details["reason"], "replayed") << spent;
+    EXPECT_EQ(info.details["field"], "reregistration_secret");
+    EXPECT_EQ(info.details["spent_generations_ago"], std::to_string(5 - spent));
+    EXPECT_NE(info.message.find("already used " + std::to_string(5 - spent) +
+                                " re-registration(s) ago"),
+              std::string::npos)
+        << info.message;
+  }
+  auto unknown =
+      Reregister("prov/linux", "w1", secrets[0] + "-not-it", As(latest));
+  EXPECT_EQ(GetErrorInfo(unknown.status()).details["reason"], "unknown");
+
+  // The database holds keyed hashes of spent secrets, never the secrets.
+  {
+    pqxx::connection conn(env_->connection_string());
+    pqxx::nontransaction txn(conn);
+    pqxx::result rows = txn.exec(
+        "SELECT cardinality(spent_secret_hashes) FROM workers "
+        "WHERE worker_id = 'w1'");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0][0].as<int>(), 5);
+  }
+  {
+    pqxx::connection conn(env_->connection_string());
+    pqxx::nontransaction txn(conn);
+    for (const auto& row :
+         txn.exec("SELECT unnest(spent_secret_hashes) FROM workers")) {
+      const std::string hash = pqxx::binarystring(row[0]).str();
+      EXPECT_EQ(hash.size(), 32u);
+      for (const std::string& secret : secrets) {
+        EXPECT_EQ(hash.find(secret), std::string::npos);
+      }
+    }
+  }
+
+  // Refusals changed nothing: the current secret still works.
+  auto ok = Reregister("prov/linux", "w1", secrets.back(), As(latest));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  latest = *ok;
+  secrets.push_back(latest.reregistration_secret());
+
+  // The history is bounded: after kMaxSpentSecrets newer spends, the first
+  // secret is forgotten (then merely wrong), the second still replayed.
+  while (secrets.size() < kMaxSpentSecrets + 2) {
+    auto next = Reregister("prov/linux", "w1", secrets.back(), As(latest));
+    ASSERT_TRUE(next.ok()) << next.status();
+    latest = *next;
+    secrets.push_back(latest.reregistration_secret());
+  }
+  // secrets[0 .. size-2] are spent: size-1 of them, one more than kept.
+  auto forgotten = Reregister("prov/linux", "w1", secrets[0], As(latest));
+  EXPECT_EQ(GetErrorInfo(forgotten.status()).details["reason"], "unknown")
+      << forgotten.status();
+  auto oldest_kept = Reregister("prov/linux", "w1", secrets[1], As(latest));
+  EXPECT_EQ(GetErrorInfo(oldest_kept.status()).details["reason"], "replayed")
+      << oldest_kept.status();
+  EXPECT_EQ(GetErrorInfo(oldest_kept.status()).details["spent_generations_ago"],
+            std::to_string(kMaxSpentSecrets));
+}
+
+TEST_F(WorkerManagerServiceTest, RotateKeysCoversReregistrationSecrets) {
+  ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
+  auto created = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto registered = Register("prov/linux", "w1", created->static_secret());
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  ASSERT_TRUE(CreateWorker("prov/linux", "w2").ok());  // no secret yet
+
+  // A key ring with a new last key k2, as an operator appends it.
+  const crypto::KeyRing& old_ring = env_->auth().keys().keyring;
+  ASSERT_EQ(old_ring.current_key_id(), "k1");
+  auto old_file =
+      crypto::ReadSecretFile(env_->data_dir() + "/keys/crypto-keys");
+  ASSERT_TRUE(old_file.ok()) << old_file.status();
+  std::string old_entries;
+  std::istringstream lines(*old_file);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line[0] != '#') old_entries += line + ",";
+  }
+  auto k2 = crypto::KeyRing::GenerateEntry("k2");
+  ASSERT_TRUE(k2.ok()) << k2.status();
+
+  // The rotate-keys command over the auth columns and the worker store.
+  auth::AuthConfig config;
+  config.crypto_keys.keys = old_entries + *k2;
+  config.batch = 1;
+  std::ostringstream out;
+  absl::Status rotated = auth::RotateKeysCommand(
+      config, env_->data_dir(), env_->connection_string(), &clock_, out,
+      {&system_->store()});
+  ASSERT_TRUE(rotated.ok()) << rotated << "\n" << out.str();
+  EXPECT_NE(out.str().find("workers.reregistration_secret: 1 re-encrypted; 1 "
+                           "under k2"),
+            std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("every encrypted value is under key k2"),
+            std::string::npos)
+      << out.str();
+  auto counts = system_->store().CountByKeyId();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"k2", 1}}));
+  auto stored = system_->store().GetWorker("prov/linux", "g", "w1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->reregistration_key_id, "k2");
+  const std::string path = "prov/linux/g/w1";
+  EXPECT_FALSE(
+      old_ring
+          .Decrypt(stored->reregistration_secret, ReregistrationSecretAd(path))
+          .ok());
+
+  // A WorkerManager that knows only k2 (the old key removed from its
+  // configuration) re-registers the worker with the secret it holds.
+  auto new_only = crypto::KeyRing::Parse(*k2 + "\n", "k2-only");
+  ASSERT_TRUE(new_only.ok()) << new_only.status();
+  queue_service::BoundedExecutor executor(2, 64);
+  WorkerManagerDeps deps;
+  deps.store = &system_->store();
+  deps.tasks = &env_->store();
+  deps.keyring = &*new_only;
+  deps.hasher = &env_->auth().keys().token_hasher;
+  deps.certificates = &env_->auth().certificate_issuer();
+  deps.authorizer = env_->auth().authorizer();
+  deps.clock = &clock_;
+  deps.executor = &executor;
+  WorkerManagerService service(deps);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::WorkerManager::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  v1::ReregisterWorkerRequest request;
+  request.set_worker_pool_id("prov/linux");
+  request.set_worker_group("g");
+  request.set_worker_id("w1");
+  request.set_reregistration_secret(registered->reregistration_secret());
+  v1::RegisterWorkerResponse renewed;
+  grpc::Status s = stub->ReregisterWorker(NewContext(As(*registered)).get(),
+                                          request, &renewed);
+  EXPECT_TRUE(s.ok()) << ToStatus(s);
+  EXPECT_FALSE(renewed.reregistration_secret().empty());
+  // And again with the secret it got, still without k1.
+  request.set_reregistration_secret(renewed.reregistration_secret());
+  v1::RegisterWorkerResponse again;
+  s = stub->ReregisterWorker(NewContext(As(renewed)).get(), request, &again);
+  EXPECT_TRUE(s.ok()) << ToStatus(s);
+  server->Shutdown();
+  executor.Shutdown();
+}
+
+TEST_F(WorkerManagerServiceTest, RegistrationRespectsMaxCapacity) {
+  v1::WorkerPoolConfig config = Config();
+  config.set_min_capacity(5);
+  config.set_max_capacity(5);
+  ASSERT_TRUE(CreatePool("prov/linux", config, env_->root()).ok());
+  auto pool_secret = ResetPoolSecret("prov/linux");
+  ASSERT_TRUE(pool_secret.ok()) << pool_secret.status();
+  const std::string proof = *pool_secret;
+
+  auto stats = [&]() {
+    v1::WorkerPoolIdRequest id;
+    id.set_worker_pool_id("prov/linux");
+    v1::WorkerPoolStats out;
+    EXPECT_TRUE(
+        wm_->GetWorkerPoolStats(NewContext(env_->root()).get(), id, &out).ok());
+    return out;
+  };
+  auto a = Register("prov/linux", "a", proof, true, 2);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = Register("prov/linux", "b", proof, true, 2);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(stats().total_capacity(), 4);
+  EXPECT_TRUE(stats().below_min_capacity());
+
+  // 4 + 2 > 5: refused, naming the numbers, and nothing written.
+  auto c = Register("prov/linux", "c", proof, true, 2);
+  ASSERT_TRUE(HasErrorCode(c.status(), ErrorCode::kRequestConflict))
+      << c.status();
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
+  ErrorInfo info = GetErrorInfo(c.status());
+  EXPECT_EQ(info.details["reason"], "max-capacity");
+  EXPECT_EQ(info.details["max_capacity"], "5");
+  EXPECT_EQ(info.details["current_capacity"], "4");
+  EXPECT_EQ(info.details["requested_capacity"], "2");
+  EXPECT_EQ(info.details["worker_id"], "c");
+  EXPECT_NE(info.message.find("max_capacity of 5"), std::string::npos)
+      << info.message;
+  EXPECT_NE(info.message.find("g/c asks for 2"), std::string::npos)
+      << info.message;
+  EXPECT_TRUE(HasErrorCode(GetWorker("prov/linux", "c").status(),
+                           ErrorCode::kResourceNotFound));
+  EXPECT_EQ(stats().total_capacity(), 4);
+
+  // A worker registering again is counted once: a grows from 2 to 3.
+  auto a_again = Register("prov/linux", "a", proof, true, 3);
+  ASSERT_TRUE(a_again.ok()) << a_again.status();
+  EXPECT_EQ(GetWorker("prov/linux", "a")->capacity(), 3);
+  EXPECT_EQ(stats().total_capacity(), 5);
+  EXPECT_FALSE(stats().below_min_capacity());
+  // ... but not beyond the maximum (2 + 4 > 5); a keeps its 3.
+  auto a_too_big = Register("prov/linux", "a", proof, true, 4);
+  EXPECT_TRUE(HasErrorCode(a_too_big.status(), ErrorCode::kRequestConflict))
+      << a_too_big.status();
+  EXPECT_EQ(GetWorker("prov/linux", "a")->capacity(), 3);
+  EXPECT_EQ(GetWorker("prov/linux", "a")->state(), "running");
+
+  // A stopped worker frees its capacity.
+  v1::WorkerKey key;
+  key.set_worker_pool_id("prov/linux");
+  key.set_worker_group("g");
+  key.set_worker_id("b");
+  v1::WorkerShutdownResponse shut;
+  ASSERT_TRUE(wm_->WorkerShutdown(NewContext(As(*b)).get(), key, &shut).ok());
+  EXPECT_EQ(stats().total_capacity(), 3);
+  EXPECT_TRUE(stats().below_min_capacity());
+  auto c_now = Register("prov/linux", "c", proof, true, 2);
+  ASSERT_TRUE(c_now.ok()) << c_now.status();
+  EXPECT_EQ(stats().total_capacity(), 5);
+
+  // Creating a worker is held to the same limit (5 + 2 > 5).
+  auto e = CreateWorker("prov/linux", "e");
+  EXPECT_TRUE(HasErrorCode(e.status(), ErrorCode::kRequestConflict))
+      << e.status();
+  EXPECT_EQ(GetErrorInfo(e.status()).details["current_capacity"], "5");
+  EXPECT_TRUE(HasErrorCode(GetWorker("prov/linux", "e").status(),
+                           ErrorCode::kResourceNotFound));
+
+  // max_capacity 0 means no limit.
+  v1::UpdateWorkerPoolRequest update;
+  update.set_worker_pool_id("prov/linux");
+  *update.mutable_config() = Config();
+  update.mutable_config()->set_max_capacity(0);
+  v1::WorkerPool updated;
+  ASSERT_TRUE(
+      wm_->UpdateWorkerPool(NewContext(env_->root()).get(), update, &updated)
+          .ok());
+  auto d = Register("prov/linux", "d", proof, true, 50);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(stats().total_capacity(), 55);
+
+  // min above max is refused on update, and changes nothing.
+  update.mutable_config()->set_min_capacity(8);
+  update.mutable_config()->set_max_capacity(4);
+  grpc::Status bad =
+      wm_->UpdateWorkerPool(NewContext(env_->root()).get(), update, &updated);
+  EXPECT_TRUE(HasErrorCode(ToStatus(bad), ErrorCode::kInputError));
+  EXPECT_EQ(GetErrorInfo(ToStatus(bad)).details["field"],
+            "config.max_capacity");
+  EXPECT_EQ(stats().max_capacity(), 0);
+}
+
 TEST_F(WorkerManagerServiceTest, QuarantinedWorkerClaimsNothing) {
   env_->server().queue_service().SetWorkerGate(system_->claim_gate());
   ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());

@@ -28,19 +28,21 @@ namespace drover::queue::worker_manager::sql {
   "WHERE r.state = 'running' AND r.worker_group = w.worker_group AND " \
   "r.worker_id = w.worker_id AND t.task_queue_id = w.worker_pool_id)"
 
-#define DROVER_WM_WORKER_COLUMNS                                              \
-  "w.worker_pool_id, w.worker_group, w.worker_id, w.provider, w.state, "      \
-  "w.capacity, epoch_us(w.created) AS created_us, epoch_us(w.registered) "    \
-  "AS registered_us, epoch_us(w.last_seen) AS last_seen_us, "                 \
-  "epoch_us(w.credentials_expire) AS credentials_expire_us, "                 \
-  "epoch_us(w.expires) AS expires_us, epoch_us(w.quarantine_until) AS "       \
-  "quarantine_until_us, w.quarantine_reason, w.stop_reason, "                 \
-  "encode(w.static_secret_hash, 'hex') AS static_secret_hash, "               \
-  "encode(w.reregistration_secret, 'hex') AS reregistration_secret, "         \
-  "w.reregistration_key_id, encode(w.previous_secret_hash, 'hex') AS "        \
-  "previous_secret_hash, w.supports_reregistration, epoch_us(w.first_claim) " \
-  "AS first_claim_us, w.recent_tasks, w.hostname, w.os, w.engine, "           \
-  "w.worker_version, epoch_us(w.boot_time) AS "                               \
+#define DROVER_WM_WORKER_COLUMNS                                            \
+  "w.worker_pool_id, w.worker_group, w.worker_id, w.provider, w.state, "    \
+  "w.capacity, epoch_us(w.created) AS created_us, epoch_us(w.registered) "  \
+  "AS registered_us, epoch_us(w.last_seen) AS last_seen_us, "               \
+  "epoch_us(w.credentials_expire) AS credentials_expire_us, "               \
+  "epoch_us(w.expires) AS expires_us, epoch_us(w.quarantine_until) AS "     \
+  "quarantine_until_us, w.quarantine_reason, w.stop_reason, "               \
+  "encode(w.static_secret_hash, 'hex') AS static_secret_hash, "             \
+  "encode(w.reregistration_secret, 'hex') AS reregistration_secret, "       \
+  "w.reregistration_key_id, ARRAY(SELECT encode(s.h, 'hex') FROM "          \
+  "unnest(w.spent_secret_hashes) WITH ORDINALITY AS s(h, n) ORDER BY s.n) " \
+  "AS spent_secret_hashes, w.supports_reregistration, "                     \
+  "epoch_us(w.first_claim) AS first_claim_us, w.recent_tasks, w.hostname, " \
+  "w.os, w.engine, "                                                        \
+  "w.worker_version, epoch_us(w.boot_time) AS "                             \
   "boot_time_us, " DROVER_WM_RUNNING_OF_W " AS running_tasks"
 
 // ---- pools -----------------------------------------------------------------
@@ -139,7 +141,8 @@ inline constexpr char kListWorkers[] =
     "AND (w.worker_group, w.worker_id) > ($3, $4) "
     "ORDER BY w.worker_group, w.worker_id LIMIT $5";
 
-// The whole row, $1..$26 in the order of the column list; bytea as hex.
+// The whole row, $1..$26 in the order of the column list; bytea as hex
+// ($18, the spent-secret hashes, as a text[] of hex, order kept).
 // Insert, or (kUpsertWorker) insert-or-replace under the row lock the
 // mutation holds.
 #define DROVER_WM_WORKER_INSERT                                              \
@@ -147,10 +150,12 @@ inline constexpr char kListWorkers[] =
   "state, capacity, created, registered, last_seen, credentials_expire, "    \
   "expires, quarantine_until, quarantine_reason, stop_reason, "              \
   "static_secret_hash, reregistration_secret, reregistration_key_id, "       \
-  "previous_secret_hash, supports_reregistration, first_claim, "             \
+  "spent_secret_hashes, supports_reregistration, first_claim, "              \
   "recent_tasks, hostname, os, engine, worker_version, boot_time) VALUES "   \
   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "           \
-  "decode($15, 'hex'), decode($16, 'hex'), $17, decode($18, 'hex'), $19, "   \
+  "decode($15, 'hex'), decode($16, 'hex'), $17, "                            \
+  "ARRAY(SELECT decode(s.h, 'hex') FROM unnest($18::text[]) WITH "           \
+  "ORDINALITY AS s(h, n) ORDER BY s.n), $19, "                               \
   "$20, $21, $22, $23, $24, $25, $26) "
 
 inline constexpr char kInsertWorker[] = DROVER_WM_WORKER_INSERT
@@ -173,7 +178,7 @@ inline constexpr char kUpsertWorker[] = DROVER_WM_WORKER_INSERT
     "static_secret_hash = EXCLUDED.static_secret_hash, "
     "reregistration_secret = EXCLUDED.reregistration_secret, "
     "reregistration_key_id = EXCLUDED.reregistration_key_id, "
-    "previous_secret_hash = EXCLUDED.previous_secret_hash, "
+    "spent_secret_hashes = EXCLUDED.spent_secret_hashes, "
     "supports_reregistration = EXCLUDED.supports_reregistration, "
     "first_claim = EXCLUDED.first_claim, recent_tasks = EXCLUDED.recent_tasks, "
     "hostname = EXCLUDED.hostname, os = EXCLUDED.os, engine = EXCLUDED.engine, "
@@ -184,6 +189,40 @@ inline constexpr char kRunningRuns[] =
     "SELECT r.task_id, r.run_id FROM runs r JOIN tasks t USING (task_id) "
     "WHERE r.state = 'running' AND r.worker_group = $2 AND r.worker_id = $3 "
     "AND t.task_queue_id = $1 ORDER BY r.task_id, r.run_id";
+
+// Registration against max_capacity. $1 pool. Serialises the capacity
+// checks of one pool's registrations (pools are share-locked, so two
+// registrations would otherwise both see room for themselves).
+inline constexpr char kLockPoolCapacity[] =
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'drover-worker-pool-capacity/' || $1, 0))";
+// $1 pool, $2 group, $3 id: capacity of the pool's workers that are not
+// stopped, other than this one.
+inline constexpr char kOtherWorkersCapacity[] =
+    "SELECT coalesce(sum(capacity), 0) FROM workers WHERE worker_pool_id = $1 "
+    "AND state <> 'stopped' AND (worker_group, worker_id) <> ($2, $3)";
+
+// ---- key rotation (queue/auth/key_rotation.h) ------------------------------
+
+// $1 current key id, $2..$4 after (pool, group, id; exclusive), $5 batch.
+// Rows a registration holds are skipped; it writes the current key anyway.
+inline constexpr char kSelectSecretsToRotate[] =
+    "SELECT worker_pool_id, worker_group, worker_id, "
+    "encode(reregistration_secret, 'hex') AS secret FROM workers "
+    "WHERE reregistration_key_id <> $1 AND (worker_pool_id, worker_group, "
+    "worker_id) > ($2, $3, $4) ORDER BY worker_pool_id, worker_group, "
+    "worker_id LIMIT $5 FOR UPDATE SKIP LOCKED";
+// $1..$3 the worker, $4 new ciphertext (hex), $5 its key id, $6 the
+// ciphertext it replaces (hex).
+inline constexpr char kReplaceSecretCiphertext[] =
+    "UPDATE workers SET reregistration_secret = decode($4, 'hex'), "
+    "reregistration_key_id = $5 WHERE worker_pool_id = $1 AND "
+    "worker_group = $2 AND worker_id = $3 AND "
+    "reregistration_secret = decode($6, 'hex')";
+inline constexpr char kCountSecretsByKeyId[] =
+    "SELECT reregistration_key_id, count(*) FROM workers WHERE "
+    "reregistration_key_id IS NOT NULL GROUP BY reregistration_key_id "
+    "ORDER BY reregistration_key_id";
 
 // ---- stats -----------------------------------------------------------------
 
@@ -282,6 +321,11 @@ inline std::vector<store::PreparedStatement> AllStatements() {
       {"wm_insert_new_worker", kInsertNewWorker},
       {"wm_upsert_worker", kUpsertWorker},
       {"wm_running_runs", kRunningRuns},
+      {"wm_lock_pool_capacity", kLockPoolCapacity},
+      {"wm_other_workers_capacity", kOtherWorkersCapacity},
+      {"wm_select_secrets_to_rotate", kSelectSecretsToRotate},
+      {"wm_replace_secret_ciphertext", kReplaceSecretCiphertext},
+      {"wm_count_secrets_by_key_id", kCountSecretsByKeyId},
       {"wm_pool_stats", kPoolStats},
       {"wm_list_pool_stats", kListPoolStats},
       {"wm_stop_credentials_expired", kStopCredentialsExpired},

@@ -91,7 +91,10 @@ absl::StatusOr<WorkerRecord> WorkerFromRow(const pqxx::row& row) {
   w.static_secret_hash = FromHexField(row["static_secret_hash"]);
   w.reregistration_secret = FromHexField(row["reregistration_secret"]);
   w.reregistration_key_id = pg::TextOrEmpty(row["reregistration_key_id"]);
-  w.previous_secret_hash = FromHexField(row["previous_secret_hash"]);
+  for (const std::string& hex :
+       pg::TextArrayField(row["spent_secret_hashes"])) {
+    w.spent_secret_hashes.push_back(absl::HexStringToBytes(hex));
+  }
   w.supports_reregistration = row["supports_reregistration"].as<bool>();
   w.first_claim = pg::OptionalTime(row["first_claim_us"]);
   w.recent_tasks = pg::TextArrayField(row["recent_tasks"]);
@@ -134,6 +137,13 @@ pqxx::result ExecPool(pqxx::work& txn, const char* statement,
       n.Time(c.reregistration_sunset), c.worker_config, pg::TimeParam(now));
 }
 
+std::string SpentHashesParam(const std::vector<std::string>& hashes) {
+  std::vector<std::string> hex;
+  hex.reserve(hashes.size());
+  for (const std::string& h : hashes) hex.push_back(ToHex(h));
+  return pg::TextArrayParam(hex);
+}
+
 pqxx::result ExecWorkerRow(pqxx::work& txn, const char* statement,
                            const WorkerRecord& w) {
   NullableParams n;
@@ -144,7 +154,7 @@ pqxx::result ExecWorkerRow(pqxx::work& txn, const char* statement,
       n.Time(w.credentials_expire), pg::TimeParam(w.expires),
       n.Time(w.quarantine_until), w.quarantine_reason, w.stop_reason,
       n.Hex(w.static_secret_hash), n.Hex(w.reregistration_secret),
-      n.Text(w.reregistration_key_id), n.Hex(w.previous_secret_hash),
+      n.Text(w.reregistration_key_id), SpentHashesParam(w.spent_secret_hashes),
       w.supports_reregistration, n.Time(w.first_claim),
       pg::TextArrayParam(w.recent_tasks), w.facts.hostname, w.facts.os,
       w.facts.engine, w.facts.worker_version, n.Time(w.facts.boot_time));
@@ -405,16 +415,27 @@ absl::StatusOr<store::Page<WorkerRecord>> WorkerStore::ListWorkers(
       });
 }
 
-absl::StatusOr<WorkerRecord> WorkerStore::MutateWorker(
-    const std::string& pool, const std::string& group, const std::string& id,
-    const Mutation& mutation) {
+absl::StatusOr<WorkerRecord> WorkerStore::MutateWorker(const std::string& pool,
+                                                       const std::string& group,
+                                                       const std::string& id,
+                                                       const Mutation& mutation,
+                                                       bool count_capacity) {
   return RunTransaction<pqxx::work>(
       *pool_, "MutateWorker",
       [&](pqxx::work& txn) -> absl::StatusOr<WorkerRecord> {
         pqxx::result pool_rows =
             txn.exec_prepared("wm_select_pool_for_share", pool);
         if (pool_rows.empty()) return PoolNotFound(pool);
-        const PoolRecord pool_record = PoolFromRow(pool_rows[0]);
+        PoolRecord pool_record = PoolFromRow(pool_rows[0]);
+        if (count_capacity) {
+          // Taken after the pool's share lock and before any worker row,
+          // in the same order by every registration: no lock cycle.
+          txn.exec_prepared("wm_lock_pool_capacity", pool);
+          pool_record.other_workers_capacity =
+              txn.exec_prepared("wm_other_workers_capacity", pool, group,
+                                id)[0][0]
+                  .as<int64_t>();
+        }
         std::optional<WorkerRecord> current;
         pqxx::result rows =
             txn.exec_prepared("wm_select_worker_for_update", pool, group, id);
@@ -508,6 +529,69 @@ absl::StatusOr<ExpiryCounts> WorkerStore::ExpireWorkers(int batch) {
         counts.deleted = static_cast<int>(
             txn.exec_prepared("wm_delete_expired_workers", now_param, batch)
                 .size());
+        return counts;
+      });
+}
+
+absl::StatusOr<auth::RotationBatch> WorkerStore::RotateBatch(
+    const crypto::KeyRing& keyring, const std::string& after, int batch) {
+  const std::string current = keyring.current_key_id();
+  // `after` is "pool/group/id"; groups and ids hold no '/', pools one.
+  std::string after_pool, after_group, after_id;
+  if (!after.empty()) {
+    const size_t id_slash = after.rfind('/');
+    const size_t group_slash = id_slash == std::string::npos || id_slash == 0
+                                   ? std::string::npos
+                                   : after.rfind('/', id_slash - 1);
+    if (group_slash == std::string::npos) {
+      return InputError("after", after, "not a pool/group/id worker key");
+    }
+    after_pool = after.substr(0, group_slash);
+    after_group = after.substr(group_slash + 1, id_slash - group_slash - 1);
+    after_id = after.substr(id_slash + 1);
+  }
+  return RunTransaction<pqxx::work>(
+      *pool_, "RotateWorkerSecrets",
+      [&](pqxx::work& txn) -> absl::StatusOr<auth::RotationBatch> {
+        auth::RotationBatch done;
+        pqxx::result rows =
+            txn.exec_prepared("wm_select_secrets_to_rotate", current,
+                              after_pool, after_group, after_id, batch);
+        done.done = static_cast<int>(rows.size()) < batch;
+        for (const pqxx::row& row : rows) {
+          const std::string path = std::string(row["worker_pool_id"].c_str()) +
+                                   "/" + row["worker_group"].c_str() + "/" +
+                                   row["worker_id"].c_str();
+          const std::string value = FromHexField(row["secret"]);
+          done.last_key = path;
+          absl::StatusOr<std::optional<std::string>> again =
+              keyring.Reencrypt(value, ReregistrationSecretAd(path));
+          if (!again.ok()) {
+            done.failed.push_back(path);
+            continue;
+          }
+          // nullopt: already under the current key, only key_id lagged.
+          const std::string& replacement = again->has_value() ? **again : value;
+          txn.exec_prepared(
+              "wm_replace_secret_ciphertext", row["worker_pool_id"].c_str(),
+              row["worker_group"].c_str(), row["worker_id"].c_str(),
+              ToHex(replacement), current, ToHex(value));
+          ++done.reencrypted;
+        }
+        return done;
+      });
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> WorkerStore::CountByKeyId() {
+  return RunTransaction<pqxx::nontransaction>(
+      *pool_, "CountWorkerSecretsByKeyId",
+      [&](pqxx::nontransaction& txn)
+          -> absl::StatusOr<std::map<std::string, int64_t>> {
+        std::map<std::string, int64_t> counts;
+        for (const pqxx::row& row :
+             txn.exec_prepared("wm_count_secrets_by_key_id")) {
+          counts[row[0].c_str()] = row[1].as<int64_t>();
+        }
         return counts;
       });
 }

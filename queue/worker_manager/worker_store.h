@@ -14,11 +14,14 @@
 #ifndef DROVER_QUEUE_WORKER_MANAGER_WORKER_STORE_H_
 #define DROVER_QUEUE_WORKER_MANAGER_WORKER_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,12 +29,17 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/crypto/keyring.h"
+#include "queue/auth/key_rotation.h"
 #include "queue/store/pg_pool.h"
 #include "queue/store/types.h"
 
 namespace drover::queue::worker_manager {
 
 inline constexpr int kMaxRecentTasks = 20;
+// Spent re-registration secrets remembered per worker (as keyed hashes) so
+// that any of them is refused as a replay (migrations/0510).
+inline constexpr size_t kMaxSpentSecrets = 16;
 
 struct PoolConfig {
   std::string description;
@@ -55,6 +63,10 @@ struct PoolRecord {
   absl::Time last_modified;
   // Keyed hash of the pool's registration secret; empty when none.
   std::string registration_secret_hash;
+  // Only inside a mutation of MutateWorker with `count_capacity`: the total
+  // capacity of the pool's workers that are not stopped, other than the
+  // one being mutated, read while no other such mutation of the pool runs.
+  std::optional<int64_t> other_workers_capacity;
 };
 
 struct WorkerFactsRecord {
@@ -92,8 +104,9 @@ struct WorkerRecord {
   // registration.
   std::string reregistration_secret;
   std::string reregistration_key_id;
-  // Keyed hash of the secret the current one replaced; empty if none.
-  std::string previous_secret_hash;
+  // Keyed hashes of the last kMaxSpentSecrets secrets the worker spent,
+  // newest first.
+  std::vector<std::string> spent_secret_hashes;
   bool supports_reregistration = false;
   std::optional<absl::Time> first_claim;
   std::vector<std::string> recent_tasks;
@@ -137,11 +150,18 @@ struct ExpiryCounts {
   int deleted = 0;
 };
 
+// Where a worker's re-registration secret belongs, bound into its
+// ciphertext: "<pool>/<group>/<id>" (must outlive the returned value).
+inline crypto::AssociatedData ReregistrationSecretAd(
+    std::string_view worker_path) {
+  return {"workers", "reregistration_secret", worker_path};
+}
+
 // ResourceNotFound naming the worker (pool, group and id in the details).
 absl::Status WorkerNotFound(const std::string& pool, const std::string& group,
                             const std::string& id);
 
-class WorkerStore {
+class WorkerStore final : public auth::EncryptedColumn {
  public:
   // The mutation of MutateWorker: given the pool and the current row (none
   // when it does not exist), the row to write, or an error (nothing is
@@ -185,12 +205,16 @@ class WorkerStore {
       const std::string& pool, const std::vector<WorkerState>& states,
       const std::string& after, int limit);
   // Runs `mutation` with the pool share-locked and the worker row locked,
-  // then writes the row it returns (insert or update). Errors:
+  // then writes the row it returns (insert or update). With
+  // `count_capacity` (registrations against max_capacity) it also takes the
+  // pool's capacity lock, so such mutations of one pool run one at a time,
+  // and fills PoolRecord::other_workers_capacity. Errors:
   // ResourceNotFound (pool); the mutation's.
   absl::StatusOr<WorkerRecord> MutateWorker(const std::string& pool,
                                             const std::string& group,
                                             const std::string& id,
-                                            const Mutation& mutation);
+                                            const Mutation& mutation,
+                                            bool count_capacity = false);
 
   // For ClaimWork: the worker's quarantine end (nullopt when none), or
   // ResourceNotFound when the worker is not managed here; moves last_seen
@@ -220,6 +244,16 @@ class WorkerStore {
   // the pool's queue-inactivity timeout; deletes rows past `expires`.
   // Replicas share the work (SKIP LOCKED).
   absl::StatusOr<ExpiryCounts> ExpireWorkers(int batch);
+
+  // auth::EncryptedColumn: workers.reregistration_secret, for
+  // `drover-queue rotate-keys`. Row keys in reports are "pool/group/id".
+  std::string_view column_name() const override {
+    return "workers.reregistration_secret";
+  }
+  absl::StatusOr<auth::RotationBatch> RotateBatch(
+      const crypto::KeyRing& keyring, const std::string& after,
+      int batch) override;
+  absl::StatusOr<std::map<std::string, int64_t>> CountByKeyId() override;
 
  private:
   WorkerStore(std::unique_ptr<store::PgConnectionPool> pool, const Clock* clock)

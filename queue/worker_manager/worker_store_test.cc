@@ -1,11 +1,14 @@
 // WorkerStore on a real, throw-away PostgreSQL: pool CRUD, the guarded
 // worker mutation, listings, statistics with workers in every state and
-// tasks pending and claimed, and the lifecycle resolver.
+// tasks pending and claimed, the lifecycle resolver, key rotation of the
+// re-registration secrets, and the capacity count registrations check.
 #include "queue/worker_manager/worker_store.h"
 
+#include <map>
 #include <memory>
 #include <string>
 
+#include "common/crypto/keyring.h"
 #include "common/slugid.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
@@ -168,7 +171,10 @@ TEST_F(WorkerStoreTest, MutationRoundTripsEveryColumnAndRollsBackOnError) {
         w.static_secret_hash = std::string(32, '\x01');
         w.reregistration_secret = std::string("\x01\x02\x00\xff", 4);
         w.reregistration_key_id = "k1";
-        w.previous_secret_hash = std::string(32, '\x02');
+        // Order matters: newest first.
+        w.spent_secret_hashes = {std::string(32, '\x02'),
+                                 std::string(32, '\x00'),
+                                 std::string(32, '\x03')};
         w.supports_reregistration = true;
         w.first_claim = clock_.Now();
         w.recent_tasks = {"t1/0", "t2/1"};
@@ -186,7 +192,10 @@ TEST_F(WorkerStoreTest, MutationRoundTripsEveryColumnAndRollsBackOnError) {
   EXPECT_EQ(read->static_secret_hash, std::string(32, '\x01'));
   EXPECT_EQ(read->reregistration_secret, std::string("\x01\x02\x00\xff", 4));
   EXPECT_EQ(read->reregistration_key_id, "k1");
-  EXPECT_EQ(read->previous_secret_hash, std::string(32, '\x02'));
+  EXPECT_EQ(read->spent_secret_hashes,
+            (std::vector<std::string>{std::string(32, '\x02'),
+                                      std::string(32, '\x00'),
+                                      std::string(32, '\x03')}));
   EXPECT_TRUE(read->supports_reregistration);
   EXPECT_EQ(read->recent_tasks, (std::vector<std::string>{"t1/0", "t2/1"}));
   EXPECT_EQ(read->facts.hostname, "host1");
@@ -348,6 +357,120 @@ TEST_F(WorkerStoreTest, ExpiredCredentialsStopTheWorker) {
   auto w = store_->GetWorker("prov/linux", "g", "run");
   EXPECT_EQ(w->state, WorkerState::kStopped);
   EXPECT_EQ(w->stop_reason, "credentials-expired");
+}
+
+TEST_F(WorkerStoreTest, RotationReencryptsSecretsInResumableBatches) {
+  auto k1 = crypto::KeyRing::GenerateEntry("k1");
+  auto k2 = crypto::KeyRing::GenerateEntry("k2");
+  ASSERT_TRUE(k1.ok() && k2.ok());
+  auto old_ring = crypto::KeyRing::Parse(*k1, "old");
+  auto new_ring = crypto::KeyRing::Parse(*k1 + "\n" + *k2, "new");
+  ASSERT_TRUE(old_ring.ok() && new_ring.ok());
+  ASSERT_TRUE(store_->CreatePool("prov/linux", Config()).ok());
+  ASSERT_TRUE(store_->CreatePool("prov/mac", Config()).ok());
+  // Three workers with a secret under k1 (two pools), one without any, and
+  // one whose ciphertext belongs to another row (cannot decrypt here).
+  const std::vector<std::pair<std::string, std::string>> keys = {
+      {"prov/linux", "a"}, {"prov/linux", "b"}, {"prov/mac", "a"}};
+  for (const auto& [pool, id] : keys) {
+    ASSERT_TRUE(PutWorker(pool, id, WorkerState::kRunning, 1).ok());
+  }
+  ASSERT_TRUE(PutWorker("prov/mac", "none", WorkerState::kRequested, 1).ok());
+  ASSERT_TRUE(PutWorker("prov/mac", "moved", WorkerState::kRunning, 1).ok());
+  auto set_secret = [&](const std::string& pool, const std::string& id,
+                        const std::string& ciphertext) {
+    return store_->MutateWorker(
+        pool, "g", id,
+        [&](const PoolRecord&, const std::optional<WorkerRecord>& current)
+            -> absl::StatusOr<WorkerRecord> {
+          WorkerRecord w = *current;
+          w.reregistration_secret = ciphertext;
+          w.reregistration_key_id = "k1";
+          return w;
+        });
+  };
+  for (const auto& [pool, id] : keys) {
+    const std::string path = pool + "/g/" + id;
+    auto ct =
+        old_ring->Encrypt("secret-of-" + path, ReregistrationSecretAd(path));
+    ASSERT_TRUE(ct.ok());
+    ASSERT_TRUE(set_secret(pool, id, *ct).ok());
+  }
+  auto foreign = old_ring->Encrypt("x", ReregistrationSecretAd("prov/mac/g/a"));
+  ASSERT_TRUE(foreign.ok());
+  ASSERT_TRUE(set_secret("prov/mac", "moved", *foreign).ok());
+
+  // Interrupted after one batch of two, then resumed from its last key.
+  auto first = store_->RotateBatch(*new_ring, "", 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->reencrypted, 2);
+  EXPECT_EQ(first->last_key, "prov/linux/g/b");
+  EXPECT_FALSE(first->done);
+  auto counts = store_->CountByKeyId();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"k1", 2}, {"k2", 2}}));
+  auto rest = store_->RotateBatch(*new_ring, first->last_key, 2);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->reencrypted, 1);
+  EXPECT_EQ(rest->failed, (std::vector<std::string>{"prov/mac/g/moved"}));
+  auto end = store_->RotateBatch(*new_ring, rest->last_key, 2);
+  ASSERT_TRUE(end.ok());
+  EXPECT_TRUE(end->done);
+  EXPECT_EQ(end->reencrypted, 0);
+  counts = store_->CountByKeyId();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"k1", 1}, {"k2", 3}}));
+
+  auto k2_only = crypto::KeyRing::Parse(*k2, "k2-only");
+  ASSERT_TRUE(k2_only.ok());
+  for (const auto& [pool, id] : keys) {
+    const std::string path = pool + "/g/" + id;
+    auto w = store_->GetWorker(pool, "g", id);
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(w->reregistration_key_id, "k2");
+    auto plain = k2_only->Decrypt(w->reregistration_secret,
+                                  ReregistrationSecretAd(path));
+    ASSERT_TRUE(plain.ok()) << path << ": " << plain.status();
+    EXPECT_EQ(*plain, "secret-of-" + path);
+  }
+  EXPECT_TRUE(store_->GetWorker("prov/mac", "g", "none")
+                  ->reregistration_secret.empty());
+  EXPECT_TRUE(
+      HasErrorCode(store_->RotateBatch(*new_ring, "no-slashes", 2).status(),
+                   ErrorCode::kInputError));
+}
+
+TEST_F(WorkerStoreTest, CountCapacityReadsTheOtherLiveWorkers) {
+  ASSERT_TRUE(store_->CreatePool("prov/linux", Config()).ok());
+  ASSERT_TRUE(PutWorker("prov/linux", "a", WorkerState::kRunning, 3).ok());
+  ASSERT_TRUE(PutWorker("prov/linux", "b", WorkerState::kRequested, 2).ok());
+  ASSERT_TRUE(PutWorker("prov/linux", "c", WorkerState::kStopping, 4).ok());
+  ASSERT_TRUE(PutWorker("prov/linux", "d", WorkerState::kStopped, 100).ok());
+  std::optional<int64_t> seen;
+  std::optional<int64_t> seen_without = 0;
+  auto read = [&](const std::string& id, bool count,
+                  std::optional<int64_t>* out) {
+    return store_->MutateWorker(
+        "prov/linux", "g", id,
+        [&](const PoolRecord& pool, const std::optional<WorkerRecord>&)
+            -> absl::StatusOr<WorkerRecord> {
+          *out = pool.other_workers_capacity;
+          return ConflictError("read only");
+        },
+        count);
+  };
+  // The mutations refuse, so they only read.
+  EXPECT_TRUE(HasErrorCode(read("a", true, &seen).status(),
+                           ErrorCode::kRequestConflict));
+  EXPECT_EQ(seen, 6);  // b + c, not a itself, not the stopped d
+  EXPECT_TRUE(HasErrorCode(read("new", true, &seen).status(),
+                           ErrorCode::kRequestConflict));
+  EXPECT_EQ(seen, 9);
+  EXPECT_TRUE(HasErrorCode(read("a", false, &seen_without).status(),
+                           ErrorCode::kRequestConflict));
+  EXPECT_FALSE(seen_without.has_value());
+  EXPECT_TRUE(HasErrorCode(store_->GetWorker("prov/linux", "g", "new").status(),
+                           ErrorCode::kResourceNotFound));
 }
 
 }  // namespace
