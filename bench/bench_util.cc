@@ -115,6 +115,23 @@ std::optional<int64_t> ReadPeakRssKib(pid_t pid) {
   return ReadStatusField(pid, "VmHWM");
 }
 
+std::optional<double> ReadCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // The command name (field 2) may hold spaces; fields after its closing
+  // parenthesis are plain. utime and stime are fields 14 and 15.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 nlohmann::json MachineDescription() {
   nlohmann::json machine;
   std::ifstream cpuinfo("/proc/cpuinfo");

@@ -70,6 +70,8 @@ std::array<double, 3> LoadAverage();
 // process or the field is missing.
 std::optional<int64_t> ReadRssKib(pid_t pid);
 std::optional<int64_t> ReadPeakRssKib(pid_t pid);
+// User + system CPU time a process has used, in seconds (/proc/<pid>/stat).
+std::optional<double> ReadCpuSeconds(pid_t pid);
 
 // CPU model, core count, memory, kernel and load average, for reports.
 nlohmann::json MachineDescription();

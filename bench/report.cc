@@ -224,6 +224,16 @@ int main(int argc, char** argv) {
          "",
          {},
          ""});
+    const nlohmann::json& results = (*doc)["results"];
+    if (results.is_object() && results.contains("idle_cpu_percent") &&
+        Num(*doc, {"results", "idle_cpu_percent"}) >= 0) {
+      const double idle_cpu = Num(*doc, {"results", "idle_cpu_percent"});
+      add({"idle worker CPU", idle_cpu, "% core", "", {},
+           "watched with nothing to run"});
+      add({"idle worker RSS",
+           Num(*doc, {"results", "idle_rss_kib"}) / 1024.0, "MiB", "", {},
+           ""});
+    }
   }
 
   if (auto doc = Load(base / "many_workers.json")) {

@@ -95,12 +95,16 @@ int main(int argc, char** argv) {
   int tasks = 200;
   int capacity = 1;
   int timeout_s = 600;
+  int idle_seconds = 10;
   app.add_option("--worker-binary", worker_binary, "Path of drover-worker")
       ->required();
   app.add_option("--work-dir", work_dir,
                  "Worker directory (default: a fresh one under /tmp)");
   app.add_option("--tasks", tasks, "Tasks to run")->capture_default_str();
   app.add_option("--capacity", capacity, "The worker's capacity")
+      ->capture_default_str();
+  app.add_option("--idle-seconds", idle_seconds,
+                 "After the tasks, how long the idle worker is watched")
       ->capture_default_str();
   app.add_option("--timeout", timeout_s, "Give up after this many seconds")
       ->capture_default_str();
@@ -183,6 +187,19 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   SteadyClock::time_point end = SteadyClock::now();
+  // The worker idle (its long poll parked, nothing to run): CPU it burns
+  // and the memory it holds.
+  double idle_cpu_percent = -1;
+  int64_t idle_rss_kib = -1;
+  if (*pid > 0 && drained && idle_seconds > 0) {
+    std::optional<double> cpu_before = ReadCpuSeconds(*pid);
+    std::this_thread::sleep_for(std::chrono::seconds(idle_seconds));
+    std::optional<double> cpu_after = ReadCpuSeconds(*pid);
+    if (cpu_before && cpu_after) {
+      idle_cpu_percent = 100.0 * (*cpu_after - *cpu_before) / idle_seconds;
+    }
+    idle_rss_kib = ReadRssKib(*pid).value_or(-1);
+  }
   if (*pid > 0) StopProcess(*pid, std::chrono::seconds(30));
 
   // The worker's own account of every run.
@@ -238,6 +255,13 @@ int main(int argc, char** argv) {
   table.Add("claim->resolved p99 (server)",
             server_claim_to_resolved.Percentile(99), "ms");
   table.Add("tasks/s through one worker", completed_lines / seconds, "tasks/s");
+  if (idle_cpu_percent >= 0) {
+    table.Add("idle worker CPU", idle_cpu_percent, "% of a core",
+              absl::StrCat("over ", idle_seconds, " s with nothing to run"));
+  }
+  if (idle_rss_kib >= 0) {
+    table.Add("idle worker RSS", idle_rss_kib / 1024.0, "MiB");
+  }
   table.Print(std::cout);
   const bool complete = drained && completed_lines == tasks;
   if (!complete) {
@@ -263,6 +287,8 @@ int main(int argc, char** argv) {
         {"completed_runs", completed_lines},
         {"other_runs", other_lines},
         {"tasks_per_second", completed_lines / seconds},
+        {"idle_cpu_percent", idle_cpu_percent},
+        {"idle_rss_kib", idle_rss_kib},
         {"error", error}}},
       {"table", table.ToJson()}};
   if (auto s = WriteJson(common.json_path, doc); !s.ok()) {
