@@ -48,6 +48,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using tests::support::Child;
 using tests::support::ChildEnvironment;
+using tests::support::CliResult;
 using tests::support::ConnectUnix;
 using tests::support::Describe;
 using tests::support::DockerUnavailableReason;
@@ -151,18 +152,6 @@ class DockerSocketProxy {
   std::thread accept_thread_;
   std::vector<std::thread> pumps_;
 };
-
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const CliResult& r) {
-  return os << "exit " << r.code << "\n--- stdout\n"
-            << r.out << "\n--- stderr\n"
-            << r.err;
-}
 
 class ArtifactsEndToEndTest : public ::testing::Test {
  protected:

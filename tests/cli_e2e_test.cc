@@ -31,6 +31,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/e2e_support.h"
 
 extern char** environ;
 
@@ -40,12 +41,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+using tests::support::CliResult;
+using tests::support::ReadFile;
 
 // The test's environment minus every DROVER_* variable (both binaries read
 // their configuration from those), plus `extra`.
@@ -97,18 +94,6 @@ std::optional<int> WaitFor(pid_t pid, absl::Duration timeout) {
     if (absl::Now() >= until) return std::nullopt;
     absl::SleepFor(absl::Milliseconds(20));
   }
-}
-
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const CliResult& r) {
-  return os << "exit " << r.code << "\n--- stdout\n"
-            << r.out << "--- stderr\n"
-            << r.err;
 }
 
 class CliEndToEndTest : public ::testing::Test {

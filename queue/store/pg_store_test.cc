@@ -597,8 +597,7 @@ TEST_F(PgStoreTest, ConcurrentReportsShareBatches) {
   for (auto& t : reporters) t.join();
   EXPECT_EQ(failures.load(), 0);
   // A report of a run that is no longer running is still a conflict.
-  auto late =
-      store.ResolveRun(parents[1].task_id, 0, RunState::kFailed, "");
+  auto late = store.ResolveRun(parents[1].task_id, 0, RunState::kFailed, "");
   EXPECT_FALSE(late.ok());
 
   auto sink_status = store.GetTaskStatus(sink.task_id);
@@ -616,6 +615,64 @@ TEST_F(PgStoreTest, ConcurrentReportsShareBatches) {
                              std::string("fanin/q"))[0]
                 .as<int>(),
             kParents);
+}
+
+// A batch that cannot go together is split, deterministically: while one
+// batch is held (a row lock on its task), a parent and its force-scheduled
+// child queue up and then go as one batch, which the statement reports as
+// overlapping; the store rolls it back and resolves them one at a time.
+TEST_F(PgStoreTest, OverlappingBatchIsSplit) {
+  PgStoreOptions options;
+  options.connection_string = connection_string();
+  options.pool_size = 4;
+  options.resolution_batches_in_flight = 1;
+  auto opened = PgStore::Open(options, &clock_);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  PgStore& store = **opened;
+  Task held = SampleTask(clock_, "split/q");
+  Task parent = SampleTask(clock_, "split/q");
+  Task child = SampleTask(clock_, "split/q");
+  child.dependencies = {parent.task_id};
+  for (const Task* t : {&held, &parent, &child}) {
+    ASSERT_TRUE(store.CreateTask(*t).ok());
+  }
+  ASSERT_TRUE(store.ScheduleTask(child.task_id).ok());
+  auto claimed = store.ClaimWork("split/q", "g", "w", 10, absl::Minutes(5));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 3u);
+
+  pqxx::connection locker(connection_string());
+  pqxx::work lock(locker);
+  lock.exec_params("SELECT 1 FROM tasks WHERE task_id = $1 FOR UPDATE",
+                   held.task_id);
+  std::atomic<int> failures{0};
+  auto report = [&](const std::string& id) {
+    auto status = store.ResolveRun(id, 0, RunState::kCompleted, "");
+    if (!status.ok() || status->state != "completed") failures++;
+  };
+  std::thread first([&] { report(held.task_id); });
+  // The held report occupies the only batch; the next two queue behind it.
+  absl::SleepFor(absl::Milliseconds(300));
+  std::thread second([&] { report(parent.task_id); });
+  std::thread third([&] { report(child.task_id); });
+  absl::SleepFor(absl::Milliseconds(300));
+  lock.abort();
+  first.join();
+  second.join();
+  third.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (const Task* t : {&held, &parent, &child}) {
+    auto status = store.GetTaskStatus(t->task_id);
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->state, "completed") << t->task_id;
+    ASSERT_EQ(status->runs.size(), 1u) << t->task_id;
+  }
+  pqxx::nontransaction txn(locker);
+  EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM events WHERE kind = "
+                             "'task-completed' AND task_queue_id = $1",
+                             std::string("split/q"))[0]
+                .as<int>(),
+            3);
 }
 
 // Many workers claiming and completing concurrently: the no-op throughput

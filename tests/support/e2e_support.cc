@@ -32,6 +32,12 @@ namespace drover::tests::support {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+std::ostream& operator<<(std::ostream& os, const CliResult& r) {
+  return os << "exit " << r.code << "\n--- stdout\n"
+            << r.out << "\n--- stderr\n"
+            << r.err;
+}
+
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,15 @@ namespace drover::tests::support {
 
 // The whole file ("" when it cannot be read), bytes as they are.
 std::string ReadFile(const std::filesystem::path& path);
+
+// What a run of the `drover` CLI printed and how it exited; printed in
+// full when an assertion on it fails.
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+std::ostream& operator<<(std::ostream& os, const CliResult& r);
 
 // Polls `condition` every `step` until it holds or `timeout` passed;
 // returns its last value.
