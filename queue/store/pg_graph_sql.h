@@ -392,17 +392,26 @@ SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS drawn
 FROM event_ids
 )sql"};
 
-// The xmax of a fresh snapshot: every transaction with a smaller xid was
-// running or done when it was taken.
-inline constexpr PreparedStatement kSnapshotXmax = {"drover_snapshot_xmax",
-                                                    R"sql(
-SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax
+// The transactions running now that have an xid (each holds the lock on
+// its own xid from the moment it is assigned until after its commit is
+// visible). A snapshot cannot answer this: its xmax is the newest
+// *completed* xid + 1, so a transaction assigned a newer xid is missing
+// from both its xip list and its xmin.
+inline constexpr PreparedStatement kRunningWriters = {"drover_running_writers",
+                                                      R"sql(
+SELECT coalesce(array_agg(transactionid), '{}')::text AS xids
+FROM pg_locks
+WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted
+  AND pid <> pg_backend_pid()
 )sql"};
 
-// Whether every transaction with an xid below $1 has ended.
-inline constexpr PreparedStatement kTransactionsEndedBefore = {
-    "drover_transactions_ended_before", R"sql(
-SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8 AS ended
+// Whether every transaction of $1 (kRunningWriters) has ended.
+inline constexpr PreparedStatement kWritersEnded = {"drover_writers_ended",
+                                                    R"sql(
+SELECT NOT EXISTS (SELECT 1 FROM pg_locks
+                   WHERE locktype = 'transactionid'
+                     AND mode = 'ExclusiveLock' AND granted
+                     AND transactionid = ANY ($1::text::xid[])) AS ended
 )sql"};
 
 // Events with $1 < id <= $2 matching the filters ($3 group, $4 queue, $5
@@ -512,7 +521,7 @@ inline constexpr PreparedStatement kGraphStatements[] = {
     kTaskGroupInfo,          kSealTaskGroup,
     kLockUnresolvedGroupTasks, kChangeTaskPriority,
     kChangeTaskGroupPriority, kEventIdsDrawn,
-    kSnapshotXmax,           kTransactionsEndedBefore,
+    kRunningWriters,         kWritersEnded,
     kReadEvents,             kAnnounceResolvedGroups,
     kDeleteExpiredEvents,    kDeleteStaleGraphStages,
     kGraphBatchDifferences,  kFindGraphCommit,

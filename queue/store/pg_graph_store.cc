@@ -336,14 +336,17 @@ absl::StatusOr<int64_t> DrawnEventIds(pqxx::transaction_base& txn) {
 }
 
 // Waits until every transaction that may have drawn an event id so far
-// has ended (see migration 0300); false when `max_wait` passed first.
+// has ended (see migration 0300: a writer takes its xid before it draws an
+// id, so every id drawn before this call belongs to a transaction that is
+// done or holds its xid lock now); false when `max_wait` passed first.
 bool WaitForWriters(pqxx::transaction_base& txn, absl::Duration max_wait) {
-  std::string xmax =
-      txn.exec_prepared1(sql::kSnapshotXmax.name)["xmax"].c_str();
+  std::string running =
+      txn.exec_prepared1(sql::kRunningWriters.name)["xids"].c_str();
+  if (running == "{}") return true;
   absl::Time give_up = absl::Now() + max_wait;
   absl::Duration pause = absl::Microseconds(200);
   for (;;) {
-    if (txn.exec_prepared1(sql::kTransactionsEndedBefore.name, xmax)["ended"]
+    if (txn.exec_prepared1(sql::kWritersEnded.name, running)["ended"]
             .as<bool>()) {
       return true;
     }
