@@ -80,18 +80,22 @@ WHERE graph_id = $1
 // SHARE so none resolves or expires unseen before the commit.
 inline constexpr PreparedStatement kLockExternalDependencies = {
     "drover_lock_external_dependencies", R"sql(
-SELECT task_id, epoch_us(expires) AS expires_us
-FROM tasks
-WHERE task_id = ANY ($1::text[])
-ORDER BY task_id
-FOR SHARE
+SELECT t.task_id, epoch_us(t.expires) AS expires_us
+FROM unnest($1::text[]) AS u(task_id) JOIN tasks t USING (task_id)
+ORDER BY t.task_id
+FOR SHARE OF t
 )sql"};
 
-// Ids among $1 that are taken already (at most 20).
+// Ids among $1 that are taken already (at most 20). $1 holds every id of
+// a graph: joined against unnest, whose row count the planner knows, it is
+// probed through the primary key; as "= ANY ($1)" the planner took a
+// sequential scan testing every row against the whole array (28 s for a
+// 100,000-task graph over 10,000 stored tasks).
 inline constexpr PreparedStatement kExistingTaskIds = {
     "drover_existing_task_ids", R"sql(
-SELECT task_id FROM tasks WHERE task_id = ANY ($1::text[])
-ORDER BY task_id LIMIT 20
+SELECT t.task_id
+FROM unnest($1::text[]) AS u(task_id) JOIN tasks t USING (task_id)
+ORDER BY t.task_id LIMIT 20
 )sql"};
 
 // The existing groups among $1, locked in id order (against sealing and
