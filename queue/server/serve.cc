@@ -190,6 +190,7 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
   store::PgStoreOptions store_options;
   store_options.connection_string = database.url();
   store_options.pool_size = config.db_pool_size;
+  store_options.plan_refresh_interval = config.db_plan_refresh;
   DROVER_ASSIGN_OR_RETURN(std::unique_ptr<store::PgStore> store,
                           store::PgStore::Open(store_options, clock));
   store::PgPendingNotifier notifier({.connection_string = database.url()});

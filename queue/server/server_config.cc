@@ -61,6 +61,9 @@ ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
          "HTTP listen address for /metrics and /healthz; empty disables");
   Option(app, "db-pool-size", config->db_pool_size,
          "PostgreSQL connections per process");
+  Option(app, "db-plan-refresh", db_plan_refresh_,
+         "How often pooled connections rebuild their query plans from the "
+         "tables' current sizes (0: never)");
   Option(app, "rpc-threads", config->rpc_threads,
          "Threads running blocking RPC work (0: 8 x --db-pool-size)");
   Option(app, "rpc-queue", config->rpc_queue,
@@ -145,6 +148,8 @@ absl::Status ServerFlags::Resolve() {
       duration("max-deadline", max_deadline_, &service.limits.max_deadline));
   DROVER_RETURN_IF_ERROR(
       duration("shutdown-grace", shutdown_grace_, &config_->shutdown_grace));
+  DROVER_RETURN_IF_ERROR(duration("db-plan-refresh", db_plan_refresh_,
+                                  &config_->db_plan_refresh));
   DROVER_RETURN_IF_ERROR(duration("claim-expiry-interval",
                                   claim_expiry_interval_,
                                   &config_->resolvers.claim_expiry_interval));

@@ -61,6 +61,9 @@ struct ServerConfig {
   // HTTP listener (/metrics, /healthz); empty disables it.
   std::string http_listen = "127.0.0.1:8080";
   int db_pool_size = 8;
+  // How often pooled connections rebuild their cached query plans (0:
+  // never); see PgStoreOptions::plan_refresh_interval.
+  absl::Duration db_plan_refresh = absl::Seconds(5);
   // Threads running blocking RPC work; 0: 8 x db_pool_size.
   int rpc_threads = 0;
   // Work items waiting for an RPC thread before calls are refused.
@@ -101,6 +104,7 @@ class ServerFlags {
   std::string safety_poll_ = "1s";
   std::string max_deadline_ = "5d";
   std::string shutdown_grace_ = "10s";
+  std::string db_plan_refresh_ = "5s";
   std::string claim_expiry_interval_ = "5s";
   std::string deadline_interval_ = "10s";
   std::string expiry_interval_ = "5m";

@@ -77,24 +77,29 @@ WHERE graph_id = $1
 )sql"};
 
 // Existing tasks among $1 (dependencies outside the graph), locked FOR
-// SHARE so none resolves or expires unseen before the commit.
+// SHARE in id order (the probes follow the sorted ids) so none resolves or
+// expires unseen before the commit.
 inline constexpr PreparedStatement kLockExternalDependencies = {
     "drover_lock_external_dependencies", R"sql(
 SELECT t.task_id, epoch_us(t.expires) AS expires_us
-FROM unnest($1::text[]) AS u(task_id) JOIN tasks t USING (task_id)
-ORDER BY t.task_id
-FOR SHARE OF t
+FROM (SELECT DISTINCT task_id FROM unnest($1::text[]) AS task_id
+      ORDER BY 1) u
+     CROSS JOIN LATERAL (SELECT task_id, expires FROM tasks k
+                         WHERE k.task_id = u.task_id
+                         FOR SHARE) t
 )sql"};
 
 // Ids among $1 that are taken already (at most 20). $1 holds every id of
-// a graph: joined against unnest, whose row count the planner knows, it is
-// probed through the primary key; as "= ANY ($1)" the planner took a
-// sequential scan testing every row against the whole array (28 s for a
-// 100,000-task graph over 10,000 stored tasks).
+// a graph, each probed through the primary key (LATERAL ... OFFSET 0 is
+// never flattened into a join); as "= ANY ($1)" the planner took a
+// sequential scan testing every stored row against the whole id array (28 s
+// for a 100,000-task graph over 10,000 stored tasks).
 inline constexpr PreparedStatement kExistingTaskIds = {
     "drover_existing_task_ids", R"sql(
 SELECT t.task_id
-FROM unnest($1::text[]) AS u(task_id) JOIN tasks t USING (task_id)
+FROM unnest($1::text[]) AS u(task_id)
+     CROSS JOIN LATERAL (SELECT task_id FROM tasks k
+                         WHERE k.task_id = u.task_id OFFSET 0) t
 ORDER BY t.task_id LIMIT 20
 )sql"};
 

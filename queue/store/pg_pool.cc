@@ -33,6 +33,7 @@ absl::StatusOr<std::unique_ptr<PgConnectionPool>> PgConnectionPool::Create(
   pool->slots_.resize(pool->options_.size);
   for (auto& slot : pool->slots_) {
     DROVER_ASSIGN_OR_RETURN(slot.conn, pool->Open());
+    slot.plans_since = absl::Now();
   }
   return pool;
 }
@@ -64,6 +65,8 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgConnectionPool::Open() {
 absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
   size_t chosen = 0;
   bool needs_open = false;
+  bool refresh_plans = false;
+  const absl::Time now = absl::Now();
   {
     std::unique_lock<std::mutex> lock(mu_);
     auto free_slot = [&]() -> bool {
@@ -83,7 +86,14 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
                        {{"pool_size", std::to_string(slots_.size())}});
     }
     slots_[chosen].in_use = true;
-    needs_open = slots_[chosen].conn == nullptr;
+    Slot& slot = slots_[chosen];
+    needs_open = slot.conn == nullptr;
+    if (needs_open ||
+        (options_.plan_refresh_interval > absl::ZeroDuration() &&
+         now - slot.plans_since >= options_.plan_refresh_interval)) {
+      refresh_plans = !needs_open;
+      slot.plans_since = now;
+    }
   }
   Lease lease(this, chosen);
   if (needs_open) {
@@ -92,6 +102,14 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
     if (!conn.ok()) return conn.status();
     std::lock_guard<std::mutex> lock(mu_);
     slots_[chosen].conn = std::move(conn).value();
+  } else if (refresh_plans) {
+    try {
+      pqxx::nontransaction txn(lease.connection());
+      txn.exec0("DISCARD PLANS");
+    } catch (...) {
+      lease.MarkBroken();
+      return pg::CurrentExceptionToStatus("discarding cached plans");
+    }
   }
   return lease;
 }

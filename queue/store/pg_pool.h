@@ -37,6 +37,11 @@ class PgConnectionPool {
     // Session settings (SET name = value) of every connection; libpqxx
     // restores them if it transparently re-establishes a connection.
     std::map<std::string, std::string> session_variables;
+    // A connection's cached plans older than this are discarded (DISCARD
+    // PLANS) when it is next leased, so that generic plans follow the
+    // tables: a plan built while a table was nearly empty (a new database,
+    // an idle queue) scans it whole once it has grown. Zero: never.
+    absl::Duration plan_refresh_interval = absl::ZeroDuration();
   };
 
   // Exclusive use of one connection until destroyed.
@@ -74,6 +79,8 @@ class PgConnectionPool {
   struct Slot {
     std::unique_ptr<pqxx::connection> conn;
     bool in_use = false;
+    // When the connection's cached plans were last discarded (or it opened).
+    absl::Time plans_since;
   };
 
   PgConnectionPool(Options options, std::vector<PreparedStatement> statements);

@@ -139,7 +139,9 @@ WHERE task_id = $1
 )sql"};
 
 // Statuses of the tasks $1: one row per run (a single row of NULL run
-// columns for a task without runs), by task id then run id.
+// columns for a task without runs), by task id then run id. Each task and
+// its runs are probed by key (LATERAL ... OFFSET 0 cannot be flattened
+// into a join), whatever the planner guesses of the tables' sizes.
 inline constexpr PreparedStatement kTaskStatuses = {"drover_task_statuses",
                                                     R"sql(
 SELECT t.task_id, t.task_queue_id, t.scheduler_id, t.task_group_id,
@@ -158,8 +160,11 @@ SELECT t.task_id, t.task_queue_id, t.scheduler_id, t.task_group_id,
        epoch_us(r.scheduled) AS scheduled_us,
        epoch_us(r.started) AS started_us,
        epoch_us(r.resolved) AS resolved_us
-FROM tasks t LEFT JOIN runs r ON r.task_id = t.task_id
-WHERE t.task_id = ANY ($1::text[])
+FROM unnest($1::text[]) AS u(task_id)
+     CROSS JOIN LATERAL (SELECT * FROM tasks k
+                         WHERE k.task_id = u.task_id OFFSET 0) t
+     LEFT JOIN LATERAL (SELECT * FROM runs x
+                        WHERE x.task_id = t.task_id OFFSET 0) r ON true
 ORDER BY t.task_id, r.run_id
 )sql"};
 

@@ -257,7 +257,10 @@ absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(
   // Every statement is a short OLTP lookup whose best plan does not depend
   // on its parameters; planning it afresh (the default for the first runs,
   // and whenever the planner hesitates) costs several times executing it.
+  // Generic plans are costed from the tables' sizes when they are built,
+  // so the pool rebuilds them every plan_refresh_interval.
   pool_options.session_variables = {{"plan_cache_mode", "force_generic_plan"}};
+  pool_options.plan_refresh_interval = options.plan_refresh_interval;
   std::vector<PreparedStatement> statements(std::begin(sql::kAllStatements),
                                             std::end(sql::kAllStatements));
   statements.insert(statements.end(), std::begin(sql::kGraphStatements),

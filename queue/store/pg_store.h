@@ -42,6 +42,9 @@ struct PgStoreOptions {
   int pool_size = 8;
   // How long a call waits for a free connection before InternalError.
   absl::Duration acquire_timeout = absl::Seconds(30);
+  // Generic plans are rebuilt this often, from the tables' sizes then
+  // (PgConnectionPool::Options::plan_refresh_interval).
+  absl::Duration plan_refresh_interval = absl::Seconds(5);
   // Refuse to open unless the schema has exactly this binary's migrations.
   bool check_schema = true;
   // A queue's last_date_active is refreshed by claims at most this often.

@@ -303,6 +303,67 @@ TEST_F(PgStoreTest, StatementsOfTheRunGuardTriggerHold) {
 // Every statement's generic plan (the one the pool uses) must reach rows
 // through indexes: a sequential scan of a big table would make a single
 // call O(table), e.g. resolution O(graph) instead of O(dependents).
+// A generic plan is costed from the table's size when it is built. Built
+// on an empty table it scans the table whole, and keeps doing so as the
+// table grows, unless the pool rebuilds it (plan_refresh_interval).
+TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
+  {
+    pqxx::connection conn(connection_string());
+    pqxx::nontransaction txn(conn);
+    // No autovacuum: its ANALYZE would rebuild the plans by itself. A few
+    // rows, analyzed: a queue table seen while nearly idle.
+    txn.exec(
+        "CREATE TABLE plan_probe (id text PRIMARY KEY, v int NOT NULL) "
+        "WITH (autovacuum_enabled = off)");
+    txn.exec("INSERT INTO plan_probe VALUES ('a', 1), ('b', 2), ('c', 3)");
+    txn.exec("ANALYZE plan_probe");
+  }
+  const PreparedStatement probe = {
+      "plan_probe_lookup",
+      "SELECT v FROM plan_probe WHERE id = ANY ($1::text[])"};
+  auto make_pool = [&](absl::Duration refresh) {
+    PgConnectionPool::Options options;
+    options.connection_string = connection_string();
+    options.size = 1;
+    options.session_variables = {{"plan_cache_mode", "force_generic_plan"}};
+    options.plan_refresh_interval = refresh;
+    auto pool = PgConnectionPool::Create(options, {probe});
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    return std::move(pool).value();
+  };
+  auto plan_of = [&](PgConnectionPool& pool) {
+    auto lease = pool.Acquire();
+    EXPECT_TRUE(lease.ok()) << lease.status();
+    pqxx::nontransaction txn(lease->connection());
+    std::string plan;
+    for (const auto& row :
+         txn.exec("EXPLAIN EXECUTE plan_probe_lookup ('{a,b,c}')")) {
+      plan += std::string(row[0].c_str()) + "\n";
+    }
+    return plan;
+  };
+  auto stale = make_pool(absl::ZeroDuration());
+  auto refreshed = make_pool(absl::Milliseconds(1));
+  // Built now, on the near-empty table: a sequential scan is the cheapest.
+  ASSERT_NE(plan_of(*stale).find("Seq Scan on plan_probe"), std::string::npos);
+  ASSERT_NE(plan_of(*refreshed).find("Seq Scan on plan_probe"),
+            std::string::npos);
+  {
+    pqxx::connection conn(connection_string());
+    pqxx::nontransaction txn(conn);
+    txn.exec(
+        "INSERT INTO plan_probe SELECT 'id' || i, i "
+        "FROM generate_series(4, 100000) i");
+  }
+  absl::SleepFor(absl::Milliseconds(5));
+  // Without a refresh the cached plan still reads all 100,000 rows...
+  EXPECT_NE(plan_of(*stale).find("Seq Scan on plan_probe"), std::string::npos);
+  // ...with one, the plan is rebuilt for the table as it is now.
+  std::string plan = plan_of(*refreshed);
+  EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("plan_probe_pkey"), std::string::npos) << plan;
+}
+
 TEST_F(PgStoreTest, GenericPlansNeverScanBigTables) {
   // Enough rows, with statistics, that the planner's choices are the ones
   // a production database gets (tiny tables are rightly seq-scanned).
