@@ -500,6 +500,13 @@ WHERE event_id = ANY (ARRAY(
 RETURNING event_id
 )sql"};
 
+// Refreshes the statistics of the tables a large graph commit filled. Until
+// autovacuum notices (up to a minute), the planner would cost the graph's
+// rows with its defaults for unanalyzed tables and could pick whole-table
+// scans; ANALYZE also makes every connection rebuild its cached plans.
+inline constexpr char kAnalyzeGraphTables[] =
+    "ANALYZE tasks, task_dependencies, runs, pending";
+
 // Task-graph stages created before $1 and never committed, and commit
 // records (migration 0500) older than $1: at most $2 of each.
 inline constexpr PreparedStatement kDeleteStaleGraphStages = {

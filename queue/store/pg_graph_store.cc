@@ -19,6 +19,7 @@
 #include "queue/store/pg_status.h"
 #include "queue/store/pg_store.h"
 #include "queue/store/pg_util.h"
+#include "spdlog/spdlog.h"
 
 namespace drover::queue::store {
 namespace {
@@ -32,6 +33,9 @@ constexpr int64_t kMaxEventScan = 100000;
 // Stages not committed for this long are discarded.
 constexpr absl::Duration kStageLifetime = absl::Hours(24);
 constexpr int kMaxAttempts = 5;
+// Graphs at least this large refresh the statistics of the tables they
+// filled (kAnalyzeGraphTables): enough rows to move the planner's choices.
+constexpr int64_t kAnalyzeAfterGraphTasks = 5000;
 
 absl::Time Micros(absl::Time t) {
   return absl::FromUnixMicros(absl::ToUnixMicros(t));
@@ -632,6 +636,19 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
   // Like every other transition, the graph notifies after its commit.
   if (committed.ok() && !committed->pending_queues.empty()) {
     publisher_->Publish(committed->pending_queues);
+  }
+  if (committed.ok() && committed->tasks >= kAnalyzeAfterGraphTasks) {
+    // Best effort: the graph is committed whatever the statistics say.
+    absl::Status analyzed = Transact<pqxx::nontransaction>(
+        pool_.get(), "AnalyzeGraphTables",
+        [&](pqxx::nontransaction& txn) -> absl::Status {
+          txn.exec0(sql::kAnalyzeGraphTables);
+          return absl::OkStatus();
+        });
+    if (!analyzed.ok()) {
+      spdlog::warn("statistics after a graph of {} tasks: {}",
+                   committed->tasks, analyzed.ToString());
+    }
   }
   return committed;
 }

@@ -364,6 +364,41 @@ TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
   EXPECT_NE(plan.find("plan_probe_pkey"), std::string::npos) << plan;
 }
 
+// A graph large enough to move the planner's choices refreshes the
+// statistics of the tables it filled, instead of leaving them to autovacuum.
+TEST_F(PgStoreTest, LargeGraphCommitAnalyzesItsTables) {
+  auto last_analyze = [&](const std::string& table) {
+    pqxx::connection conn(connection_string());
+    pqxx::nontransaction txn(conn);
+    return txn
+        .exec_params1(
+            "SELECT coalesce(epoch_us(last_analyze), 0) "
+            "FROM pg_stat_user_tables WHERE relname = $1",
+            table)[0]
+        .as<int64_t>();
+  };
+  // A small graph leaves the statistics alone...
+  Task first = SampleTask(clock_, "analyze/q");
+  ASSERT_TRUE(store_->CommitTaskGraph("", {first}).ok());
+  EXPECT_EQ(last_analyze("task_dependencies"), 0);
+  // ...one of 6,000 tasks (a chain of 2,000 fanned out three wide) does not.
+  std::vector<Task> graph;
+  std::string previous = first.task_id;
+  for (int i = 0; i < 6000; ++i) {
+    Task t = SampleTask(clock_, "analyze/q");
+    t.task_group_id = first.task_group_id;
+    t.dependencies = {previous};
+    if (i % 3 == 2) previous = t.task_id;
+    graph.push_back(std::move(t));
+  }
+  auto committed = store_->CommitTaskGraph("", graph);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->tasks, 6000);
+  for (const char* table : {"tasks", "task_dependencies", "runs", "pending"}) {
+    EXPECT_GT(last_analyze(table), 0) << table;
+  }
+}
+
 TEST_F(PgStoreTest, GenericPlansNeverScanBigTables) {
   // Enough rows, with statistics, that the planner's choices are the ones
   // a production database gets (tiny tables are rightly seq-scanned).
