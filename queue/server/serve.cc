@@ -191,6 +191,8 @@ absl::Status Serve(const ServerConfig& config, const Clock* clock,
   store_options.connection_string = database.url();
   store_options.pool_size = config.db_pool_size;
   store_options.plan_refresh_interval = config.db_plan_refresh;
+  store_options.resolution_batch = static_cast<size_t>(config.report_batch);
+  store_options.resolution_batches_in_flight = config.report_batches_in_flight;
   DROVER_ASSIGN_OR_RETURN(std::unique_ptr<store::PgStore> store,
                           store::PgStore::Open(store_options, clock));
   store::PgPendingNotifier notifier({.connection_string = database.url()});

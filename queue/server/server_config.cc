@@ -64,6 +64,11 @@ ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
   Option(app, "db-plan-refresh", db_plan_refresh_,
          "How often pooled connections rebuild their query plans from the "
          "tables' current sizes (0: never)");
+  Option(app, "report-batch", config->report_batch,
+         "Most reports (ReportCompleted/Failed/Exception) resolved together "
+         "in one statement and commit");
+  Option(app, "report-batches-in-flight", config->report_batches_in_flight,
+         "Report batches running at once");
   Option(app, "rpc-threads", config->rpc_threads,
          "Threads running blocking RPC work (0: 8 x --db-pool-size)");
   Option(app, "rpc-queue", config->rpc_queue,
@@ -248,6 +253,16 @@ absl::Status ServerFlags::Resolve() {
   if (config_->db_pool_size < 1 || config_->db_pool_size > 1000) {
     return InputError("db-pool-size", std::to_string(config_->db_pool_size),
                       "db-pool-size must be within 1..1000");
+  }
+  if (config_->report_batch < 1 || config_->report_batch > 1000) {
+    return InputError("report-batch", std::to_string(config_->report_batch),
+                      "report-batch must be within 1..1000");
+  }
+  if (config_->report_batches_in_flight < 1 ||
+      config_->report_batches_in_flight > config_->db_pool_size) {
+    return InputError("report-batches-in-flight",
+                      std::to_string(config_->report_batches_in_flight),
+                      "report-batches-in-flight must be within 1..db-pool-size");
   }
   if (config_->rpc_threads < 0 || config_->rpc_threads > 1000) {
     return InputError("rpc-threads", std::to_string(config_->rpc_threads),

@@ -64,6 +64,10 @@ struct ServerConfig {
   // How often pooled connections rebuild their cached query plans (0:
   // never); see PgStoreOptions::plan_refresh_interval.
   absl::Duration db_plan_refresh = absl::Seconds(5);
+  // Concurrent reports share one statement and commit: at most this many
+  // per batch, and this many batches at once (PgStoreOptions).
+  int report_batch = 64;
+  int report_batches_in_flight = 1;
   // Threads running blocking RPC work; 0: 8 x db_pool_size.
   int rpc_threads = 0;
   // Work items waiting for an RPC thread before calls are refused.

@@ -64,6 +64,8 @@ TEST_F(ServerFlagsTest, Defaults) {
   EXPECT_EQ(config.service.limits.max_payload_bytes, 256u * 1024);
   EXPECT_EQ(config.db_pool_size, 8);
   EXPECT_EQ(config.db_plan_refresh, absl::Seconds(5));
+  EXPECT_EQ(config.report_batch, 64);
+  EXPECT_EQ(config.report_batches_in_flight, 1);
   EXPECT_EQ(config.log.format, LogFormat::kText);
   EXPECT_EQ(config.resolvers.event_retention, absl::Hours(24 * 7));
   EXPECT_EQ(config.resolvers.event_retention_interval, absl::Minutes(5));
@@ -123,6 +125,8 @@ TEST_F(ServerFlagsTest, RejectsBadValuesNamingTheFlag) {
       {{"--max-deadline", "0s"}, "max-deadline"},
       {{"--db-pool-size", "0"}, "db-pool-size"},
       {{"--db-plan-refresh", "often"}, "db-plan-refresh"},
+      {{"--report-batch", "0"}, "report-batch"},
+      {{"--report-batches-in-flight", "9"}, "report-batches-in-flight"},
       {{"--log-format", "xml"}, "log-format"},
       {{"--listen", ""}, "listen"},
       {{"--resolver-batch", "0"}, "resolver-batch"},
