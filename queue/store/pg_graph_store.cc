@@ -752,9 +752,8 @@ absl::StatusOr<TaskStatus> PgStore::ChangeTaskPriority(
   return Transact<pqxx::work>(
       pool_.get(), "ChangeTaskPriority",
       [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
-        std::vector<TaskStatus> before = ReadStatuses(txn, {task_id});
-        if (before.empty()) return NotFoundError("task", task_id);
-        const std::string& state = before.front().state;
+        DROVER_ASSIGN_OR_RETURN(TaskStatus before, ReadStatus(txn, task_id));
+        const std::string& state = before.state;
         if (state != "unscheduled" && state != "pending" &&
             state != "running") {
           return ConflictError(
@@ -765,7 +764,7 @@ absl::StatusOr<TaskStatus> PgStore::ChangeTaskPriority(
         txn.exec_prepared(sql::kChangeTaskPriority.name, task_id,
                           static_cast<int>(priority),
                           std::string(PriorityName(priority)), now);
-        return ReadStatuses(txn, {task_id}).front();
+        return ReadStatus(txn, task_id);
       });
 }
 

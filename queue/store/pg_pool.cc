@@ -88,12 +88,11 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
     slots_[chosen].in_use = true;
     Slot& slot = slots_[chosen];
     needs_open = slot.conn == nullptr;
-    if (needs_open ||
-        (options_.plan_refresh_interval > absl::ZeroDuration() &&
-         now - slot.plans_since >= options_.plan_refresh_interval)) {
-      refresh_plans = !needs_open;
-      slot.plans_since = now;
-    }
+    refresh_plans = !needs_open &&
+                    options_.plan_refresh_interval > absl::ZeroDuration() &&
+                    now - slot.plans_since >= options_.plan_refresh_interval;
+    // A reopened connection starts without cached plans.
+    if (needs_open || refresh_plans) slot.plans_since = now;
   }
   Lease lease(this, chosen);
   if (needs_open) {

@@ -145,6 +145,16 @@ class PgStoreTest : public DatabaseTest {
     store_ = std::move(store).value();
   }
 
+  // A second store on this test's database with one report batch in flight,
+  // so that reports arriving while it runs queue up and go together.
+  absl::StatusOr<std::unique_ptr<PgStore>> OpenStoreWithOneBatchInFlight() {
+    PgStoreOptions options;
+    options.connection_string = connection_string();
+    options.pool_size = 4;
+    options.resolution_batches_in_flight = 1;
+    return PgStore::Open(options, &clock_);
+  }
+
   // Terminates server sessions of this test's database whose last query
   // starts with `query_prefix` (all sessions but ours when empty).
   int TerminateSessions(const std::string& query_prefix) {
@@ -362,6 +372,13 @@ TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
   std::string plan = plan_of(*refreshed);
   EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
   EXPECT_NE(plan.find("plan_probe_pkey"), std::string::npos) << plan;
+
+  // A connection lost by the time its plans are due is dropped: that lease
+  // fails, and the next one reconnects.
+  ASSERT_GT(TerminateSessions("EXPLAIN EXECUTE plan_probe_lookup"), 0);
+  absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_FALSE(refreshed->Acquire().ok());
+  EXPECT_NE(plan_of(*refreshed).find("plan_probe_pkey"), std::string::npos);
 }
 
 // A graph large enough to move the planner's choices refreshes the
@@ -652,11 +669,7 @@ TEST_F(PgStoreTest, ResolveRunsStatementResolvesABatch) {
 // and go together): every report gets its own answer (repeats and
 // conflicts included) and a fan-in dependent is released exactly once.
 TEST_F(PgStoreTest, ConcurrentReportsShareBatches) {
-  PgStoreOptions options;
-  options.connection_string = connection_string();
-  options.pool_size = 4;
-  options.resolution_batches_in_flight = 1;
-  auto opened = PgStore::Open(options, &clock_);
+  auto opened = OpenStoreWithOneBatchInFlight();
   ASSERT_TRUE(opened.ok()) << opened.status();
   PgStore& store = **opened;
   constexpr int kParents = 48;
@@ -718,11 +731,7 @@ TEST_F(PgStoreTest, ConcurrentReportsShareBatches) {
 // child queue up and then go as one batch, which the statement reports as
 // overlapping; the store rolls it back and resolves them one at a time.
 TEST_F(PgStoreTest, OverlappingBatchIsSplit) {
-  PgStoreOptions options;
-  options.connection_string = connection_string();
-  options.pool_size = 4;
-  options.resolution_batches_in_flight = 1;
-  auto opened = PgStore::Open(options, &clock_);
+  auto opened = OpenStoreWithOneBatchInFlight();
   ASSERT_TRUE(opened.ok()) << opened.status();
   PgStore& store = **opened;
   Task held = SampleTask(clock_, "split/q");
