@@ -27,11 +27,6 @@ constexpr size_t kMaxWorkerConfigBytes = 64 * 1024;
 constexpr size_t kMaxFactLength = 255;
 constexpr size_t kMaxQuarantineReason = 1024;
 
-std::string WorkerPath(std::string_view pool, std::string_view group,
-                       std::string_view id) {
-  return std::string(pool) + "/" + std::string(group) + "/" + std::string(id);
-}
-
 // Subjects the keyed hashes bind secrets to, so a hash copied to another
 // row or kind verifies nothing.
 std::string StaticSecretSubject(const std::string& path) {

@@ -642,11 +642,6 @@ TEST_F(WorkerManagerServiceTest, QuarantineNeedsAReasonAndAKnownWorker) {
   EXPECT_EQ(listed.workers(0).quarantine_reason(), "bad disk");
 }
 
-// ClaimWork asks the worker manager: a quarantined worker gets nothing
-// although work is pending, another worker of the pool gets it, and a
-// claim is recorded on the worker's row (first claim, recent tasks, last
-// seen). A worker the manager does not know (fixed credentials) claims as
-// before.
 TEST_F(WorkerManagerServiceTest, AnySpentSecretIsRefusedAsReplayed) {
   ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
   auto created = CreateWorker("prov/linux", "w1");
@@ -923,6 +918,11 @@ TEST_F(WorkerManagerServiceTest, RegistrationRespectsMaxCapacity) {
   EXPECT_EQ(stats().max_capacity(), 0);
 }
 
+// ClaimWork asks the worker manager: a quarantined worker gets nothing
+// although work is pending, another worker of the pool gets it, and a
+// claim is recorded on the worker's row (first claim, recent tasks, last
+// seen). A worker the manager does not know (fixed credentials) claims as
+// before.
 TEST_F(WorkerManagerServiceTest, QuarantinedWorkerClaimsNothing) {
   env_->server().queue_service().SetWorkerGate(system_->claim_gate());
   ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());

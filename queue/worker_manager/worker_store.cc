@@ -427,7 +427,8 @@ absl::StatusOr<WorkerRecord> WorkerStore::MutateWorker(const std::string& pool,
             txn.exec_prepared("wm_select_pool_for_share", pool);
         if (pool_rows.empty()) return PoolNotFound(pool);
         PoolRecord pool_record = PoolFromRow(pool_rows[0]);
-        if (count_capacity) {
+        // Without a maximum (0) the pool's total is not needed.
+        if (count_capacity && pool_record.config.max_capacity > 0) {
           // Taken after the pool's share lock and before any worker row,
           // in the same order by every registration: no lock cycle.
           txn.exec_prepared("wm_lock_pool_capacity", pool);
@@ -559,9 +560,9 @@ absl::StatusOr<auth::RotationBatch> WorkerStore::RotateBatch(
                               after_pool, after_group, after_id, batch);
         done.done = static_cast<int>(rows.size()) < batch;
         for (const pqxx::row& row : rows) {
-          const std::string path = std::string(row["worker_pool_id"].c_str()) +
-                                   "/" + row["worker_group"].c_str() + "/" +
-                                   row["worker_id"].c_str();
+          const std::string path =
+              WorkerPath(row["worker_pool_id"].c_str(),
+                         row["worker_group"].c_str(), row["worker_id"].c_str());
           const std::string value = FromHexField(row["secret"]);
           done.last_key = path;
           absl::StatusOr<std::optional<std::string>> again =

@@ -150,8 +150,15 @@ struct ExpiryCounts {
   int deleted = 0;
 };
 
+// "<pool>/<group>/<id>": how a worker is named in messages, hash subjects
+// and the associated data of its re-registration secret.
+inline std::string WorkerPath(std::string_view pool, std::string_view group,
+                              std::string_view id) {
+  return std::string(pool) + "/" + std::string(group) + "/" + std::string(id);
+}
+
 // Where a worker's re-registration secret belongs, bound into its
-// ciphertext: "<pool>/<group>/<id>" (must outlive the returned value).
+// ciphertext: WorkerPath (must outlive the returned value).
 inline crypto::AssociatedData ReregistrationSecretAd(
     std::string_view worker_path) {
   return {"workers", "reregistration_secret", worker_path};
@@ -206,9 +213,10 @@ class WorkerStore final : public auth::EncryptedColumn {
       const std::string& after, int limit);
   // Runs `mutation` with the pool share-locked and the worker row locked,
   // then writes the row it returns (insert or update). With
-  // `count_capacity` (registrations against max_capacity) it also takes the
-  // pool's capacity lock, so such mutations of one pool run one at a time,
-  // and fills PoolRecord::other_workers_capacity. Errors:
+  // `count_capacity` (registrations against max_capacity), in a pool that
+  // has a maximum, it also takes the pool's capacity lock, so such
+  // mutations of one pool run one at a time, and fills
+  // PoolRecord::other_workers_capacity. Errors:
   // ResourceNotFound (pool); the mutation's.
   absl::StatusOr<WorkerRecord> MutateWorker(const std::string& pool,
                                             const std::string& group,
