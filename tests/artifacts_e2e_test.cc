@@ -47,7 +47,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using tests::support::Child;
-using tests::support::ChildEnvironment;
+using tests::support::CliEnvironment;
 using tests::support::CliResult;
 using tests::support::ConnectUnix;
 using tests::support::Describe;
@@ -156,10 +156,8 @@ class DockerSocketProxy {
 class ArtifactsEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!tests::support::PostgresAvailable()) {
-      skip_reason_ = "PostgreSQL server binaries (initdb) are not installed";
-      return;
-    }
+    skip_reason_ = tests::support::PostgresUnavailableReason();
+    if (!skip_reason_.empty()) return;
     dir_ = tests::support::MakeTempDir("drover-artifacts-e2e");
     if (dir_.empty()) {
       setup_error_ = "mkdtemp failed";
@@ -225,16 +223,10 @@ class ArtifactsEndToEndTest : public ::testing::Test {
     const fs::path base = test_dir_ / absl::StrCat("cli-", cli_calls_++);
     std::vector<std::string> argv = {DROVER_CLI_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<std::string> extra = {"DROVER_URL=" + url(),
-                                      "HOME=" + (dir_ / "home").string()};
-    if (root) {
-      extra.push_back("DROVER_CREDENTIALS_FILE=" +
-                      queue_->credentials_file().string());
-    }
     Child cli;
     CliResult result;
     SpawnOptions spawn;
-    spawn.env = ChildEnvironment(extra);
+    spawn.env = CliEnvironment(*queue_, dir_ / "home", root);
     if (!cli.Spawn(argv, base.string() + ".out", base.string() + ".err",
                    spawn)) {
       return result;
@@ -253,9 +245,7 @@ class ArtifactsEndToEndTest : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     auto cli = std::make_unique<Child>();
     SpawnOptions spawn;
-    spawn.env = ChildEnvironment(
-        {"DROVER_URL=" + url(), "HOME=" + (dir_ / "home").string(),
-         "DROVER_CREDENTIALS_FILE=" + queue_->credentials_file().string()});
+    spawn.env = CliEnvironment(*queue_, dir_ / "home");
     EXPECT_TRUE(cli->Spawn(argv, base.string() + ".out", base.string() + ".err",
                            spawn));
     return cli;

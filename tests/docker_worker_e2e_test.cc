@@ -52,10 +52,8 @@ constexpr char kRegistryImage[] = "127.0.0.1:5000/drover-test/pull-only:latest";
 class DockerWorkerEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!tests::support::PostgresAvailable()) {
-      skip_reason_ = "PostgreSQL server binaries (initdb) are not installed";
-      return;
-    }
+    skip_reason_ = tests::support::PostgresUnavailableReason();
+    if (!skip_reason_.empty()) return;
     skip_reason_ = tests::support::DockerUnavailableReason();
     if (!skip_reason_.empty()) return;
     dir_ = tests::support::MakeTempDir("drover-docker-e2e");

@@ -45,10 +45,8 @@ using tests::support::ReadFile;
 class S3ArtifactsEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!tests::support::PostgresAvailable()) {
-      skip_reason_ = "PostgreSQL server binaries (initdb) are not installed";
-      return;
-    }
+    skip_reason_ = tests::support::PostgresUnavailableReason();
+    if (!skip_reason_.empty()) return;
     const char* endpoint = std::getenv("DROVER_TEST_S3_ENDPOINT");
     if (endpoint == nullptr || *endpoint == '\0') {
       skip_reason_ =
@@ -183,9 +181,7 @@ TEST_F(S3ArtifactsEndToEndTest, UploadedThroughS3AndDownloadedIdentical) {
   const fs::path downloaded = test_dir_ / "downloaded.bin";
   Child cli;
   tests::support::SpawnOptions spawn;
-  spawn.env = tests::support::ChildEnvironment(
-      {"DROVER_URL=" + queue_->url(), "HOME=" + (dir_ / "home").string(),
-       "DROVER_CREDENTIALS_FILE=" + queue_->credentials_file().string()});
+  spawn.env = tests::support::CliEnvironment(*queue_, dir_ / "home");
   ASSERT_TRUE(cli.Spawn({DROVER_CLI_BINARY, "artifacts", "get", task,
                          "public/output.bin", "-o", downloaded.string()},
                         test_dir_ / "cli.out", test_dir_ / "cli.err", spawn));

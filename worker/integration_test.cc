@@ -40,7 +40,7 @@ using tests::support::Describe;
 using tests::support::Eventually;
 using tests::support::FreePort;
 using tests::support::MakeTempDir;
-using tests::support::PostgresAvailable;
+using tests::support::PostgresUnavailableReason;
 using tests::support::ReadFile;
 
 // CPU ticks (user + system) a process has used, from /proc/<pid>/stat.
@@ -143,10 +143,8 @@ class WorkerHarness {
 class WorkerIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!PostgresAvailable()) {
-      skip_reason_ = "PostgreSQL server binaries (initdb) are not installed";
-      return;
-    }
+    skip_reason_ = PostgresUnavailableReason();
+    if (!skip_reason_.empty()) return;
     dir_ = MakeTempDir("drover-worker-it");
     // A short claim timeout so that a killed worker's claim expires
     // quickly; live workers reclaim well within it.
@@ -452,9 +450,8 @@ TEST_F(WorkerIntegrationTest, ReregistersBeforeItsCredentialsExpire) {
 // A queue of its own, restarted mid-task on the same data directory.
 TEST(WorkerQueueRestartTest,
      TheWorkerKeepsTheTaskAndReportsOnceTheQueueIsBack) {
-  if (!PostgresAvailable()) {
-    GTEST_SKIP() << "PostgreSQL server binaries (initdb) are not installed";
-  }
+  const std::string skip_reason = PostgresUnavailableReason();
+  if (!skip_reason.empty()) GTEST_SKIP() << skip_reason;
   const fs::path dir = MakeTempDir("drover-worker-restart");
   ASSERT_FALSE(dir.empty());
   {

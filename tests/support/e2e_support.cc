@@ -53,6 +53,11 @@ bool PostgresAvailable() {
   return std::system("pg_config --bindir >/dev/null 2>&1") == 0;
 }
 
+std::string PostgresUnavailableReason() {
+  if (PostgresAvailable()) return "";
+  return "PostgreSQL server binaries (initdb) are not installed";
+}
+
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -321,6 +326,17 @@ nlohmann::ordered_json AllPlugins() {
     plugins[name] = nlohmann::ordered_json::object();
   }
   return plugins;
+}
+
+std::vector<std::string> CliEnvironment(const QueueServer& queue,
+                                        const fs::path& home, bool root) {
+  std::vector<std::string> extra = {"DROVER_URL=" + queue.url(),
+                                    "HOME=" + home.string()};
+  if (root) {
+    extra.push_back("DROVER_CREDENTIALS_FILE=" +
+                    queue.credentials_file().string());
+  }
+  return ChildEnvironment(extra);
 }
 
 std::unique_ptr<Child> StartWorker(QueueServer& queue,

@@ -61,6 +61,9 @@ bool Eventually(Condition condition, absl::Duration timeout,
 
 // True when PostgreSQL server binaries (initdb) are installed.
 bool PostgresAvailable();
+// Why tests on an embedded PostgreSQL cannot run here, or "" when they can
+// (the reason a suite skips with).
+std::string PostgresUnavailableReason();
 
 // A loopback TCP port nobody listens on right now.
 int FreePort();
@@ -204,6 +207,14 @@ struct WorkerOptions {
   std::filesystem::path registration_secret_file;
   nlohmann::json registration = nlohmann::json::object();
 };
+
+// The environment of a `drover` CLI run against `queue`: DROVER_URL,
+// HOME=`home` and, when `root`, DROVER_CREDENTIALS_FILE naming the root
+// credentials the queue bootstrapped (otherwise the CLI calls
+// anonymously).
+std::vector<std::string> CliEnvironment(const QueueServer& queue,
+                                        const std::filesystem::path& home,
+                                        bool root = true);
 
 // Writes <dir>/<worker_id>.json and starts drover-worker on it (output in
 // <dir>/<worker_id>.out/.err); waits until it serves. Without a
