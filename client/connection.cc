@@ -84,7 +84,8 @@ absl::StatusOr<std::shared_ptr<const Connection>> Connection::Create(
   auto channel =
       grpc::CreateCustomChannel(endpoint.Target(), channel_credentials, args);
   return std::make_shared<const Connection>(
-      std::move(channel), std::move(endpoint), options.credentials);
+      std::move(channel), std::move(endpoint), options.credentials,
+      options.credentials_provider);
 }
 
 absl::StatusOr<std::shared_ptr<const Connection>> Connection::FromEnvironment(
@@ -95,17 +96,23 @@ absl::StatusOr<std::shared_ptr<const Connection>> Connection::FromEnvironment(
 }
 
 Connection::Connection(std::shared_ptr<grpc::Channel> channel,
-                       Endpoint endpoint, Credentials credentials)
+                       Endpoint endpoint, Credentials credentials,
+                       std::function<Credentials()> credentials_provider)
     : channel_(std::move(channel)),
       endpoint_(std::move(endpoint)),
-      credentials_(std::move(credentials)) {}
+      credentials_(std::move(credentials)),
+      provider_(std::move(credentials_provider)) {}
 
 void Connection::PrepareContext(grpc::ClientContext* context,
                                 absl::Time deadline) const {
   if (deadline != absl::InfiniteFuture()) {
     context->set_deadline(absl::ToChronoTime(deadline));
   }
-  AttachCredentials(credentials_, context);
+  if (provider_) {
+    AttachCredentials(provider_(), context);
+  } else {
+    AttachCredentials(credentials_, context);
+  }
 }
 
 }  // namespace drover::client

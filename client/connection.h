@@ -1,10 +1,13 @@
 // Connection: one gRPC channel to a Drover server plus the credentials every
 // call on it carries. Service clients (QueueClient, ...) share one.
 //
-// Thread-safe and immutable after creation; share it via shared_ptr.
+// Thread-safe and immutable after creation; share it via shared_ptr. When
+// the credentials change during its life (a claimed task's credentials,
+// renewed by each reclaim), a credentials provider supplies them per call.
 #ifndef DROVER_CLIENT_CONNECTION_H_
 #define DROVER_CLIENT_CONNECTION_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +31,10 @@ struct ConnectionOptions {
   // Empty: the system's trust store.
   std::string ca_file;
   Credentials credentials;
+  // When set, each call carries what it returns instead of `credentials`
+  // (which then only has to be valid at Create). Called once per call,
+  // from any thread: it must be thread-safe and not block.
+  std::function<Credentials()> credentials_provider;
 };
 
 // Builds options from DROVER_URL, DROVER_CA_FILE and LoadCredentials (with
@@ -51,11 +58,15 @@ class Connection {
 
   // Wraps an existing channel (in-process servers, tests).
   Connection(std::shared_ptr<grpc::Channel> channel, Endpoint endpoint,
-             Credentials credentials);
+             Credentials credentials,
+             std::function<Credentials()> credentials_provider = nullptr);
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const Endpoint& endpoint() const { return endpoint_; }
-  const Credentials& credentials() const { return credentials_; }
+  // The credentials the next call carries.
+  Credentials credentials() const {
+    return provider_ ? provider_() : credentials_;
+  }
 
   // Sets the deadline and attaches the credentials' metadata. Call once
   // per ClientContext.
@@ -65,6 +76,7 @@ class Connection {
   std::shared_ptr<grpc::Channel> channel_;
   Endpoint endpoint_;
   Credentials credentials_;
+  std::function<Credentials()> provider_;
 };
 
 }  // namespace drover::client

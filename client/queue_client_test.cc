@@ -192,6 +192,36 @@ TEST_F(QueueClientTest, SendsCredentialsAsMetadata) {
   EXPECT_EQ(metadata.count("drover-authorized-scopes"), 0u);
 }
 
+TEST_F(QueueClientTest, ACredentialsProviderIsAskedOnEveryCall) {
+  // Renewed task credentials: each call carries the provider's current
+  // certificate, not the one the connection was made with.
+  std::mutex mu;
+  std::string certificate = "Zmlyc3Q";
+  ConnectionOptions options;
+  options.url = "127.0.0.1:" + std::to_string(port_);
+  options.credentials.certificate = certificate;
+  options.credentials_provider = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    Credentials current;
+    current.certificate = certificate;
+    return current;
+  };
+  auto connection = Connection::Create(options);
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  QueueClient client(*connection);
+  ASSERT_TRUE(client.GetTaskStatus(Id("abc")).ok());
+  EXPECT_EQ(service_.LastMetadata().find("drover-certificate")->second,
+            "Zmlyc3Q");
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    certificate = "cmVuZXdlZA";
+  }
+  ASSERT_TRUE(client.GetTaskStatus(Id("abc")).ok());
+  EXPECT_EQ(service_.LastMetadata().find("drover-certificate")->second,
+            "cmVuZXdlZA");
+  EXPECT_EQ((*connection)->credentials().certificate, "cmVuZXdlZA");
+}
+
 TEST_F(QueueClientTest, AnonymousCallsCarryNoCredentials) {
   QueueClient client = MakeClient();
   ASSERT_TRUE(client.GetTaskStatus(Id("abc")).ok());

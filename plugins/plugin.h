@@ -15,6 +15,7 @@
 #ifndef DROVER_PLUGINS_PLUGIN_H_
 #define DROVER_PLUGINS_PLUGIN_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,18 @@ struct Outcome {
   std::string reason;
 };
 
+// A claimed run's temporary credentials at one moment: a certificate, or a
+// client id and access token; all empty means anonymous.
+struct TaskCredentials {
+  std::string client_id;
+  std::string access_token;
+  std::string certificate;
+
+  bool Anonymous() const {
+    return client_id.empty() && access_token.empty() && certificate.empty();
+  }
+};
+
 // What a plugin knows about the run it serves.
 struct TaskInfo {
   std::string task_id;
@@ -47,10 +60,12 @@ struct TaskInfo {
   nlohmann::json payload;
   std::vector<std::string> scopes;
   std::string queue_address;
-  // Temporary credentials of the claim (renewed by reclaims).
-  std::string credentials_client_id;
-  std::string credentials_access_token;
-  std::string credentials_certificate;
+  // The run's current credentials. Each reclaim renews them and the old
+  // ones expire with the claim they came with, so a plugin that calls the
+  // queue late in the run (uploads, the live log) asks again for every call
+  // instead of keeping a copy. Thread-safe, does not block, and callable
+  // after Dispose. Null: calls are anonymous.
+  std::function<TaskCredentials()> credentials;
   engines::LogSink* log = nullptr;
 };
 

@@ -8,7 +8,8 @@
 // public/logs/live.log; a private artifact is refused to anonymous readers;
 // a missing artifact path fails the run with an error artifact; a later
 // task mounts an earlier task's artifact, and a missing input resolves
-// exception/resource-unavailable.
+// exception/resource-unavailable; a task that outlives the credentials its
+// claim came with still uploads its artifact and log with renewed ones.
 //
 // Docker engine (skipped, saying why, when dockerd does not answer on
 // /var/run/docker.sock or the test image is missing): a task's files come
@@ -334,6 +335,35 @@ TEST_F(ArtifactsEndToEndTest, NativeTaskFilesAndLiveLogThroughTheCli) {
   CliResult logs = Drover({"task", "logs", task});
   ASSERT_EQ(logs.code, 0) << logs;
   EXPECT_EQ(logs.out, live.out);
+}
+
+TEST_F(ArtifactsEndToEndTest, UploadsAfterTheFirstCredentialsExpired) {
+  // The credentials a claim comes with expire with it (20 s here). The
+  // task outlives them, so its artifact, the live log's last lines and the
+  // log upload must travel with the credentials renewed by reclaims.
+  auto worker = StartWorker("native-1", NativeEngine());
+  const std::string task = CreateTask(
+      {{"command",
+        json::array({"sh", "-c",
+                     "echo early-line; sleep 26; echo late-line; "
+                     "echo late > late.txt"})},
+       {"maxRunTime", 120},
+       {"artifacts", json::array({{{"type", "file"},
+                                   {"path", "late.txt"},
+                                   {"name", "public/late.txt"}}})}});
+  v1::TaskStatus status = WaitResolved(task);
+  ASSERT_EQ(status.state(), "completed") << Describe(status) << "\n"
+                                         << worker->Output();
+  ASSERT_EQ(status.runs_size(), 1) << Describe(status);
+  CliResult late = Drover({"artifacts", "get", task, "public/late.txt"});
+  ASSERT_EQ(late.code, 0) << late;
+  EXPECT_EQ(late.out, "late\n");
+  CliResult live = Drover({"artifacts", "get", task, "public/logs/live.log"});
+  ASSERT_EQ(live.code, 0) << live;
+  EXPECT_NE(live.out.find("early-line"), std::string::npos) << live.out;
+  EXPECT_NE(live.out.find("late-line"), std::string::npos) << live.out;
+  EXPECT_EQ(live.out.find("certificate expired"), std::string::npos)
+      << live.out;
 }
 
 TEST_F(ArtifactsEndToEndTest, LiveLogIsFollowedWhileTheTaskRuns) {

@@ -92,7 +92,14 @@ TaskRun::TaskRun(v1::ClaimedTask claim, QueueApi& api, engines::Engine& engine,
       clock_(clock),
       claimed_at_(clock.Now()),
       taken_until_(FromProto(claim_.taken_until())),
-      credentials_(claim_.credentials()) {}
+      credentials_(std::make_shared<SharedCredentials>()) {
+  credentials_->value = claim_.credentials();
+}
+
+v1::TaskCredentials TaskRun::CurrentCredentials() const {
+  std::lock_guard<std::mutex> lock(credentials_->mu);
+  return credentials_->value;
+}
 
 TaskRun::~TaskRun() {
   StopReclaimer();
@@ -224,9 +231,13 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
   info.payload = payload;
   info.scopes = spec.scopes;
   info.queue_address = options_.queue_address;
-  info.credentials_client_id = claim_.credentials().client_id();
-  info.credentials_access_token = claim_.credentials().access_token();
-  info.credentials_certificate = claim_.credentials().certificate();
+  info.credentials = [shared = credentials_] {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    return plugins::TaskCredentials{
+        .client_id = shared->value.client_id(),
+        .access_token = shared->value.access_token(),
+        .certificate = shared->value.certificate()};
+  };
   info.log = &log;
 
   std::vector<std::unique_ptr<plugins::TaskPlugin>> hooks;
@@ -378,7 +389,7 @@ void TaskRun::ReclaimLoop() {
     cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
                  [this] { return stop_reclaimer_; });
     if (stop_reclaimer_) break;
-    const v1::TaskCredentials credentials = credentials_;
+    const v1::TaskCredentials credentials = CurrentCredentials();
     lock.unlock();
     auto reclaimed = api_.ReclaimTask(options_.worker, claim_.task_id(),
                                       claim_.run_id(), credentials);
@@ -386,7 +397,8 @@ void TaskRun::ReclaimLoop() {
     if (reclaimed.ok()) {
       taken_until_ = FromProto(reclaimed->taken_until());
       if (reclaimed->has_credentials()) {
-        credentials_ = reclaimed->credentials();
+        std::lock_guard<std::mutex> credentials_lock(credentials_->mu);
+        credentials_->value = reclaimed->credentials();
       }
       continue;
     }
@@ -426,11 +438,7 @@ bool TaskRun::Report(const Outcome& outcome, TaskLog& log) {
   absl::Duration backoff = options_.report_backoff;
   std::mt19937_64 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
-    v1::TaskCredentials credentials;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      credentials = credentials_;
-    }
+    const v1::TaskCredentials credentials = CurrentCredentials();
     absl::Status s;
     switch (outcome.state) {
       case Outcome::State::kCompleted:

@@ -110,9 +110,17 @@ class TaskRun {
   bool stop_reclaimer_ = false;              // guarded by mu_
   bool stop_reporting_ = false;              // guarded by mu_
   absl::Time taken_until_;                   // guarded by mu_
-  // The run's task credentials, renewed by reclaims.
-  v1::TaskCredentials credentials_;  // guarded by mu_
-  class TaskLog* log_ = nullptr;     // guarded by mu_
+  class TaskLog* log_ = nullptr;             // guarded by mu_
+
+  // The run's task credentials, renewed by reclaims. Plugins read them from
+  // their own threads (TaskInfo::credentials), possibly after the hooks
+  // returned, hence shared and with a lock of its own.
+  struct SharedCredentials {
+    std::mutex mu;
+    v1::TaskCredentials value;  // guarded by mu
+  };
+  const std::shared_ptr<SharedCredentials> credentials_;
+  v1::TaskCredentials CurrentCredentials() const;
 };
 
 }  // namespace drover::worker

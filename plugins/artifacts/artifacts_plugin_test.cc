@@ -140,9 +140,7 @@ class ArtifactsPluginTest : public ::testing::Test {
     info.task_id = task_id_;
     info.run_id = 0;
     info.queue_address = env_->grpc_target();
-    info.credentials_client_id.clear();
-    info.credentials_access_token.clear();
-    info.credentials_certificate.clear();
+    info.credentials = nullptr;
     ArtifactsPlugin plugin(std::move(options));
     EXPECT_TRUE(plugin.ValidatePayload(info.payload).ok());
     return plugins::testing::RunTask(*engine_, {&plugin}, info, task_dir_);
@@ -308,7 +306,6 @@ TEST_F(ArtifactsPluginTest, AnUnreachableQueueFailsFinishedAsInternalError) {
   info.task_id = task_id_;
   info.run_id = 0;
   info.queue_address = "127.0.0.1:1";  // nothing listens there
-  info.credentials_access_token.clear();
   ArtifactsPlugin plugin(options);
   auto run = plugins::testing::RunTask(*engine_, {&plugin}, info, task_dir_);
   EXPECT_EQ(run.failed_stage, "finished");

@@ -10,11 +10,14 @@ ArtifactsClientFactory TaskArtifactsClientFactory(std::string ca_file) {
     client::ConnectionOptions options;
     options.url = info.queue_address;
     options.ca_file = ca_file;
-    if (!info.credentials_client_id.empty() ||
-        !info.credentials_certificate.empty()) {
-      options.credentials = client::TaskCredentials(
-          info.credentials_client_id, info.credentials_access_token,
-          info.credentials_certificate);
+    if (info.credentials && !info.credentials().Anonymous()) {
+      auto current = [source = info.credentials] {
+        const TaskCredentials now = source();
+        return client::TaskCredentials(now.client_id, now.access_token,
+                                       now.certificate);
+      };
+      options.credentials = current();
+      options.credentials_provider = std::move(current);
     }
     auto connection = client::Connection::Create(options);
     if (!connection.ok()) {

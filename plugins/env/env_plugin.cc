@@ -57,9 +57,13 @@ class EnvTaskPlugin final : public TaskPlugin {
     };
     set_if("DROVER_QUEUE_URL", info_.queue_address);
     set_if("DROVER_URL", info_.queue_address);
-    set_if("DROVER_CLIENT_ID", info_.credentials_client_id);
-    set_if("DROVER_ACCESS_TOKEN", info_.credentials_access_token);
-    set_if("DROVER_CERTIFICATE", info_.credentials_certificate);
+    // A running process cannot be handed renewed credentials: the task sees
+    // those valid when its sandbox is built (docs/worker.md).
+    const TaskCredentials credentials =
+        info_.credentials ? info_.credentials() : TaskCredentials{};
+    set_if("DROVER_CLIENT_ID", credentials.client_id);
+    set_if("DROVER_ACCESS_TOKEN", credentials.access_token);
+    set_if("DROVER_CERTIFICATE", credentials.certificate);
     return absl::OkStatus();
   }
 

@@ -80,7 +80,12 @@ std::map<std::string, std::string> TaskEnvironment(
       json{{"command", {"/usr/bin/env"}},
            {"env", {{"FROM_PAYLOAD", "payload value"}, {"SHARED", "payload"}}}},
       &log);
-  if (!with_certificate) info.credentials_certificate.clear();
+  if (!with_certificate) {
+    info.credentials = [] {
+      return TaskCredentials{.client_id = "task-client/fN1eXoAnTQ2-yX0V6_0a3w/2",
+                             .access_token = "task-access-token"};
+    };
+  }
   *run_out = testing::RunTask(**engine, {&plugin}, info);
   std::map<std::string, std::string> env;
   for (absl::string_view line :

@@ -101,9 +101,7 @@ class LiveLogPluginTest : public ::testing::Test {
     info.task_id = task_id_;
     info.run_id = 0;
     info.queue_address = env_->grpc_target();
-    info.credentials_client_id.clear();
-    info.credentials_access_token.clear();
-    info.credentials_certificate.clear();
+    info.credentials = nullptr;
     return info;
   }
 

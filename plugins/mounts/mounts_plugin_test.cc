@@ -185,9 +185,7 @@ class MountsPluginTest : public ::testing::Test {
     info.task_id = consumer_;
     info.run_id = 0;
     info.queue_address = env_->grpc_target();
-    info.credentials_client_id.clear();
-    info.credentials_access_token.clear();
-    info.credentials_certificate.clear();
+    info.credentials = nullptr;
     MountsPlugin plugin({});
     EXPECT_TRUE(plugin.ValidatePayload(info.payload).ok());
     return plugins::testing::RunTask(*engine_, {&plugin}, info, task_dir_);

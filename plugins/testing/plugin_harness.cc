@@ -14,9 +14,12 @@ TaskInfo MakeTaskInfo(nlohmann::json payload, engines::LogSink* log) {
   info.engine = "native";
   info.payload = std::move(payload);
   info.queue_address = "127.0.0.1:50051";
-  info.credentials_client_id = "task-client/fN1eXoAnTQ2-yX0V6_0a3w/2";
-  info.credentials_access_token = "task-access-token";
-  info.credentials_certificate = "eyJjZXJ0IjoidGVzdCJ9";
+  info.credentials = [] {
+    return TaskCredentials{
+        .client_id = "task-client/fN1eXoAnTQ2-yX0V6_0a3w/2",
+        .access_token = "task-access-token",
+        .certificate = "eyJjZXJ0IjoidGVzdCJ9"};
+  };
   info.log = log;
   return info;
 }
