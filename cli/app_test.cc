@@ -3,11 +3,6 @@
 // tests/cli_e2e_test.cc runs the real binary against the real drover-queue.
 #include "cli/app.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -21,6 +16,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/e2e_support.h"
 
 namespace drover::cli {
 namespace {
@@ -45,20 +41,6 @@ Result RunDrover(const std::vector<std::string>& args,
   int code = RunCli(args, Streams{in, out, err},
                     client::FixedEnvironment(std::move(env)), clock, "host-1");
   return {code, out.str(), err.str()};
-}
-
-// A loopback port with nothing listening on it.
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 TEST(CliUsageTest, NoCommandIsAUsageError) {
@@ -138,7 +120,10 @@ TEST(CliLocalErrorTest, BadUrlTimeoutAndCredentialsAreUsageErrors) {
 }
 
 TEST(CliLocalErrorTest, UnreachableServerExitsThree) {
-  std::string url = "127.0.0.1:" + std::to_string(ClosedPort());
+  // A loopback port that was just bound and closed, never listened on.
+  const int port = tests::support::FreePort();
+  ASSERT_NE(port, 0) << "no loopback port could be bound";
+  std::string url = "127.0.0.1:" + std::to_string(port);
   Result r = RunDrover({"--timeout", "3s", "task", "status", "abc"},
                        {{"DROVER_URL", url}});
   EXPECT_EQ(r.code, kExitUnavailable);

@@ -5,15 +5,19 @@
 // removed workers, the re-registration sunset, the registration timeout,
 // quarantine, the scopes of a worker's credentials (claiming from its own
 // pool only), replays of any remembered spent secret, `rotate-keys` over
-// the re-registration secrets, and max_capacity at registration.
+// the re-registration secrets, and max_capacity at registration (also with
+// registrations and creations racing from many threads).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
+#include <latch>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/app.h"
@@ -188,6 +192,63 @@ class WorkerManagerServiceTest : public ::testing::Test {
         wm_->GetWorker(NewContext(env_->root()).get(), key, &response);
     if (!s.ok()) return ToStatus(s);
     return response;
+  }
+
+  absl::StatusOr<v1::WorkerPoolStats> Stats(const std::string& pool) {
+    v1::WorkerPoolIdRequest request;
+    request.set_worker_pool_id(pool);
+    v1::WorkerPoolStats response;
+    grpc::Status s = wm_->GetWorkerPoolStats(NewContext(env_->root()).get(),
+                                             request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
+  // What RaceForCapacity saw.
+  struct CapacityRace {
+    // By contender i (worker g/c<i>).
+    std::vector<absl::Status> results;
+    // The largest total capacity the pool's statistics showed while the
+    // contenders ran, and how often they were read.
+    int64_t max_total_seen = 0;
+    int samples = 0;
+  };
+
+  // Releases `contenders` callers at once on `pool`, each asking for
+  // kRaceSlots (what CreateWorker above asks for): even ones create worker
+  // g/c<i> (operator), odd ones register it with the pool secret `proof`. A
+  // further thread reads the pool's statistics until all have answered.
+  static constexpr int kRaceSlots = 2;
+  CapacityRace RaceForCapacity(const std::string& pool,
+                               const std::string& proof, int contenders) {
+    CapacityRace race;
+    race.results.resize(contenders);
+    std::latch start(contenders + 1);
+    std::atomic<bool> done{false};
+    std::thread sampler([&] {
+      start.arrive_and_wait();
+      while (!done.load()) {
+        auto stats = Stats(pool);
+        if (!stats.ok()) continue;
+        race.max_total_seen =
+            std::max(race.max_total_seen, stats->total_capacity());
+        ++race.samples;
+      }
+    });
+    std::vector<std::thread> callers;
+    for (int i = 0; i < contenders; ++i) {
+      callers.emplace_back([&, i] {
+        const std::string id = "c" + std::to_string(i);
+        start.arrive_and_wait();
+        race.results[i] =
+            i % 2 == 0 ? CreateWorker(pool, id).status()
+                       : Register(pool, id, proof, true, kRaceSlots).status();
+      });
+    }
+    for (std::thread& t : callers) t.join();
+    done = true;
+    sampler.join();
+    return race;
   }
 
   absl::StatusOr<v1::ClaimWorkResponse> Claim(const std::string& queue,
@@ -827,12 +888,9 @@ TEST_F(WorkerManagerServiceTest, RegistrationRespectsMaxCapacity) {
   const std::string proof = *pool_secret;
 
   auto stats = [&]() {
-    v1::WorkerPoolIdRequest id;
-    id.set_worker_pool_id("prov/linux");
-    v1::WorkerPoolStats out;
-    EXPECT_TRUE(
-        wm_->GetWorkerPoolStats(NewContext(env_->root()).get(), id, &out).ok());
-    return out;
+    auto out = Stats("prov/linux");
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.value_or(v1::WorkerPoolStats{});
   };
   auto a = Register("prov/linux", "a", proof, true, 2);
   ASSERT_TRUE(a.ok()) << a.status();
@@ -916,6 +974,87 @@ TEST_F(WorkerManagerServiceTest, RegistrationRespectsMaxCapacity) {
   EXPECT_EQ(GetErrorInfo(ToStatus(bad)).details["field"],
             "config.max_capacity");
   EXPECT_EQ(stats().max_capacity(), 0);
+}
+
+// Creations and registrations racing for one pool's capacity: its
+// capacity lock makes each count what the others committed, so exactly as
+// many fit as max_capacity allows and the rest are refused, each naming
+// the full pool; no moment shows more than the maximum.
+TEST_F(WorkerManagerServiceTest, RacingRegistrationsNeverExceedMaxCapacity) {
+  constexpr int kMax = 9;
+  constexpr int kContenders = 16;
+  constexpr int kFit = kMax / kRaceSlots;  // 4; one slot stays free
+  v1::WorkerPoolConfig config = Config();
+  config.set_max_capacity(kMax);
+  ASSERT_TRUE(CreatePool("prov/linux", config, env_->root()).ok());
+  auto proof = ResetPoolSecret("prov/linux");
+  ASSERT_TRUE(proof.ok()) << proof.status();
+
+  CapacityRace race = RaceForCapacity("prov/linux", *proof, kContenders);
+  int created = 0;
+  int registered = 0;
+  for (int i = 0; i < kContenders; ++i) {
+    const std::string id = "c" + std::to_string(i);
+    const absl::Status& s = race.results[i];
+    auto worker = GetWorker("prov/linux", id);
+    if (s.ok()) {
+      ++(i % 2 == 0 ? created : registered);
+      ASSERT_TRUE(worker.ok()) << id << ": " << worker.status();
+      EXPECT_EQ(worker->capacity(), kRaceSlots) << id;
+      EXPECT_EQ(worker->state(), i % 2 == 0 ? "requested" : "running") << id;
+      continue;
+    }
+    // Refused only once the others fill the pool: 8 taken, 8 + 2 > 9.
+    ASSERT_TRUE(HasErrorCode(s, ErrorCode::kRequestConflict))
+        << id << ": " << s;
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << id;
+    ErrorInfo info = GetErrorInfo(s);
+    EXPECT_EQ(info.details["field"], "capacity") << id;
+    EXPECT_EQ(info.details["reason"], "max-capacity") << id;
+    EXPECT_EQ(info.details["worker_pool_id"], "prov/linux") << id;
+    EXPECT_EQ(info.details["worker_id"], id);
+    EXPECT_EQ(info.details["max_capacity"], std::to_string(kMax)) << id;
+    EXPECT_EQ(info.details["current_capacity"],
+              std::to_string(kFit * kRaceSlots))
+        << id;
+    EXPECT_EQ(info.details["requested_capacity"], std::to_string(kRaceSlots))
+        << id;
+    // A refused contender leaves no row behind.
+    EXPECT_TRUE(HasErrorCode(worker.status(), ErrorCode::kResourceNotFound))
+        << id << ": " << worker.status();
+  }
+  EXPECT_EQ(created + registered, kFit);
+  EXPECT_GT(race.samples, 0);
+  EXPECT_LE(race.max_total_seen, kMax);
+  auto stats = Stats("prov/linux");
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->total_capacity(), kFit * kRaceSlots);
+  EXPECT_EQ(stats->requested_workers(), created);
+  EXPECT_EQ(stats->running_workers(), registered);
+}
+
+// Without max_capacity (0) the same race admits every contender.
+TEST_F(WorkerManagerServiceTest, RacingRegistrationsWithoutMaximumAllFit) {
+  constexpr int kContenders = 16;
+  v1::WorkerPoolConfig config = Config();
+  config.set_max_capacity(0);
+  ASSERT_TRUE(CreatePool("prov/linux", config, env_->root()).ok());
+  auto proof = ResetPoolSecret("prov/linux");
+  ASSERT_TRUE(proof.ok()) << proof.status();
+
+  CapacityRace race = RaceForCapacity("prov/linux", *proof, kContenders);
+  for (int i = 0; i < kContenders; ++i) {
+    EXPECT_TRUE(race.results[i].ok()) << "c" << i << ": " << race.results[i];
+    auto worker = GetWorker("prov/linux", "c" + std::to_string(i));
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    EXPECT_EQ(worker->capacity(), kRaceSlots);
+  }
+  auto stats = Stats("prov/linux");
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->max_capacity(), 0);
+  EXPECT_EQ(stats->total_capacity(), kContenders * kRaceSlots);
+  EXPECT_EQ(stats->requested_workers(), kContenders / 2);
+  EXPECT_EQ(stats->running_workers(), kContenders / 2);
 }
 
 // ClaimWork asks the worker manager: a quarantined worker gets nothing
