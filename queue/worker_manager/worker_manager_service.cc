@@ -556,6 +556,11 @@ grpc::ServerUnaryReactor* WorkerManagerService::CreateWorker(
                   WorkerRecord w;
                   if (current.has_value()) {
                     w.spent_secret_hashes = current->spent_secret_hashes;
+                    // Readmitting a worker does not lift its quarantine
+                    // (QuarantineWorker does), as a stopped worker that
+                    // registers afresh keeps it too.
+                    w.quarantine_until = current->quarantine_until;
+                    w.quarantine_reason = current->quarantine_reason;
                   }
                   w.worker_pool_id = pool;
                   w.worker_group = group;

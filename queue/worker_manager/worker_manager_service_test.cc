@@ -703,6 +703,60 @@ TEST_F(WorkerManagerServiceTest, QuarantineNeedsAReasonAndAKnownWorker) {
   EXPECT_EQ(listed.workers(0).quarantine_reason(), "bad disk");
 }
 
+TEST_F(WorkerManagerServiceTest, QuarantineOutlivesStoppingAndRecreation) {
+  ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
+  auto created = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(created.ok());
+  auto registered = Register("prov/linux", "w1", created->static_secret());
+  ASSERT_TRUE(registered.ok()) << registered.status();
+  v1::QuarantineWorkerRequest quarantine;
+  quarantine.mutable_worker()->set_worker_pool_id("prov/linux");
+  quarantine.mutable_worker()->set_worker_group("g");
+  quarantine.mutable_worker()->set_worker_id("w1");
+  *quarantine.mutable_quarantine_until() =
+      ToProtoTime(clock_.Now() + absl::Hours(1));
+  quarantine.set_reason("bad disk");
+  v1::Worker quarantined;
+  ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
+                                    &quarantined)
+                  .ok());
+  const v1::WorkerKey& key = quarantine.worker();
+
+  // Shut down by itself, then registering afresh: still quarantined.
+  v1::WorkerShutdownResponse shut;
+  ASSERT_TRUE(
+      wm_->WorkerShutdown(NewContext(As(*registered)).get(), key, &shut).ok());
+  auto back = Register("prov/linux", "w1", created->static_secret());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(GetWorker("prov/linux", "w1")->quarantine_reason(), "bad disk");
+
+  // Removed, stopped and created again by an operator: still quarantined,
+  // and so after it registers with its new secret.
+  v1::RemoveWorkerResponse removed;
+  ASSERT_TRUE(
+      wm_->RemoveWorker(NewContext(env_->root()).get(), key, &removed).ok());
+  ASSERT_TRUE(
+      wm_->WorkerShutdown(NewContext(As(*back)).get(), key, &shut).ok());
+  ASSERT_EQ(GetWorker("prov/linux", "w1")->state(), "stopped");
+  auto recreated = CreateWorker("prov/linux", "w1");
+  ASSERT_TRUE(recreated.ok()) << recreated.status();
+  EXPECT_EQ(recreated->worker().quarantine_reason(), "bad disk");
+  EXPECT_TRUE(recreated->worker().has_quarantine_until());
+  auto readmitted = Register("prov/linux", "w1", recreated->static_secret());
+  ASSERT_TRUE(readmitted.ok()) << readmitted.status();
+  EXPECT_EQ(GetWorker("prov/linux", "w1")->quarantine_reason(), "bad disk");
+
+  // Lifting is explicit.
+  quarantine.clear_quarantine_until();
+  quarantine.set_reason("");
+  v1::Worker lifted;
+  ASSERT_TRUE(
+      wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine, &lifted)
+          .ok());
+  EXPECT_FALSE(lifted.has_quarantine_until());
+  EXPECT_EQ(GetWorker("prov/linux", "w1")->quarantine_reason(), "");
+}
+
 TEST_F(WorkerManagerServiceTest, AnySpentSecretIsRefusedAsReplayed) {
   ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
   auto created = CreateWorker("prov/linux", "w1");
