@@ -4,6 +4,7 @@
 
 #include "common/status.h"
 #include "pqxx/pqxx"
+#include "queue/auth/pg_key_rotation.h"
 #include "queue/auth/pg_transaction.h"
 #include "queue/secrets/secret_sql.h"
 #include "queue/store/pg_util.h"
@@ -37,10 +38,11 @@ absl::StatusOr<std::unique_ptr<SecretsStore>> SecretsStore::Open(
   pool_options.connection_string = options.connection_string;
   pool_options.size = options.pool_size;
   pool_options.acquire_timeout = options.acquire_timeout;
-  DROVER_ASSIGN_OR_RETURN(auto pool,
-                          store::PgConnectionPool::Create(
-                              std::move(pool_options), sql::AllStatements()));
-  return std::unique_ptr<SecretsStore>(new SecretsStore(std::move(pool), clock));
+  DROVER_ASSIGN_OR_RETURN(
+      auto pool, store::PgConnectionPool::Create(std::move(pool_options),
+                                                 sql::AllStatements()));
+  return std::unique_ptr<SecretsStore>(
+      new SecretsStore(std::move(pool), clock));
 }
 
 absl::Time SecretsStore::Now() const {
@@ -54,8 +56,8 @@ absl::Status SecretsStore::Put(const std::string& name,
   const absl::Time now = Now();
   const std::string expires_text =
       expires.has_value() ? pg::TimeParam(*expires) : std::string();
-  const char* expires_param = expires.has_value() ? expires_text.c_str()
-                                                  : nullptr;
+  const char* expires_param =
+      expires.has_value() ? expires_text.c_str() : nullptr;
   return RunTransaction<pqxx::work>(
       *pool_, "SetSecret", [&](pqxx::work& txn) -> absl::Status {
         txn.exec_prepared("secrets_put", name, pqxx::binarystring(ciphertext),
@@ -107,58 +109,42 @@ absl::StatusOr<store::Page<std::string>> SecretsStore::ListNames(
 absl::StatusOr<int> SecretsStore::DeleteExpired(int batch) {
   const absl::Time now = Now();
   return RunTransaction<pqxx::work>(
-      *pool_, "DeleteExpiredSecrets", [&](pqxx::work& txn) -> absl::StatusOr<int> {
-        return static_cast<int>(
-            txn.exec_prepared("secrets_delete_expired", pg::TimeParam(now),
-                              batch)
-                .size());
+      *pool_, "DeleteExpiredSecrets",
+      [&](pqxx::work& txn) -> absl::StatusOr<int> {
+        return static_cast<int>(txn.exec_prepared("secrets_delete_expired",
+                                                  pg::TimeParam(now), batch)
+                                    .size());
       });
 }
 
 absl::StatusOr<auth::RotationBatch> SecretsStore::RotateBatch(
     const crypto::KeyRing& keyring, const std::string& after, int batch) {
-  const std::string current = keyring.current_key_id();
-  return RunTransaction<pqxx::work>(
-      *pool_, "RotateSecrets",
-      [&](pqxx::work& txn) -> absl::StatusOr<auth::RotationBatch> {
-        auth::RotationBatch done;
-        pqxx::result rows = txn.exec_prepared("secrets_select_to_rotate",
-                                              current, after, batch);
-        done.done = static_cast<int>(rows.size()) < batch;
-        for (const pqxx::row& row : rows) {
-          const std::string name = row["name"].c_str();
-          const std::string value = pqxx::binarystring(row["value"]).str();
-          done.last_key = name;
-          absl::StatusOr<std::optional<std::string>> again =
-              keyring.Reencrypt(value, SecretValueAd(name));
-          if (!again.ok()) {
-            done.failed.push_back(name);
-            continue;
-          }
-          // nullopt: the value is already under the current key and only
-          // the key_id column lagged behind.
-          const std::string& replacement = again->has_value() ? **again : value;
-          txn.exec_prepared("secrets_replace_ciphertext", name,
-                            pqxx::binarystring(replacement), current,
-                            pqxx::binarystring(value));
-          ++done.reencrypted;
-        }
-        return done;
-      });
+  auth::PgRotationColumn column;
+  column.operation = "RotateSecrets";
+  column.select_batch = [&](pqxx::work& txn, const std::string& current,
+                            int limit) {
+    return txn.exec_prepared("secrets_select_to_rotate", current, after, limit);
+  };
+  column.row_key = [](const pqxx::row& row) -> std::string {
+    return row["name"].c_str();
+  };
+  column.ciphertext = [](const pqxx::row& row) {
+    return pqxx::binarystring(row["value"]).str();
+  };
+  column.associated_data = SecretValueAd;
+  column.write_back =
+      [](pqxx::work& txn, const pqxx::row& row, const std::string& replacement,
+         const std::string& current, const std::string& previous) {
+        txn.exec_prepared("secrets_replace_ciphertext", row["name"].c_str(),
+                          pqxx::binarystring(replacement), current,
+                          pqxx::binarystring(previous));
+      };
+  return auth::RotatePgBatch(*pool_, column, keyring, batch);
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> SecretsStore::CountByKeyId() {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "CountSecretsByKeyId",
-      [&](pqxx::nontransaction& txn)
-          -> absl::StatusOr<std::map<std::string, int64_t>> {
-        std::map<std::string, int64_t> counts;
-        for (const pqxx::row& row :
-             txn.exec_prepared("secrets_count_by_key_id")) {
-          counts[row[0].c_str()] = row[1].as<int64_t>();
-        }
-        return counts;
-      });
+  return auth::CountPgRowsByKeyId(*pool_, "CountSecretsByKeyId",
+                                  "secrets_count_by_key_id");
 }
 
 }  // namespace drover::queue::secrets

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "common/status.h"
 #include "pqxx/pqxx"
+#include "queue/auth/pg_key_rotation.h"
 #include "queue/auth/pg_transaction.h"
 #include "queue/store/pg_util.h"
 #include "queue/worker_manager/worker_sql.h"
@@ -536,7 +537,6 @@ absl::StatusOr<ExpiryCounts> WorkerStore::ExpireWorkers(int batch) {
 
 absl::StatusOr<auth::RotationBatch> WorkerStore::RotateBatch(
     const crypto::KeyRing& keyring, const std::string& after, int batch) {
-  const std::string current = keyring.current_key_id();
   // `after` is "pool/group/id"; groups and ids hold no '/', pools one.
   std::string after_pool, after_group, after_id;
   if (!after.empty()) {
@@ -551,50 +551,37 @@ absl::StatusOr<auth::RotationBatch> WorkerStore::RotateBatch(
     after_group = after.substr(group_slash + 1, id_slash - group_slash - 1);
     after_id = after.substr(id_slash + 1);
   }
-  return RunTransaction<pqxx::work>(
-      *pool_, "RotateWorkerSecrets",
-      [&](pqxx::work& txn) -> absl::StatusOr<auth::RotationBatch> {
-        auth::RotationBatch done;
-        pqxx::result rows =
-            txn.exec_prepared("wm_select_secrets_to_rotate", current,
-                              after_pool, after_group, after_id, batch);
-        done.done = static_cast<int>(rows.size()) < batch;
-        for (const pqxx::row& row : rows) {
-          const std::string path =
-              WorkerPath(row["worker_pool_id"].c_str(),
-                         row["worker_group"].c_str(), row["worker_id"].c_str());
-          const std::string value = FromHexField(row["secret"]);
-          done.last_key = path;
-          absl::StatusOr<std::optional<std::string>> again =
-              keyring.Reencrypt(value, ReregistrationSecretAd(path));
-          if (!again.ok()) {
-            done.failed.push_back(path);
-            continue;
-          }
-          // nullopt: already under the current key, only key_id lagged.
-          const std::string& replacement = again->has_value() ? **again : value;
-          txn.exec_prepared(
-              "wm_replace_secret_ciphertext", row["worker_pool_id"].c_str(),
-              row["worker_group"].c_str(), row["worker_id"].c_str(),
-              ToHex(replacement), current, ToHex(value));
-          ++done.reencrypted;
-        }
-        return done;
-      });
+  auth::PgRotationColumn column;
+  column.operation = "RotateWorkerSecrets";
+  column.select_batch = [&](pqxx::work& txn, const std::string& current,
+                            int limit) {
+    return txn.exec_prepared("wm_select_secrets_to_rotate", current, after_pool,
+                             after_group, after_id, limit);
+  };
+  column.row_key = [](const pqxx::row& row) {
+    return WorkerPath(row["worker_pool_id"].c_str(),
+                      row["worker_group"].c_str(), row["worker_id"].c_str());
+  };
+  column.ciphertext = [](const pqxx::row& row) {
+    return FromHexField(row["secret"]);
+  };
+  column.associated_data = [](const std::string& path) {
+    return ReregistrationSecretAd(path);
+  };
+  column.write_back =
+      [](pqxx::work& txn, const pqxx::row& row, const std::string& replacement,
+         const std::string& current, const std::string& previous) {
+        txn.exec_prepared("wm_replace_secret_ciphertext",
+                          row["worker_pool_id"].c_str(),
+                          row["worker_group"].c_str(), row["worker_id"].c_str(),
+                          ToHex(replacement), current, ToHex(previous));
+      };
+  return auth::RotatePgBatch(*pool_, column, keyring, batch);
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> WorkerStore::CountByKeyId() {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "CountWorkerSecretsByKeyId",
-      [&](pqxx::nontransaction& txn)
-          -> absl::StatusOr<std::map<std::string, int64_t>> {
-        std::map<std::string, int64_t> counts;
-        for (const pqxx::row& row :
-             txn.exec_prepared("wm_count_secrets_by_key_id")) {
-          counts[row[0].c_str()] = row[1].as<int64_t>();
-        }
-        return counts;
-      });
+  return auth::CountPgRowsByKeyId(*pool_, "CountWorkerSecretsByKeyId",
+                                  "wm_count_secrets_by_key_id");
 }
 
 }  // namespace drover::queue::worker_manager
