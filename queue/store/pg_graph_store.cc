@@ -478,9 +478,13 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
     const std::string& graph_id, const std::vector<Task>& tasks) {
   BatchParams params = ToBatchParams(tasks);
   std::string now = pg::TimeParam(Now());
+  // False when the call only repeated an earlier commit's answer: nothing
+  // new to analyze then.
+  bool wrote = false;
   absl::StatusOr<TaskGraphResult> committed = Transact<pqxx::work>(
       pool_.get(), "CommitTaskGraph",
       [&](pqxx::work& txn) -> absl::StatusOr<TaskGraphResult> {
+        wrote = false;  // a retried transaction starts over
         std::vector<Node> nodes;
         if (!graph_id.empty()) {
           for (const auto& row :
@@ -623,6 +627,7 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
               {{"field", "tasks.task_id"}});
         }
         const pqxx::row row = committed.at(0);
+        wrote = true;
         TaskGraphResult result;
         result.tasks = row["created"].as<int64_t>();
         result.pending = row["pending"].as<int64_t>();
@@ -637,7 +642,7 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
   if (committed.ok() && !committed->pending_queues.empty()) {
     publisher_->Publish(committed->pending_queues);
   }
-  if (committed.ok() && committed->tasks >= kAnalyzeAfterGraphTasks) {
+  if (committed.ok() && wrote && committed->tasks >= kAnalyzeAfterGraphTasks) {
     // Best effort: the graph is committed whatever the statistics say.
     absl::Status analyzed = Transact<pqxx::nontransaction>(
         pool_.get(), "AnalyzeGraphTables",
@@ -646,8 +651,8 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
           return absl::OkStatus();
         });
     if (!analyzed.ok()) {
-      spdlog::warn("statistics after a graph of {} tasks: {}",
-                   committed->tasks, analyzed.ToString());
+      spdlog::warn("statistics after a graph of {} tasks: {}", committed->tasks,
+                   analyzed.ToString());
     }
   }
   return committed;
