@@ -92,14 +92,7 @@ TaskRun::TaskRun(v1::ClaimedTask claim, QueueApi& api, engines::Engine& engine,
       clock_(clock),
       claimed_at_(clock.Now()),
       taken_until_(FromProto(claim_.taken_until())),
-      credentials_(std::make_shared<SharedCredentials>()) {
-  credentials_->value = claim_.credentials();
-}
-
-v1::TaskCredentials TaskRun::CurrentCredentials() const {
-  std::lock_guard<std::mutex> lock(credentials_->mu);
-  return credentials_->value;
-}
+      credentials_(std::make_shared<SharedCredentials>(claim_.credentials())) {}
 
 TaskRun::~TaskRun() {
   StopReclaimer();
@@ -232,11 +225,11 @@ Outcome TaskRun::Execute(TaskLog& log, TaskRunSummary& summary) {
   info.scopes = spec.scopes;
   info.queue_address = options_.queue_address;
   info.credentials = [shared = credentials_] {
-    std::lock_guard<std::mutex> lock(shared->mu);
+    v1::TaskCredentials now = shared->Get();
     return plugins::TaskCredentials{
-        .client_id = shared->value.client_id(),
-        .access_token = shared->value.access_token(),
-        .certificate = shared->value.certificate()};
+        .client_id = std::move(*now.mutable_client_id()),
+        .access_token = std::move(*now.mutable_access_token()),
+        .certificate = std::move(*now.mutable_certificate())};
   };
   info.log = &log;
 
@@ -389,7 +382,7 @@ void TaskRun::ReclaimLoop() {
     cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
                  [this] { return stop_reclaimer_; });
     if (stop_reclaimer_) break;
-    const v1::TaskCredentials credentials = CurrentCredentials();
+    const v1::TaskCredentials credentials = credentials_->Get();
     lock.unlock();
     auto reclaimed = api_.ReclaimTask(options_.worker, claim_.task_id(),
                                       claim_.run_id(), credentials);
@@ -397,8 +390,7 @@ void TaskRun::ReclaimLoop() {
     if (reclaimed.ok()) {
       taken_until_ = FromProto(reclaimed->taken_until());
       if (reclaimed->has_credentials()) {
-        std::lock_guard<std::mutex> credentials_lock(credentials_->mu);
-        credentials_->value = reclaimed->credentials();
+        credentials_->Set(reclaimed->credentials());
       }
       continue;
     }
@@ -438,7 +430,7 @@ bool TaskRun::Report(const Outcome& outcome, TaskLog& log) {
   absl::Duration backoff = options_.report_backoff;
   std::mt19937_64 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
-    const v1::TaskCredentials credentials = CurrentCredentials();
+    const v1::TaskCredentials credentials = credentials_->Get();
     absl::Status s;
     switch (outcome.state) {
       case Outcome::State::kCompleted:

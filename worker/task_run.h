@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -114,13 +115,25 @@ class TaskRun {
 
   // The run's task credentials, renewed by reclaims. Plugins read them from
   // their own threads (TaskInfo::credentials), possibly after the hooks
-  // returned, hence shared and with a lock of its own.
-  struct SharedCredentials {
-    std::mutex mu;
-    v1::TaskCredentials value;  // guarded by mu
+  // returned, hence shared and with a lock of its own. Thread-safe.
+  class SharedCredentials {
+   public:
+    explicit SharedCredentials(v1::TaskCredentials initial)
+        : value_(std::move(initial)) {}
+    v1::TaskCredentials Get() const {
+      std::lock_guard<std::mutex> lock(mu_);
+      return value_;
+    }
+    void Set(v1::TaskCredentials next) {
+      std::lock_guard<std::mutex> lock(mu_);
+      value_ = std::move(next);
+    }
+
+   private:
+    mutable std::mutex mu_;
+    v1::TaskCredentials value_;  // guarded by mu_
   };
   const std::shared_ptr<SharedCredentials> credentials_;
-  v1::TaskCredentials CurrentCredentials() const;
 };
 
 }  // namespace drover::worker

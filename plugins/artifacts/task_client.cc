@@ -10,14 +10,16 @@ ArtifactsClientFactory TaskArtifactsClientFactory(std::string ca_file) {
     client::ConnectionOptions options;
     options.url = info.queue_address;
     options.ca_file = ca_file;
-    if (info.credentials && !info.credentials().Anonymous()) {
+    if (info.credentials) {
       auto current = [source = info.credentials] {
         const TaskCredentials now = source();
         return client::TaskCredentials(now.client_id, now.access_token,
                                        now.certificate);
       };
       options.credentials = current();
-      options.credentials_provider = std::move(current);
+      if (!options.credentials.Anonymous()) {
+        options.credentials_provider = std::move(current);
+      }
     }
     auto connection = client::Connection::Create(options);
     if (!connection.ok()) {

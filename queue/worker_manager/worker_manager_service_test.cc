@@ -194,6 +194,19 @@ class WorkerManagerServiceTest : public ::testing::Test {
     return response;
   }
 
+  // Quarantines worker g/`id` of "prov/linux" for an hour, saying `reason`.
+  v1::QuarantineWorkerRequest QuarantineForAnHour(const std::string& id,
+                                                  const std::string& reason) {
+    v1::QuarantineWorkerRequest request;
+    request.mutable_worker()->set_worker_pool_id("prov/linux");
+    request.mutable_worker()->set_worker_group("g");
+    request.mutable_worker()->set_worker_id(id);
+    *request.mutable_quarantine_until() =
+        ToProtoTime(clock_.Now() + absl::Hours(1));
+    request.set_reason(reason);
+    return request;
+  }
+
   absl::StatusOr<v1::WorkerPoolStats> Stats(const std::string& pool) {
     v1::WorkerPoolIdRequest request;
     request.set_worker_pool_id(pool);
@@ -670,13 +683,8 @@ TEST_F(WorkerManagerServiceTest,
 TEST_F(WorkerManagerServiceTest, QuarantineNeedsAReasonAndAKnownWorker) {
   ASSERT_TRUE(CreatePool("prov/linux", Config(), env_->root()).ok());
   ASSERT_TRUE(CreateWorker("prov/linux", "w1").ok());
-  v1::QuarantineWorkerRequest request;
-  request.mutable_worker()->set_worker_pool_id("prov/linux");
-  request.mutable_worker()->set_worker_group("g");
-  request.mutable_worker()->set_worker_id("nobody");
-  *request.mutable_quarantine_until() =
-      ToProtoTime(clock_.Now() + absl::Hours(1));
-  request.set_reason("bad disk");
+  v1::QuarantineWorkerRequest request =
+      QuarantineForAnHour("nobody", "bad disk");
   v1::Worker response;
   EXPECT_TRUE(
       HasErrorCode(ToStatus(wm_->QuarantineWorker(
@@ -709,13 +717,8 @@ TEST_F(WorkerManagerServiceTest, QuarantineOutlivesStoppingAndRecreation) {
   ASSERT_TRUE(created.ok());
   auto registered = Register("prov/linux", "w1", created->static_secret());
   ASSERT_TRUE(registered.ok()) << registered.status();
-  v1::QuarantineWorkerRequest quarantine;
-  quarantine.mutable_worker()->set_worker_pool_id("prov/linux");
-  quarantine.mutable_worker()->set_worker_group("g");
-  quarantine.mutable_worker()->set_worker_id("w1");
-  *quarantine.mutable_quarantine_until() =
-      ToProtoTime(clock_.Now() + absl::Hours(1));
-  quarantine.set_reason("bad disk");
+  v1::QuarantineWorkerRequest quarantine =
+      QuarantineForAnHour("w1", "bad disk");
   v1::Worker quarantined;
   ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
                                     &quarantined)
@@ -1123,13 +1126,8 @@ TEST_F(WorkerManagerServiceTest, QuarantinedWorkerClaimsNothing) {
   ASSERT_TRUE(CreateWorker("prov/linux", "w2").ok());
   ASSERT_TRUE(CreateTask("prov/linux").ok());
 
-  v1::QuarantineWorkerRequest quarantine;
-  quarantine.mutable_worker()->set_worker_pool_id("prov/linux");
-  quarantine.mutable_worker()->set_worker_group("g");
-  quarantine.mutable_worker()->set_worker_id("w1");
-  *quarantine.mutable_quarantine_until() =
-      ToProtoTime(clock_.Now() + absl::Hours(1));
-  quarantine.set_reason("flaky disk");
+  v1::QuarantineWorkerRequest quarantine =
+      QuarantineForAnHour("w1", "flaky disk");
   v1::Worker quarantined;
   ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
                                     &quarantined)
