@@ -23,6 +23,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
+#include "common/rpc/process_defaults.h"
 #include "common/slugid.h"
 
 namespace drover::bench {
@@ -128,6 +129,7 @@ GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
 }  // namespace drover::bench
 
 int main(int argc, char** argv) {
+  drover::rpc::ApplyProcessDefaults();
   using namespace drover;
   using namespace drover::bench;
 

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
 #include "common/rpc/grpc_status.h"
+#include "common/rpc/process_defaults.h"
 #include "common/slugid.h"
 
 namespace drover::bench {
@@ -241,6 +242,7 @@ double Mib(std::optional<int64_t> kib) {
 }  // namespace drover::bench
 
 int main(int argc, char** argv) {
+  drover::rpc::ApplyProcessDefaults();
   using namespace drover;
   using namespace drover::bench;
 

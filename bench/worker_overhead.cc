@@ -30,6 +30,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
+#include "common/rpc/process_defaults.h"
 #include "common/slugid.h"
 #include "common/status.h"
 
@@ -84,6 +85,7 @@ double MicrosOf(const google::protobuf::Timestamp& ts) {
 }  // namespace drover::bench
 
 int main(int argc, char** argv) {
+  drover::rpc::ApplyProcessDefaults();
   using namespace drover;
   using namespace drover::bench;
 

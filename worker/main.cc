@@ -22,6 +22,7 @@
 #include "client/environment.h"
 #include "common/clock.h"
 #include "common/logging.h"
+#include "common/rpc/process_defaults.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
 #include "worker/components.h"
@@ -57,6 +58,7 @@ int ConfigError(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  drover::rpc::ApplyProcessDefaults();
   using namespace drover;
   using namespace drover::worker;
 

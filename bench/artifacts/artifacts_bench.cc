@@ -29,6 +29,7 @@
 #include "absl/strings/str_format.h"
 #include "client/artifacts_client.h"
 #include "client/queue_client.h"
+#include "common/rpc/process_defaults.h"
 #include "common/slugid.h"
 #include "common/status.h"
 #include "google/protobuf/util/time_util.h"
@@ -355,4 +356,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace drover::bench
 
-int main(int argc, char** argv) { return drover::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  drover::rpc::ApplyProcessDefaults();
+  return drover::bench::Main(argc, argv);
+}

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
 #include "common/clock.h"
+#include "common/rpc/process_defaults.h"
 #include "common/slugid.h"
 #include "drover/v1/auth.grpc.pb.h"
 #include "drover/v1/queue.grpc.pb.h"
@@ -202,4 +203,7 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace drover::bench
 
-int main(int argc, char** argv) { return drover::bench::Run(argc, argv); }
+int main(int argc, char** argv) {
+  drover::rpc::ApplyProcessDefaults();
+  return drover::bench::Run(argc, argv);
+}

@@ -11,6 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "common/clock.h"
 #include "common/logging.h"
+#include "common/rpc/process_defaults.h"
 #include "common/status.h"
 #include "queue/server/serve.h"
 #include "queue/server/server_config.h"
@@ -32,6 +33,7 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  drover::rpc::ApplyProcessDefaults();
   using namespace drover;
   using namespace drover::queue;
 
