@@ -297,17 +297,41 @@ TEST_F(PgStoreTest, OpenRefusesANewerSchema) {
 }
 
 TEST_F(PgStoreTest, StatementsOfTheRunGuardTriggerHold) {
-  // The trigger refuses an illegal transition whatever issues it.
+  // The trigger refuses an illegal transition whatever issues it, and the
+  // refused statement leaves the run as it was.
   Task task = SampleTask(clock_);
   ASSERT_TRUE(store_->CreateTask(task).ok());
   pqxx::connection conn(connection_string());
   pqxx::nontransaction txn(conn);
+  auto state = [&] {
+    return txn
+        .exec_params1("SELECT state FROM runs WHERE task_id = $1",
+                      task.task_id)[0]
+        .as<std::string>();
+  };
   EXPECT_THROW(
       txn.exec_params("UPDATE runs SET state = 'completed', "
                       "reason_resolved = 'completed', resolved = now() "
                       "WHERE task_id = $1",
                       task.task_id),
       pqxx::check_violation);
+  EXPECT_EQ(state(), "pending");
+
+  // A resolved run stays resolved.
+  txn.exec_params("UPDATE runs SET state = 'exception', "
+                  "reason_resolved = 'canceled', resolved = now() "
+                  "WHERE task_id = $1",
+                  task.task_id);
+  ASSERT_EQ(state(), "exception");
+  EXPECT_THROW(txn.exec_params("UPDATE runs SET state = 'running' "
+                               "WHERE task_id = $1",
+                               task.task_id),
+               pqxx::check_violation);
+  EXPECT_THROW(txn.exec_params("UPDATE runs SET worker_id = 'late' "
+                               "WHERE task_id = $1",
+                               task.task_id),
+               pqxx::check_violation);
+  EXPECT_EQ(state(), "exception");
 }
 
 // Every statement's generic plan (the one the pool uses) must reach rows
