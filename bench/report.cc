@@ -114,12 +114,18 @@ int main(int argc, char** argv) {
   const double pg_tps = pgbench ? Num(*pgbench, {"tps"}) : 0;
   if (pgbench) {
     combined["pgbench"] = *pgbench;
-    add({"pgbench -N tps (8 clients, 2 threads)",
-         pg_tps,
-         "tps",
-         "",
-         {},
-         "same PostgreSQL, unix socket"});
+    std::string note = "same PostgreSQL, unix socket";
+    if (pgbench->contains("runs") && (*pgbench)["runs"].size() > 1) {
+      note += "; mean of the runs before and after the throughput run (";
+      const char* sep = "";
+      for (const auto& r : (*pgbench)["runs"]) {
+        note += sep + Format(r.value("tps", 0.0));
+        sep = ", ";
+      }
+      note += ")";
+    }
+    add({"pgbench -N tps (8 clients, 2 threads)", pg_tps, "tps", "", {},
+         note});
   }
 
   if (auto doc = Load(base / "throughput.json")) {

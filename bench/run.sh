@@ -182,23 +182,45 @@ run_bench() {  # name, then the command
   fi
 }
 
-# pgbench first, under the same load as the throughput run that follows.
+# pgbench brackets the throughput run: once before it and, when both are
+# selected, once after it; the ratio is taken against the mean of the two,
+# because this machine's speed drifts within minutes and a single reference
+# run made the ratio follow pgbench's noise more than Drover's.
+PGBENCH_TPS=()
+PGBENCH_LAT=()
+run_pgbench() {  # label
+  log "pgbench -N -c 8 -j 2 -T 15 ($1)"
+  "${PG_RUN[@]}" "$PG_BIN/pgbench" -h "$PG_SOCKET" -p 5432 -U drover -N -c 8 -j 2 -T 15 pgbench \
+    >"$RUN_DIR/pgbench-$1.log" 2>&1
+  cat "$RUN_DIR/pgbench-$1.log"
+  PGBENCH_TPS+=("$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$RUN_DIR/pgbench-$1.log" | tail -1)")
+  PGBENCH_LAT+=("$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$RUN_DIR/pgbench-$1.log" | tail -1)")
+}
+write_pgbench_json() {
+  local runs="" sep="" i
+  for i in "${!PGBENCH_TPS[@]}"; do
+    runs+="$sep{\"tps\": ${PGBENCH_TPS[$i]:-0}, \"latency_average_ms\": ${PGBENCH_LAT[$i]:-0}}"
+    sep=", "
+  done
+  local mean
+  mean=$(printf '%s\n' "${PGBENCH_TPS[@]}" | awk '{s += $1; n++} END {printf "%.1f", n ? s / n : 0}')
+  printf '{"tps": %s, "runs": [%s], "clients": 8, "threads": 2, "duration_s": 15, "mode": "-N (simple-update)", "load_before": %s}\n' \
+    "$mean" "$runs" "$(json_load)" >"$RESULTS/pgbench.json"
+}
 if selected pgbench; then
   log "pgbench: initialising database 'pgbench'"
   "${PG_RUN[@]}" "$PG_BIN/createdb" -h "$PG_SOCKET" -p 5432 -U drover pgbench
   "${PG_RUN[@]}" "$PG_BIN/pgbench" -h "$PG_SOCKET" -p 5432 -U drover -i -q pgbench \
     >"$RUN_DIR/pgbench-init.log" 2>&1
-  log "pgbench -N -c 8 -j 2 -T 15"
-  "${PG_RUN[@]}" "$PG_BIN/pgbench" -h "$PG_SOCKET" -p 5432 -U drover -N -c 8 -j 2 -T 15 pgbench \
-    >"$RUN_DIR/pgbench.log" 2>&1
-  cat "$RUN_DIR/pgbench.log"
-  TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$RUN_DIR/pgbench.log" | tail -1)
-  LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$RUN_DIR/pgbench.log" | tail -1)
-  printf '{"tps": %s, "latency_average_ms": %s, "clients": 8, "threads": 2, "duration_s": 15, "mode": "-N (simple-update)", "load_before": %s}\n' \
-    "${TPS:-0}" "${LAT:-0}" "$(json_load)" >"$RESULTS/pgbench.json"
+  run_pgbench before
+  write_pgbench_json
 fi
 
 selected throughput && run_bench throughput "$B/bench_throughput" --tasks "$TASKS"
+if selected pgbench && selected throughput; then
+  run_pgbench after
+  write_pgbench_json
+fi
 selected latency && run_bench latency "$B/bench_latency" --tasks "$LATENCY_TASKS"
 if selected worker; then
   if [[ -x "$WORKER_BIN" ]]; then
