@@ -95,7 +95,9 @@ std::string FormatPool(const v1::WorkerPool& p) {
   t.AddRow({"description", OrDash(c.description())});
   t.AddRow({"provider", OrDash(c.provider())});
   t.AddRow({"capacity", std::to_string(c.min_capacity()) + ".." +
-                            std::to_string(c.max_capacity())});
+                            (c.max_capacity() > 0
+                                 ? std::to_string(c.max_capacity())
+                                 : std::string("unlimited"))});
   t.AddRow({"registration timeout",
             std::to_string(c.registration_timeout_seconds()) + "s"});
   t.AddRow({"re-registration timeout",

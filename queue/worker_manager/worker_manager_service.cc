@@ -287,10 +287,12 @@ absl::StatusOr<PoolConfig> ValidatePoolConfig(
                       std::to_string(config.max_capacity()),
                       "must be between 0 and 100000");
   }
-  if (config.max_capacity() < config.min_capacity()) {
+  // 0 is "no maximum", which any minimum fits under.
+  if (config.max_capacity() != 0 &&
+      config.max_capacity() < config.min_capacity()) {
     return InputError("config.max_capacity",
                       std::to_string(config.max_capacity()),
-                      "must not be below min_capacity (" +
+                      "must be 0 (no maximum) or not below min_capacity (" +
                           std::to_string(config.min_capacity()) + ")");
   }
   c.min_capacity = config.min_capacity();

@@ -1022,7 +1022,15 @@ TEST_F(WorkerManagerServiceTest, RegistrationRespectsMaxCapacity) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(stats().total_capacity(), 55);
 
-  // min above max is refused on update, and changes nothing.
+  // A minimum with no maximum is a floor without a ceiling.
+  update.mutable_config()->set_min_capacity(8);
+  ASSERT_TRUE(
+      wm_->UpdateWorkerPool(NewContext(env_->root()).get(), update, &updated)
+          .ok());
+  EXPECT_EQ(updated.config().min_capacity(), 8);
+  EXPECT_EQ(updated.config().max_capacity(), 0);
+
+  // min above a non-zero max is refused on update, and changes nothing.
   update.mutable_config()->set_min_capacity(8);
   update.mutable_config()->set_max_capacity(4);
   grpc::Status bad =
@@ -1031,6 +1039,7 @@ TEST_F(WorkerManagerServiceTest, RegistrationRespectsMaxCapacity) {
   EXPECT_EQ(GetErrorInfo(ToStatus(bad)).details["field"],
             "config.max_capacity");
   EXPECT_EQ(stats().max_capacity(), 0);
+  EXPECT_EQ(stats().min_capacity(), 8);
 }
 
 // Creations and registrations racing for one pool's capacity: its
