@@ -14,7 +14,10 @@
 namespace drover::queue::store {
 
 // Statuses of the existing tasks among `ids`, in id order (one statement
-// whatever the number of ids). Throws what libpqxx throws; callers run it
+// whatever the number of ids). `ids` must be distinct: the statement
+// probes once per id, so a repeated id would repeat that task's runs (both
+// callers pass ids that are distinct by construction: a resolution batch
+// and a page of a task group). Throws what libpqxx throws; callers run it
 // inside PgStore's Execute, which maps the exceptions.
 std::vector<TaskStatus> ReadStatuses(pqxx::transaction_base& txn,
                                      const std::vector<std::string>& ids);
