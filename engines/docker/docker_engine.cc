@@ -38,6 +38,12 @@ constexpr absl::Duration kPullProgressInterval = absl::Seconds(5);
 // bounds the wait if dockerd misbehaves.
 constexpr absl::Duration kOutputDrainLimit = absl::Seconds(30);
 constexpr absl::Duration kAttachLimit = absl::Seconds(60);
+// dockerd learns of an OOM kill from an event of its own, which can reach
+// it after the container's exit; how long Wait() keeps asking for it when
+// a memory-limited container died of SIGKILL.
+constexpr absl::Duration kOomEventGrace = absl::Seconds(2);
+constexpr absl::Duration kOomEventPoll = absl::Milliseconds(50);
+constexpr int kKilledExitCode = 128 + 9;
 // What a shell reports for a command it cannot find; a container whose
 // command does not exist fails the same way.
 constexpr int kCommandNotFoundExit = 127;
@@ -280,16 +286,29 @@ class DockerSandbox final : public Sandbox {
                        {{"container", id}});
     }
     result.exit_code = exit_status.ok() ? static_cast<int>(*exit_status) : -1;
-    if (info.ok()) {
-      const nlohmann::json& state = (*info)["State"];
-      if (state.is_object()) {
-        if (state.contains("OOMKilled") && state["OOMKilled"].is_boolean()) {
-          result.out_of_memory = state["OOMKilled"].get<bool>();
-        }
-        if (!exit_status.ok() && state.contains("ExitCode") &&
-            state["ExitCode"].is_number_integer()) {
-          result.exit_code = state["ExitCode"].get<int>();
-        }
+    auto read_state = [&](const nlohmann::json& container) {
+      const nlohmann::json& state = container["State"];
+      if (!state.is_object()) return;
+      if (state.contains("OOMKilled") && state["OOMKilled"].is_boolean()) {
+        result.out_of_memory = state["OOMKilled"].get<bool>();
+      }
+      if (!exit_status.ok() && state.contains("ExitCode") &&
+          state["ExitCode"].is_number_integer()) {
+        result.exit_code = state["ExitCode"].get<int>();
+      }
+    };
+    if (info.ok()) read_state(*info);
+    // A memory-limited container killed by SIGKILL may be an OOM kill whose
+    // event dockerd has not processed yet: ask again for a moment rather
+    // than report an ordinary failure.
+    if (info.ok() && !result.out_of_memory && memory_mb_ > 0 &&
+        result.exit_code == kKilledExitCode && !result.aborted) {
+      absl::Time give_up = absl::Now() + kOomEventGrace;
+      while (!result.out_of_memory && absl::Now() < give_up) {
+        absl::SleepFor(kOomEventPoll);
+        absl::StatusOr<nlohmann::json> again = api_->InspectContainer(id);
+        if (!again.ok()) break;
+        read_state(*again);
       }
     }
     if (!output_status_.ok() && !result.aborted &&
