@@ -189,6 +189,7 @@ run_bench() {  # name, then the command
 PGBENCH_TPS=()
 PGBENCH_LAT=()
 run_pgbench() {  # label
+  [[ -n "${PGBENCH_LOAD:-}" ]] || PGBENCH_LOAD=$(json_load)
   log "pgbench -N -c 8 -j 2 -T 15 ($1)"
   "${PG_RUN[@]}" "$PG_BIN/pgbench" -h "$PG_SOCKET" -p 5432 -U drover -N -c 8 -j 2 -T 15 pgbench \
     >"$RUN_DIR/pgbench-$1.log" 2>&1
@@ -205,7 +206,7 @@ write_pgbench_json() {
   local mean
   mean=$(printf '%s\n' "${PGBENCH_TPS[@]}" | awk '{s += $1; n++} END {printf "%.1f", n ? s / n : 0}')
   printf '{"tps": %s, "runs": [%s], "clients": 8, "threads": 2, "duration_s": 15, "mode": "-N (simple-update)", "load_before": %s}\n' \
-    "$mean" "$runs" "$(json_load)" >"$RESULTS/pgbench.json"
+    "$mean" "$runs" "$PGBENCH_LOAD" >"$RESULTS/pgbench.json"
 }
 if selected pgbench; then
   log "pgbench: initialising database 'pgbench'"

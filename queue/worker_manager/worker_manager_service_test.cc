@@ -207,6 +207,16 @@ class WorkerManagerServiceTest : public ::testing::Test {
     return request;
   }
 
+  // Sets (or, without quarantine_until, lifts) a quarantine as root.
+  absl::StatusOr<v1::Worker> Quarantine(
+      const v1::QuarantineWorkerRequest& request) {
+    v1::Worker response;
+    grpc::Status s = wm_->QuarantineWorker(NewContext(env_->root()).get(),
+                                           request, &response);
+    if (!s.ok()) return ToStatus(s);
+    return response;
+  }
+
   absl::StatusOr<v1::WorkerPoolStats> Stats(const std::string& pool) {
     v1::WorkerPoolIdRequest request;
     request.set_worker_pool_id(pool);
@@ -719,10 +729,7 @@ TEST_F(WorkerManagerServiceTest, QuarantineOutlivesStoppingAndRecreation) {
   ASSERT_TRUE(registered.ok()) << registered.status();
   v1::QuarantineWorkerRequest quarantine =
       QuarantineForAnHour("w1", "bad disk");
-  v1::Worker quarantined;
-  ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
-                                    &quarantined)
-                  .ok());
+  ASSERT_TRUE(Quarantine(quarantine).ok());
   const v1::WorkerKey& key = quarantine.worker();
 
   // Shut down by itself, then registering afresh: still quarantined.
@@ -752,11 +759,9 @@ TEST_F(WorkerManagerServiceTest, QuarantineOutlivesStoppingAndRecreation) {
   // Lifting is explicit.
   quarantine.clear_quarantine_until();
   quarantine.set_reason("");
-  v1::Worker lifted;
-  ASSERT_TRUE(
-      wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine, &lifted)
-          .ok());
-  EXPECT_FALSE(lifted.has_quarantine_until());
+  auto lifted = Quarantine(quarantine);
+  ASSERT_TRUE(lifted.ok()) << lifted.status();
+  EXPECT_FALSE(lifted->has_quarantine_until());
   EXPECT_EQ(GetWorker("prov/linux", "w1")->quarantine_reason(), "");
 }
 
@@ -1137,10 +1142,7 @@ TEST_F(WorkerManagerServiceTest, QuarantinedWorkerClaimsNothing) {
 
   v1::QuarantineWorkerRequest quarantine =
       QuarantineForAnHour("w1", "flaky disk");
-  v1::Worker quarantined;
-  ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
-                                    &quarantined)
-                  .ok());
+  ASSERT_TRUE(Quarantine(quarantine).ok());
 
   v1::ClaimWorkRequest claim;
   claim.set_task_queue_id("prov/linux");
@@ -1177,9 +1179,7 @@ TEST_F(WorkerManagerServiceTest, QuarantinedWorkerClaimsNothing) {
   // Lifting the quarantine lets w1 claim again at once on this replica.
   quarantine.clear_quarantine_until();
   quarantine.set_reason("");
-  ASSERT_TRUE(wm_->QuarantineWorker(NewContext(env_->root()).get(), quarantine,
-                                    &quarantined)
-                  .ok());
+  ASSERT_TRUE(Quarantine(quarantine).ok());
   ASSERT_TRUE(CreateTask("prov/linux").ok());
   auto after = Claim("prov/linux", "w1", env_->root());
   ASSERT_TRUE(after.ok()) << after.status();
