@@ -67,6 +67,9 @@ class PgStore final : public Store {
   // PgConnectionPool::Create, and CheckSchema's when check_schema is set.
   static absl::StatusOr<std::unique_ptr<PgStore>> Open(
       const PgStoreOptions& options, const Clock* clock);
+  // The pool settings Open uses (connection, size, session variables, plan
+  // refresh), for tests that check how the store's sessions plan.
+  static PgConnectionPool::Options PoolOptions(const PgStoreOptions& options);
   // Sends the notifications still queued.
   ~PgStore() override;
 

@@ -317,6 +317,24 @@ TEST_F(PgStoreTest, StatementsOfTheRunGuardTriggerHold) {
       pqxx::check_violation);
   EXPECT_EQ(state(), "pending");
 
+  // Legal transitions and changes within a state pass (the WHEN clause
+  // lets them by without calling the function); running -> pending does
+  // not.
+  txn.exec_params("UPDATE runs SET state = 'running', worker_group = 'g', "
+                  "worker_id = 'w', started = now(), "
+                  "taken_until = now() + interval '1 minute' "
+                  "WHERE task_id = $1",
+                  task.task_id);
+  ASSERT_EQ(state(), "running");
+  txn.exec_params("UPDATE runs SET taken_until = now() + interval '2 minutes' "
+                  "WHERE task_id = $1",
+                  task.task_id);
+  EXPECT_THROW(txn.exec_params("UPDATE runs SET state = 'pending' "
+                               "WHERE task_id = $1",
+                               task.task_id),
+               pqxx::check_violation);
+  ASSERT_EQ(state(), "running");
+
   // A resolved run stays resolved.
   txn.exec_params("UPDATE runs SET state = 'exception', "
                   "reason_resolved = 'canceled', resolved = now() "
@@ -355,11 +373,18 @@ TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
   const PreparedStatement probe = {
       "plan_probe_lookup",
       "SELECT v FROM plan_probe WHERE id = ANY ($1::text[])"};
-  auto make_pool = [&](absl::Duration refresh) {
-    PgConnectionPool::Options options;
-    options.connection_string = connection_string();
+  // The store's own session settings, generic plans alone, or generic
+  // plans rebuilt every `refresh`.
+  auto make_pool = [&](bool store_settings, absl::Duration refresh) {
+    PgStoreOptions store_options;
+    store_options.connection_string = connection_string();
+    PgConnectionPool::Options options = PgStore::PoolOptions(store_options);
+    EXPECT_EQ(options.session_variables["plan_cache_mode"],
+              "force_generic_plan");
+    if (!store_settings) {
+      options.session_variables = {{"plan_cache_mode", "force_generic_plan"}};
+    }
     options.size = 1;
-    options.session_variables = {{"plan_cache_mode", "force_generic_plan"}};
     options.plan_refresh_interval = refresh;
     auto pool = PgConnectionPool::Create(options, {probe});
     EXPECT_TRUE(pool.ok()) << pool.status();
@@ -376,12 +401,20 @@ TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
     }
     return plan;
   };
-  auto stale = make_pool(absl::ZeroDuration());
-  auto refreshed = make_pool(absl::Milliseconds(1));
+  auto stale = make_pool(false, absl::ZeroDuration());
+  auto refreshed = make_pool(false, absl::Milliseconds(1));
+  auto store_like = make_pool(true, absl::ZeroDuration());
   // Built now, on the near-empty table: a sequential scan is the cheapest.
   ASSERT_NE(plan_of(*stale).find("Seq Scan on plan_probe"), std::string::npos);
   ASSERT_NE(plan_of(*refreshed).find("Seq Scan on plan_probe"),
             std::string::npos);
+  // The store's sessions rule sequential scans out, so even a plan built
+  // now and never rebuilt probes the index (the gap a refresh leaves for
+  // its interval on a fresh database or an idle queue table).
+  std::string store_plan = plan_of(*store_like);
+  EXPECT_EQ(store_plan.find("Seq Scan"), std::string::npos) << store_plan;
+  EXPECT_NE(store_plan.find("plan_probe_pkey"), std::string::npos)
+      << store_plan;
   {
     pqxx::connection conn(connection_string());
     pqxx::nontransaction txn(conn);
@@ -396,6 +429,8 @@ TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
   std::string plan = plan_of(*refreshed);
   EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
   EXPECT_NE(plan.find("plan_probe_pkey"), std::string::npos) << plan;
+  store_plan = plan_of(*store_like);
+  EXPECT_EQ(store_plan.find("Seq Scan"), std::string::npos) << store_plan;
 
   // A connection lost by the time its plans are due is dropped: that lease
   // fails, and the next one reconnects.
@@ -404,6 +439,7 @@ TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
   EXPECT_FALSE(refreshed->Acquire().ok());
   EXPECT_NE(plan_of(*refreshed).find("plan_probe_pkey"), std::string::npos);
 }
+
 
 // A graph large enough to move the planner's choices refreshes the
 // statistics of the tables it filled, instead of leaving them to autovacuum.
