@@ -72,6 +72,12 @@ absl::Status QueueServer::Start() {
                                ? options_.credentials
                                : grpc::InsecureServerCredentials(),
                            &grpc_port_);
+  // gRPC lets every process on Linux bind a port already in use
+  // (SO_REUSEPORT) and then spreads new connections over them: a second
+  // server started by mistake on the same address would silently take part
+  // of the traffic. A server that cannot have its address to itself fails
+  // to start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Temporary credentials with many scopes travel as one metadata value of
   // up to 64 KiB (queue/auth/certificate.h); gRPC's default is 8 KiB.
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 64 * 1024 + 4096);

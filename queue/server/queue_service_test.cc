@@ -943,6 +943,20 @@ absl::StatusOr<std::string> RawBidiOnce(std::shared_ptr<grpc::Channel> channel,
   return out;
 }
 
+TEST_F(QueueServiceTest, ASecondServerOnAnAddressInUseDoesNotStart) {
+  QueueServerOptions options = TestOptions();
+  options.listen = "127.0.0.1:" + std::to_string(replica_->server->grpc_port());
+  QueueServer second(options, replica_->store.get(), /*notifier=*/nullptr,
+                     &clock_, &authorizer_);
+  absl::Status started = second.Start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(GetErrorInfo(started).code, ErrorCode::kInternalError);
+  EXPECT_NE(started.message().find(options.listen), std::string::npos)
+      << started;
+  // The first server still answers.
+  Create(NewTaskRequest());
+}
+
 TEST_F(QueueServiceTest, HealthReflectionAndMetrics) {
   QueueServerOptions options = TestOptions();
   options.http_listen = "127.0.0.1:0";
