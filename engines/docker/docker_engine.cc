@@ -300,7 +300,10 @@ class DockerSandbox final : public Sandbox {
     if (info.ok()) read_state(*info);
     // A memory-limited container killed by SIGKILL may be an OOM kill whose
     // event dockerd has not processed yet: ask again for a moment rather
-    // than report an ordinary failure.
+    // than report an ordinary failure. dockerd can also miss the event for
+    // good (the container's first process was the one killed and its
+    // cgroup was gone before containerd read the event); the kill is then
+    // reported as what dockerd says it was, an exit by SIGKILL.
     if (info.ok() && !result.out_of_memory && memory_mb_ > 0 &&
         result.exit_code == kKilledExitCode && !result.aborted) {
       absl::Time give_up = absl::Now() + kOomEventGrace;
