@@ -7,10 +7,12 @@
 // before; a sink depending on the whole last layer (fan-in width -> 1).
 // Size N gives L = round(N / width) layers, i.e. L * width + 2 tasks.
 //
-// The whole graph is submitted with CreateTaskGraph: all or nothing, in
-// staged batches of --batch tasks under one graph id, the last batch
-// committing (one call when the graph fits in one batch). Submit time is
-// from the first batch sent to the commit's answer.
+// The whole graph is submitted with CreateTaskGraph through
+// client::SubmitTaskGraph, as `drover graph submit` does: all or nothing,
+// in staged batches of --batch tasks under one graph id,
+// --batches-in-flight of them at once, the last batch committing (one call
+// when the graph fits in one batch). Submit time is from the first batch
+// sent to the commit's answer.
 //
 // Submit runs with no worker claiming (only the root is pending); then
 // simulated workers drain the graph until the sink completes. Per-resolution
@@ -22,7 +24,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "bench/bench_util.h"
+#include "client/graph_submit.h"
 #include "common/rpc/process_defaults.h"
 #include "common/slugid.h"
 
@@ -44,8 +48,9 @@ struct GraphResult {
 };
 
 GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
-                     int size, int width, int batch, bool submit_only,
-                     int workers, int capacity, int timeout_s) {
+                     int size, int width, int batch, int in_flight,
+                     bool submit_only, int workers, int capacity,
+                     int timeout_s) {
   GraphResult result;
   const std::string queue_id = UniqueTaskQueueId(absl::StrCat("graph", size));
   const std::string group_id = NewSlugId();
@@ -77,29 +82,26 @@ GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
   add(previous);
 
   client::QueueClient queue(conn);
+  client::GraphSubmitOptions submit;
+  submit.batch = batch;
+  submit.batches_in_flight = in_flight;
   client::CallOptions options;
   options.timeout = absl::Minutes(30);
   options.retry.max_attempts = 1;
-  const std::string graph_id =
-      static_cast<int>(tasks.size()) > batch ? NewSlugId() : std::string();
+  submit.call = options;
+  absl::Mutex mu;
+  submit.on_call = [&](int, absl::Duration took, bool commit) {
+    absl::MutexLock lock(&mu);
+    result.create_latency.Add(absl::ToDoubleMilliseconds(took));
+    if (commit) result.commit_s = absl::ToDoubleSeconds(took);
+  };
   SteadyClock::time_point start = SteadyClock::now();
-  bool ok = true;
-  for (size_t first = 0; ok && first < tasks.size(); first += batch) {
-    v1::CreateTaskGraphRequest request;
-    request.set_graph_id(graph_id);
-    size_t last = std::min(tasks.size(), first + batch);
-    for (size_t i = first; i < last; ++i) *request.add_tasks() = tasks[i];
-    request.set_commit(last == tasks.size());
-    SteadyClock::time_point sent = SteadyClock::now();
-    auto response = queue.CreateTaskGraph(request, options);
-    result.create_latency.Add(MillisBetween(sent, SteadyClock::now()));
-    if (!response.ok()) {
-      ok = false;
-      result.error = Describe(response.status());
-    } else if (request.commit()) {
-      result.tasks = response->tasks();
-      result.commit_s = MillisBetween(sent, SteadyClock::now()) / 1e3;
-    }
+  auto response = client::SubmitTaskGraph(queue, std::move(tasks), submit);
+  bool ok = response.ok();
+  if (ok) {
+    result.tasks = response->tasks();
+  } else {
+    result.error = Describe(response.status());
   }
   SteadyClock::time_point submitted = SteadyClock::now();
   result.submit_s = MillisBetween(start, submitted) / 1e3;
@@ -139,6 +141,7 @@ int main(int argc, char** argv) {
   std::vector<int> sizes = {10000, 100000};
   int width = 1000;
   int batch = 5000;
+  int in_flight = 2;
   int workers = 8;
   int capacity = 32;
   int timeout_s = 3600;
@@ -148,6 +151,10 @@ int main(int argc, char** argv) {
   app.add_option("--width", width, "Tasks per layer")->capture_default_str();
   app.add_option("--batch", batch,
                  "Tasks per CreateTaskGraph call (at most 10000)")
+      ->capture_default_str();
+  app.add_option("--batches-in-flight", in_flight,
+                 "Staged CreateTaskGraph calls sent at once")
+      ->check(CLI::Range(1, 16))
       ->capture_default_str();
   bool submit_only = false;
   app.add_flag("--submit-only", submit_only,
@@ -178,8 +185,8 @@ int main(int argc, char** argv) {
   nlohmann::json runs = nlohmann::json::array();
   bool all_complete = true;
   for (int size : sizes) {
-    GraphResult r = RunGraph(*connection, size, width, batch, submit_only,
-                             workers, capacity, timeout_s);
+    GraphResult r = RunGraph(*connection, size, width, batch, in_flight,
+                             submit_only, workers, capacity, timeout_s);
     all_complete = all_complete && r.complete;
     const std::string label = absl::StrCat(r.tasks, " tasks");
     table.Add(label + ": submit", r.submit_s, "s",
@@ -224,6 +231,7 @@ int main(int argc, char** argv) {
                          {{"sizes", sizes},
                           {"width", width},
                           {"batch", batch},
+                          {"batches_in_flight", in_flight},
                           {"workers", workers},
                           {"capacity", capacity}}},
                         {"load_before", load_before},

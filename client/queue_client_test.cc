@@ -5,6 +5,7 @@
 // do on demand. tests/cli_e2e_test.cc covers the real server.
 #include "client/queue_client.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -12,7 +13,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "client/graph_submit.h"
 #include "common/rpc/grpc_status.h"
 #include "common/status.h"
 #include "grpcpp/grpcpp.h"
@@ -29,8 +32,7 @@ class ScriptedQueue final : public v1::Queue::Service {
   absl::Duration claim_delay = absl::ZeroDuration();
 
   std::multimap<std::string, std::string> LastMetadata() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return last_metadata_;
+    return Copy(last_metadata_);
   }
 
   grpc::Status GetTaskStatus(grpc::ServerContext* context,
@@ -61,6 +63,46 @@ class ScriptedQueue final : public v1::Queue::Service {
         InputError("task_id", request->task_id(), "task_id is not a slug"));
   }
 
+  // CreateTaskGraph: every call is recorded; each takes graph_delay; the
+  // fail_graph_call-th call (1-based; 0: none) answers InvalidArgument.
+  struct GraphCall {
+    std::string graph_id;
+    std::vector<std::string> task_ids;
+    bool commit = false;
+    int others_in_flight = 0;  // calls running when this one arrived
+    absl::Time started, ended;
+  };
+  std::atomic<int> fail_graph_call{0};
+  absl::Duration graph_delay = absl::ZeroDuration();
+
+  std::vector<GraphCall> GraphCalls() { return Copy(graph_calls_); }
+
+  grpc::Status CreateTaskGraph(grpc::ServerContext* context,
+                               const v1::CreateTaskGraphRequest* request,
+                               v1::CreateTaskGraphResponse* response) override {
+    Record(context);
+    int n = calls.fetch_add(1) + 1;
+    GraphCall call;
+    call.graph_id = request->graph_id();
+    for (const auto& t : request->tasks()) call.task_ids.push_back(t.task_id());
+    call.commit = request->commit();
+    call.others_in_flight = graph_in_flight_.fetch_add(1);
+    call.started = absl::Now();
+    absl::SleepFor(graph_delay);
+    graph_in_flight_.fetch_sub(1);
+    call.ended = absl::Now();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      graph_calls_.push_back(call);
+    }
+    if (n == fail_graph_call.load()) {
+      return rpc::ToGrpcStatus(InputError("tasks.task_id", call.task_ids[0],
+                                          "scripted failure"));
+    }
+    response->set_tasks(request->tasks_size());
+    return grpc::Status::OK;
+  }
+
   grpc::Status ClaimWork(grpc::ServerContext* context,
                          const v1::ClaimWorkRequest*,
                          v1::ClaimWorkResponse*) override {
@@ -74,6 +116,12 @@ class ScriptedQueue final : public v1::Queue::Service {
   }
 
  private:
+  template <typename T>
+  T Copy(const T& member) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return member;
+  }
+
   void Record(grpc::ServerContext* context) {
     std::lock_guard<std::mutex> lock(mu_);
     last_metadata_.clear();
@@ -85,7 +133,15 @@ class ScriptedQueue final : public v1::Queue::Service {
 
   std::mutex mu_;
   std::multimap<std::string, std::string> last_metadata_;
+  std::vector<GraphCall> graph_calls_;
+  std::atomic<int> graph_in_flight_{0};
 };
+
+std::vector<v1::GraphTask> GraphOf(int n) {
+  std::vector<v1::GraphTask> tasks(n);
+  for (int i = 0; i < n; ++i) tasks[i].set_task_id("task-" + std::to_string(i));
+  return tasks;
+}
 
 class QueueClientTest : public ::testing::Test {
  protected:
@@ -326,6 +382,93 @@ TEST(BackoffTest, OnlyUnavailableOnIdempotentCallsIsRetried) {
                            Idempotency::kIdempotent));
   EXPECT_FALSE(
       ShouldRetry(InputError("f", "v", "bad"), Idempotency::kIdempotent));
+}
+
+TEST_F(QueueClientTest, SubmitTaskGraphStagesBatchesTwoAtATimeThenCommits) {
+  service_.graph_delay = absl::Milliseconds(100);
+  QueueClient client = MakeClient();
+  int calls_seen = 0;
+  GraphSubmitOptions options;
+  options.batch = 5;
+  options.batches_in_flight = 2;
+  options.on_call = [&](int, absl::Duration, bool) { ++calls_seen; };
+  auto response = SubmitTaskGraph(client, GraphOf(23), options);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->tasks(), 3);  // the scripted commit's answer
+
+  std::vector<ScriptedQueue::GraphCall> calls = service_.GraphCalls();
+  ASSERT_EQ(calls.size(), 5u);  // 4 staged batches of 5, a commit of 3
+  EXPECT_EQ(calls_seen, 5);
+  const ScriptedQueue::GraphCall& commit = calls.back();
+  EXPECT_TRUE(commit.commit);
+  EXPECT_EQ(commit.task_ids.size(), 3u);
+  EXPECT_EQ(commit.others_in_flight, 0);
+  std::vector<std::string> ids;
+  int most_at_once = 0;
+  for (const auto& call : calls) {
+    EXPECT_FALSE(call.graph_id.empty());
+    EXPECT_EQ(call.graph_id, commit.graph_id);
+    most_at_once = std::max(most_at_once, call.others_in_flight + 1);
+    ids.insert(ids.end(), call.task_ids.begin(), call.task_ids.end());
+    if (&call != &commit) {
+      EXPECT_FALSE(call.commit);
+      EXPECT_EQ(call.task_ids.size(), 5u);
+      // The commit goes only after every staged batch was answered.
+      EXPECT_LE(call.ended, commit.started);
+    }
+  }
+  EXPECT_EQ(most_at_once, 2);
+  std::sort(ids.begin(), ids.end());
+  std::vector<std::string> expected;
+  for (const auto& t : GraphOf(23)) expected.push_back(t.task_id());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(ids, expected);  // every task exactly once
+}
+
+TEST_F(QueueClientTest, SubmitTaskGraphSendsASmallGraphInOneCall) {
+  QueueClient client = MakeClient();
+  GraphSubmitOptions options;
+  options.batch = 5;
+  auto response = SubmitTaskGraph(client, GraphOf(5), options);
+  ASSERT_TRUE(response.ok()) << response.status();
+  std::vector<ScriptedQueue::GraphCall> calls = service_.GraphCalls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(calls[0].graph_id.empty());
+  EXPECT_TRUE(calls[0].commit);
+  EXPECT_EQ(calls[0].task_ids.size(), 5u);
+}
+
+TEST_F(QueueClientTest, SubmitTaskGraphStopsAtTheFirstFailedBatch) {
+  service_.fail_graph_call = 2;
+  QueueClient client = MakeClient();
+  GraphSubmitOptions options;
+  options.batch = 2;
+  options.batches_in_flight = 1;
+  auto response = SubmitTaskGraph(client, GraphOf(9), options);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(GetErrorInfo(response.status()).code, ErrorCode::kInputError);
+  std::vector<ScriptedQueue::GraphCall> calls = service_.GraphCalls();
+  ASSERT_EQ(calls.size(), 2u);  // no third batch and no commit
+  for (const auto& call : calls) EXPECT_FALSE(call.commit);
+}
+
+TEST_F(QueueClientTest, SubmitTaskGraphRefusesBadOptionsAndSendsNothing) {
+  QueueClient client = MakeClient();
+  GraphSubmitOptions options;
+  options.batch = 0;
+  auto response = SubmitTaskGraph(client, GraphOf(3), options);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(GetErrorInfo(response.status()).code, ErrorCode::kInputError);
+  EXPECT_EQ(GetErrorInfo(response.status()).details["field"], "batch");
+  options.batch = 10001;
+  EXPECT_FALSE(SubmitTaskGraph(client, GraphOf(3), options).ok());
+  options.batch = 5;
+  options.batches_in_flight = 0;
+  response = SubmitTaskGraph(client, GraphOf(3), options);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(GetErrorInfo(response.status()).details["field"],
+            "batches_in_flight");
+  EXPECT_TRUE(service_.GraphCalls().empty());
 }
 
 }  // namespace

@@ -345,6 +345,38 @@ TEST_F(CliEndToEndTest, CreateStatusGetCancelRerun) {
   EXPECT_EQ(rerun.out, id + "  pending  run 1: rerun\n") << rerun;
 }
 
+TEST_F(CliEndToEndTest, GraphSubmittedInStagedBatchesIsCreatedWhole) {
+  // Seven tasks in calls of two: three staged batches, two at a time, then
+  // the commit; dependencies cross the batches.
+  fs::path file = *dir_ / "scratch" / "staged-graph.json";
+  json tasks = json::array();
+  for (int i = 0; i < 7; ++i) {
+    json task = {{"label", "t" + std::to_string(i)}};
+    if (i > 0) task["dependencies"] = {"t" + std::to_string(i - 1)};
+    tasks.push_back(task);
+  }
+  std::ofstream(file) << json{{"defaults",
+                               {{"taskQueueId", "e2e/staged-graph"},
+                                {"payload", {{"command", {"true"}}}}}},
+                              {"tasks", tasks}}
+                             .dump();
+  CliResult r = Drover({"--json", "graph", "submit", file.string(), "--batch",
+                        "2"});
+  ASSERT_EQ(r.code, 0) << r;
+  json doc = Json(r);
+  ASSERT_EQ(doc["tasks"].size(), 7u) << r;
+  const std::string group = doc["taskGroupId"].get<std::string>();
+
+  CliResult status = Drover({"group", "status", group, "--once"});
+  ASSERT_EQ(status.code, 0) << status;
+  EXPECT_NE(status.out.find("7 tasks"), std::string::npos) << status;
+  EXPECT_NE(status.out.find("pending 1"), std::string::npos) << status;
+  EXPECT_NE(status.out.find("unscheduled 6"), std::string::npos) << status;
+
+  CliResult bad = Drover({"graph", "submit", file.string(), "--batch", "0"});
+  EXPECT_NE(bad.code, 0) << bad;
+}
+
 TEST_F(CliEndToEndTest, QueueCountsAndList) {
   const std::string queue = "e2e/counts";
   std::string first = CreateTask(queue);

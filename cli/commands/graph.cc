@@ -1,5 +1,6 @@
 #include "cli/commands/graph.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/output.h"
 #include "cli/task_flags.h"
+#include "client/graph_submit.h"
 #include "client/task_json.h"
 #include "common/status.h"
 
@@ -59,6 +61,7 @@ std::string CountsLine(const v1::TaskGroupInfo& info) {
 struct SubmitArgs {
   std::string file;
   bool dry_run = false;
+  int batch = kBatch;
 };
 
 int RunSubmit(Context& ctx, const SubmitArgs& args) {
@@ -99,28 +102,20 @@ int RunSubmit(Context& ctx, const SubmitArgs& args) {
   }
   auto queue = ctx.Queue();
   if (!queue.ok()) return ctx.LocalError(queue.status());
-  const int total = static_cast<int>(graph->tasks.size());
-  // One call when it fits; otherwise staged batches under a graph id.
-  std::string graph_id = total > kBatch ? client::NewTaskId() : "";
-  v1::CreateTaskGraphResponse response;
-  for (int start = 0; start < total || start == 0; start += kBatch) {
-    v1::CreateTaskGraphRequest request;
-    request.set_graph_id(graph_id);
-    for (int i = start; i < std::min(start + kBatch, total); ++i) {
-      *request.add_tasks() = std::move(graph->tasks[i]);
-    }
-    request.set_commit(start + kBatch >= total);
-    client::CallOptions options = (*queue)->defaults();
-    options.timeout = std::max(options.timeout, absl::Minutes(10));
-    auto sent = (*queue)->CreateTaskGraph(request, options);
-    if (!sent.ok()) return ctx.RequestError(sent.status());
-    response = *sent;
-    if (request.commit()) break;
-  }
+  // One call when it fits; otherwise staged batches under a graph id, two
+  // at a time, then the commit (client/graph_submit.h).
+  client::GraphSubmitOptions submit;
+  submit.batch = args.batch;
+  client::CallOptions options = (*queue)->defaults();
+  options.timeout = std::max(options.timeout, absl::Minutes(10));
+  submit.call = options;
+  auto response = client::SubmitTaskGraph(**queue, std::move(graph->tasks),
+                                          submit);
+  if (!response.ok()) return ctx.RequestError(response.status());
   print_labels();
   if (!ctx.options().json) {
-    ctx.err() << "created " << response.tasks() << " tasks, "
-              << response.pending() << " pending\n";
+    ctx.err() << "created " << response->tasks() << " tasks, "
+              << response->pending() << " pending\n";
   }
   return kExitOk;
 }
@@ -379,6 +374,11 @@ void AddGraphCommands(CLI::App& app, Context& ctx) {
     cmd->add_flag("--dry-run", args->dry_run,
                   "Check the file and print the ids it would get; send "
                   "nothing");
+    cmd->add_option("--batch", args->batch,
+                    "Tasks per call: a bigger graph is staged in batches of "
+                    "this size, two at a time, and committed at once")
+        ->check(CLI::Range(1, 10000))
+        ->capture_default_str();
     cmd->callback([&ctx, args] { ctx.set_exit_code(RunSubmit(ctx, *args)); });
   }
 
