@@ -13,8 +13,6 @@
 namespace drover::client {
 namespace {
 
-constexpr int kMaxBatch = 10000;
-
 v1::CreateTaskGraphRequest BatchRequest(const std::string& graph_id,
                                         std::vector<v1::GraphTask>& tasks,
                                         size_t first, size_t last,
@@ -34,7 +32,7 @@ v1::CreateTaskGraphRequest BatchRequest(const std::string& graph_id,
 absl::StatusOr<v1::CreateTaskGraphResponse> SubmitTaskGraph(
     const QueueClient& queue, std::vector<v1::GraphTask> tasks,
     const GraphSubmitOptions& options) {
-  if (options.batch < 1 || options.batch > kMaxBatch) {
+  if (options.batch < 1 || options.batch > kMaxGraphBatch) {
     return InputError("batch", std::to_string(options.batch),
                       "must be within 1..10000");
   }
@@ -64,10 +62,13 @@ absl::StatusOr<v1::CreateTaskGraphResponse> SubmitTaskGraph(
   std::atomic<size_t> next{0};
   absl::Mutex mu;
   absl::Status first_error;  // guarded by mu
-  std::atomic<bool> failed{false};
+  auto failed = [&] {
+    absl::MutexLock lock(&mu);
+    return !first_error.ok();
+  };
   auto stage = [&] {
     for (;;) {
-      if (failed.load()) return;
+      if (failed()) return;
       size_t b = next.fetch_add(1);
       if (b >= staged_batches) return;
       // Each batch owns its slice of `tasks`, so threads move disjoint
@@ -77,7 +78,6 @@ absl::StatusOr<v1::CreateTaskGraphResponse> SubmitTaskGraph(
       if (!response.ok()) {
         absl::MutexLock lock(&mu);
         if (first_error.ok()) first_error = response.status();
-        failed.store(true);
         return;
       }
     }
@@ -90,10 +90,7 @@ absl::StatusOr<v1::CreateTaskGraphResponse> SubmitTaskGraph(
   for (int i = 0; i < helpers; ++i) threads.emplace_back(stage);
   stage();
   for (std::thread& t : threads) t.join();
-  if (failed.load()) {
-    absl::MutexLock lock(&mu);
-    return first_error;
-  }
+  if (failed()) return first_error;
   return send(BatchRequest(graph_id, tasks, staged_batches * batch,
                            tasks.size(), /*commit=*/true));
 }

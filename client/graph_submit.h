@@ -20,8 +20,11 @@
 
 namespace drover::client {
 
+// The server's limit of tasks per CreateTaskGraph call.
+inline constexpr int kMaxGraphBatch = 10000;
+
 struct GraphSubmitOptions {
-  // Tasks per call, 1..10000 (the server's limit per CreateTaskGraph call).
+  // Tasks per call, 1..kMaxGraphBatch.
   int batch = 5000;
   // Staging calls sent at once, >= 1.
   int batches_in_flight = 2;

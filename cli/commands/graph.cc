@@ -21,9 +21,6 @@ namespace {
 
 using nlohmann::json;
 
-// Tasks per CreateTaskGraph call; bigger graphs are staged in batches of
-// this size and committed by the last one (the server allows 10,000).
-constexpr int kBatch = 5000;
 // The states a group's tasks can be in, in display order.
 constexpr const char* kStates[] = {"unscheduled", "pending", "running",
                                    "completed",   "failed",  "exception"};
@@ -61,7 +58,8 @@ std::string CountsLine(const v1::TaskGroupInfo& info) {
 struct SubmitArgs {
   std::string file;
   bool dry_run = false;
-  int batch = kBatch;
+  // Tasks per call; bigger graphs are staged (client/graph_submit.h).
+  int batch = client::GraphSubmitOptions{}.batch;
 };
 
 int RunSubmit(Context& ctx, const SubmitArgs& args) {
@@ -377,7 +375,7 @@ void AddGraphCommands(CLI::App& app, Context& ctx) {
     cmd->add_option("--batch", args->batch,
                     "Tasks per call: a bigger graph is staged in batches of "
                     "this size, two at a time, and committed at once")
-        ->check(CLI::Range(1, 10000))
+        ->check(CLI::Range(1, client::kMaxGraphBatch))
         ->capture_default_str();
     cmd->callback([&ctx, args] { ctx.set_exit_code(RunSubmit(ctx, *args)); });
   }
