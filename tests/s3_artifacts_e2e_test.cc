@@ -120,11 +120,15 @@ class S3ArtifactsEndToEndTest : public ::testing::Test {
     }
   }
 
+  // Waits for the task's own maxRunTime plus a minute for the upload and the
+  // report: the worker's limit, not a guess of the machine's speed, bounds
+  // the wait (a 2,500-file upload once took over 300 s on a loaded host).
   std::string RunTask(const json& payload) {
     const std::string task = tests::support::CreateTask(
         queue_->client(), pool_, payload, 0, "s3 artifacts end-to-end test");
-    v1::TaskStatus status = tests::support::WaitResolved(queue_->client(), task,
-                                                         absl::Seconds(300));
+    const int max_run_time = payload.at("maxRunTime").get<int>();
+    v1::TaskStatus status = tests::support::WaitResolved(
+        queue_->client(), task, absl::Seconds(max_run_time + 60));
     EXPECT_EQ(status.state(), "completed") << Describe(status) << "\n"
                                            << worker_->Output();
     return task;
