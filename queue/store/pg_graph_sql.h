@@ -44,28 +44,29 @@ namespace drover::queue::store::sql {
   "metadata_source, tags, extra"
 
 // Appends a batch to stage $1 (created at $22 by its first batch). Ids
-// already staged are not inserted; returns those (at most 20).
+// already staged are not inserted; returns those (at most 20) and the
+// number of tasks the stage holds now. The stage row is written after the
+// tasks (it counts what they inserted), so concurrent batches of one graph
+// insert side by side and queue only on that row, at their end.
 inline constexpr PreparedStatement kStageGraphTasks = {
     "drover_stage_graph_tasks",
-    "WITH stage AS ("
-    "  INSERT INTO task_graph_stages (graph_id, created)"
-    "  VALUES ($1, $22::timestamptz) ON CONFLICT (graph_id) DO NOTHING"
-    "), ins AS ("
+    "WITH ins AS ("
     "  INSERT INTO task_graph_staged_tasks (graph_id, " DROVER_GRAPH_COLUMNS
     ")  SELECT $1, b.* FROM (" DROVER_GRAPH_BATCH_ROWS
     ") b ON CONFLICT (graph_id, task_id) DO NOTHING"
     "  RETURNING task_id"
+    "), stage AS ("
+    "  INSERT INTO task_graph_stages (graph_id, created, staged_tasks)"
+    "  VALUES ($1, $22::timestamptz, (SELECT count(*) FROM ins))"
+    "  ON CONFLICT (graph_id) DO UPDATE"
+    "  SET staged_tasks = task_graph_stages.staged_tasks"
+    "                     + EXCLUDED.staged_tasks"
+    "  RETURNING staged_tasks"
     ") "
-    "SELECT (SELECT count(*) FROM ins) AS inserted,"
+    "SELECT (SELECT staged_tasks FROM stage) AS staged,"
     "       ARRAY(SELECT x FROM unnest($2::text[]) x"
     "             WHERE x NOT IN (SELECT task_id FROM ins) LIMIT 20)"
     "         AS repeated"};
-
-// How many tasks stage $1 holds.
-inline constexpr PreparedStatement kCountStagedTasks = {
-    "drover_count_staged_tasks", R"sql(
-SELECT count(*) AS n FROM task_graph_staged_tasks WHERE graph_id = $1
-)sql"};
 
 // What graph validation needs of the staged tasks of $1.
 inline constexpr PreparedStatement kStagedGraphShape = {
@@ -529,7 +530,7 @@ SELECT (SELECT count(*) FROM stages) AS stages,
 )sql"};
 
 inline constexpr PreparedStatement kGraphStatements[] = {
-    kStageGraphTasks,        kCountStagedTasks,
+    kStageGraphTasks,
     kStagedGraphShape,       kLockExternalDependencies,
     kExistingTaskIds,        kLockTaskGroups,
     kCommitGraph,            kGroupTaskPage,

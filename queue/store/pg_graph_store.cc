@@ -469,8 +469,7 @@ absl::StatusOr<int64_t> PgStore::StageTaskGraph(
           DROVER_RETURN_IF_ERROR(
               FirstBatchDifference(txn, graph_id, tasks, params, "staged"));
         }
-        return txn.exec_prepared1(sql::kCountStagedTasks.name, graph_id)["n"]
-            .as<int64_t>();
+        return row["staged"].as<int64_t>();
       });
 }
 

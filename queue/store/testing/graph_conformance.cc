@@ -4,7 +4,9 @@
 // Unimplemented for these operations has the tests skipped.
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/slugid.h"
@@ -315,6 +317,64 @@ TEST_P(GraphConformanceTest, StagedGraphIsInvisibleUntilCommitted) {
   ASSERT_OK(store().DeleteExpiredEvents(absl::Hours(24 * 7), 100));
   EXPECT_EQ(InfoOf(store().CommitTaskGraph(graph, {})).code,
             ErrorCode::kResourceNotFound);
+}
+
+// Clients send a big graph's batches several at a time (SubmitTaskGraph):
+// each answer counts the tasks staged so far, every task exactly once,
+// whatever the order the batches commit in, and a batch sent again adds
+// nothing.
+TEST_P(GraphConformanceTest, ConcurrentStagedBatchesCountEveryTaskOnce) {
+  constexpr int kThreads = 4;
+  constexpr int kBatchesPerThread = 5;
+  constexpr int kBatch = 20;
+  constexpr int kTotal = kThreads * kBatchesPerThread * kBatch;
+  const std::string group = NewSlugId();
+  const std::string graph = NewSlugId();
+  std::vector<std::vector<Task>> batches;
+  for (int b = 0; b < kThreads * kBatchesPerThread; ++b) {
+    std::vector<Task> batch;
+    for (int i = 0; i < kBatch; ++i) batch.push_back(GraphTask(group));
+    batches.push_back(std::move(batch));
+  }
+  std::mutex mu;
+  std::vector<int64_t> fresh_answers;
+  std::vector<int64_t> repeat_answers;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatchesPerThread; ++b) {
+        const auto& batch = batches[t * kBatchesPerThread + b];
+        auto staged = store().StageTaskGraph(graph, batch);
+        // The thread's first batch again, as after a lost answer.
+        auto repeated = b == 0 ? store().StageTaskGraph(graph, batch)
+                               : absl::StatusOr<int64_t>(int64_t{-1});
+        std::lock_guard<std::mutex> lock(mu);
+        if (!staged.ok()) errors.push_back(staged.status().ToString());
+        if (!repeated.ok()) errors.push_back(repeated.status().ToString());
+        if (staged.ok()) fresh_answers.push_back(*staged);
+        if (repeated.ok() && *repeated >= 0) {
+          repeat_answers.push_back(*repeated);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  // The batches took turns on the count: each saw its own total, so the
+  // answers are distinct multiples of the batch up to the whole graph.
+  std::sort(fresh_answers.begin(), fresh_answers.end());
+  std::vector<int64_t> expected;
+  for (int n = kBatch; n <= kTotal; n += kBatch) expected.push_back(n);
+  EXPECT_EQ(fresh_answers, expected);
+  ASSERT_EQ(repeat_answers.size(), static_cast<size_t>(kThreads));
+  for (int64_t n : repeat_answers) {
+    EXPECT_TRUE(n >= kBatch && n <= kTotal && n % kBatch == 0) << n;
+  }
+  ASSERT_OK_AND_ASSIGN(TaskGraphResult created,
+                       store().CommitTaskGraph(graph, {}));
+  EXPECT_EQ(created.tasks, kTotal);
+  EXPECT_EQ(created.pending, kTotal);
 }
 
 TEST_P(GraphConformanceTest, RepeatedOneCallCommitAnswersAsTheFirst) {
