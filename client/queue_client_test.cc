@@ -63,8 +63,9 @@ class ScriptedQueue final : public v1::Queue::Service {
         InputError("task_id", request->task_id(), "task_id is not a slug"));
   }
 
-  // CreateTaskGraph: every call is recorded; each takes graph_delay; the
-  // fail_graph_call-th call (1-based; 0: none) answers InvalidArgument.
+  // CreateTaskGraph: every call is recorded; each takes graph_delay, but
+  // the fail_graph_call-th call (1-based; 0: none) answers InvalidArgument
+  // at once.
   struct GraphCall {
     std::string graph_id;
     std::vector<std::string> task_ids;
@@ -88,14 +89,15 @@ class ScriptedQueue final : public v1::Queue::Service {
     call.commit = request->commit();
     call.others_in_flight = graph_in_flight_.fetch_add(1);
     call.started = absl::Now();
-    absl::SleepFor(graph_delay);
+    const bool fail = n == fail_graph_call.load();
+    if (!fail) absl::SleepFor(graph_delay);
     graph_in_flight_.fetch_sub(1);
     call.ended = absl::Now();
     {
       std::lock_guard<std::mutex> lock(mu_);
       graph_calls_.push_back(call);
     }
-    if (n == fail_graph_call.load()) {
+    if (fail) {
       return rpc::ToGrpcStatus(InputError("tasks.task_id", call.task_ids[0],
                                           "scripted failure"));
     }
@@ -449,6 +451,29 @@ TEST_F(QueueClientTest, SubmitTaskGraphStopsAtTheFirstFailedBatch) {
   EXPECT_EQ(GetErrorInfo(response.status()).code, ErrorCode::kInputError);
   std::vector<ScriptedQueue::GraphCall> calls = service_.GraphCalls();
   ASSERT_EQ(calls.size(), 2u);  // no third batch and no commit
+  for (const auto& call : calls) EXPECT_FALSE(call.commit);
+}
+
+TEST_F(QueueClientTest, SubmitTaskGraphStopsEveryThreadAtTheFirstFailure) {
+  // Three batches go at once; the second fails at once while the others
+  // take 300 ms, so the failure is on record before any thread could start
+  // another batch. Every later batch and the commit must stay unsent.
+  service_.graph_delay = absl::Milliseconds(300);
+  service_.fail_graph_call = 2;
+  QueueClient client = MakeClient();
+  GraphSubmitOptions options;
+  options.batch = 2;
+  options.batches_in_flight = 3;
+  auto response = SubmitTaskGraph(client, GraphOf(21), options);  // 10 + 1
+  ASSERT_FALSE(response.ok());
+  ErrorInfo error = GetErrorInfo(response.status());
+  EXPECT_EQ(error.code, ErrorCode::kInputError);
+  EXPECT_NE(error.message.find("scripted failure"), std::string::npos);
+  std::vector<ScriptedQueue::GraphCall> calls = service_.GraphCalls();
+  // The three first batches; a thread the machine stalled for longer than
+  // 300 ms could have sent one more each, never the remaining seven.
+  EXPECT_GE(calls.size(), 3u);
+  EXPECT_LE(calls.size(), 5u);
   for (const auto& call : calls) EXPECT_FALSE(call.commit);
 }
 
