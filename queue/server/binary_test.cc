@@ -163,12 +163,15 @@ class DroverQueueBinaryTest : public ::testing::Test {
     }
   }
 
-  // Starts `drover-queue` and returns the gRPC port it printed.
-  int StartServer(QueueProcess& process) {
-    EXPECT_TRUE(process.Spawn(
-        {"--data-dir", data_dir_, "--listen", "127.0.0.1:0", "--http-listen",
-         "127.0.0.1:0", "--poll-timeout", "1s", "--log-level", "info"},
-        stderr_path_));
+  // Starts `drover-queue` (with `extra` flags) and returns the gRPC port it
+  // printed.
+  int StartServer(QueueProcess& process, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "--data-dir",    data_dir_, "--listen",         "127.0.0.1:0",
+        "--http-listen", "127.0.0.1:0", "--poll-timeout", "1s",
+        "--log-level",   "info"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(process.Spawn(args, stderr_path_));
     auto line = process.WaitForLine(
         std::regex("gRPC listening on 127\\.0\\.0\\.1:([0-9]+)"),
         std::chrono::seconds(180));
@@ -207,6 +210,15 @@ class DroverQueueBinaryTest : public ::testing::Test {
                            root.value("accessToken", std::string()));
     }
     return context;
+  }
+
+  // libpq connection string of the running server's embedded cluster,
+  // through its unix socket.
+  std::string ClusterConnectionString() const {
+    return "host=" +
+           store::EmbeddedPostgres::ChooseSocketDir(
+               fs::absolute(data_dir_).string(), 5432, "/tmp") +
+           " port=5432 dbname=drover user=drover";
   }
 
   void StopWithSigterm(QueueProcess& process) {
@@ -305,6 +317,27 @@ TEST_F(DroverQueueBinaryTest, ServesStopsOnSigtermAndKeepsTasksAcrossRestarts) {
   }
 }
 
+TEST_F(DroverQueueBinaryTest, EmbeddedClusterRunsWithItsSettings) {
+  QueueProcess process;
+  int port = StartServer(
+      process, {"--embedded-postgres-setting", "work_mem=7MB",
+                "--embedded-postgres-setting", "checkpoint_timeout=20min"});
+  ASSERT_GT(port, 0);
+  try {
+    pqxx::connection conn(ClusterConnectionString());
+    pqxx::nontransaction txn(conn);
+    auto show = [&](const std::string& name) {
+      return txn.exec1("SHOW " + txn.quote_name(name))[0].as<std::string>();
+    };
+    EXPECT_EQ(show("max_wal_size"), "4GB");          // default
+    EXPECT_EQ(show("checkpoint_timeout"), "20min");  // overridden
+    EXPECT_EQ(show("work_mem"), "7MB");              // added
+  } catch (const std::exception& e) {
+    FAIL() << "cannot reach the embedded cluster: " << e.what();
+  }
+  StopWithSigterm(process);
+}
+
 TEST_F(DroverQueueBinaryTest, MigrateThenRefuseANewerSchema) {
   {
     QueueProcess process;
@@ -325,11 +358,8 @@ TEST_F(DroverQueueBinaryTest, MigrateThenRefuseANewerSchema) {
     QueueProcess process;
     int port = StartServer(process);
     ASSERT_GT(port, 0);
-    std::string socket_dir = store::EmbeddedPostgres::ChooseSocketDir(
-        fs::absolute(data_dir_).string(), 5432, "/tmp");
     try {
-      pqxx::connection conn("host=" + socket_dir +
-                            " port=5432 dbname=drover user=drover");
+      pqxx::connection conn(ClusterConnectionString());
       pqxx::work txn(conn);
       txn.exec(
           "INSERT INTO schema_migrations (version, name) VALUES (9999, "

@@ -48,6 +48,7 @@ class Database {
     }
     store::EmbeddedPostgresOptions options;
     options.data_dir = std::filesystem::absolute(config.data_dir).string();
+    options.settings = config.embedded_postgres_settings;
     embedded_ = std::make_unique<store::EmbeddedPostgres>(options, &launcher_);
     spdlog::info("starting embedded PostgreSQL in {}", options.data_dir);
     DROVER_ASSIGN_OR_RETURN(url_, embedded_->Start());

@@ -20,6 +20,33 @@ CLI::Option* Option(CLI::App& app, const std::string& name, T& value,
 
 }  // namespace
 
+absl::Status AddEmbeddedPostgresSetting(
+    std::string_view text, std::map<std::string, std::string>* settings) {
+  constexpr std::string_view kFlag = "embedded-postgres-setting";
+  const size_t eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return InputError(kFlag, text, "must be NAME=VALUE, e.g. max_wal_size=8GB");
+  }
+  const std::string_view name = text.substr(0, eq);
+  const std::string_view value = text.substr(eq + 1);
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+          c == '.')) {
+      return InputError(kFlag, text,
+                        "the setting name may hold only letters, digits, "
+                        "'_' and '.'");
+    }
+  }
+  if (value.empty()) {
+    return InputError(kFlag, text, "the setting has no value after '='");
+  }
+  if (value.find_first_of("\r\n") != std::string_view::npos) {
+    return InputError(kFlag, text, "the value must not hold a line break");
+  }
+  (*settings)[std::string(name)] = std::string(value);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view field,
                                                  std::string_view text) {
   std::string s(text);
@@ -56,6 +83,11 @@ ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
   Option(app, "database-url", config->database_url,
          "PostgreSQL connection string; empty starts an embedded cluster "
          "under --data-dir");
+  app.add_option("--embedded-postgres-setting", embedded_postgres_settings_,
+                 "NAME=VALUE: a server setting of the embedded PostgreSQL "
+                 "cluster, on top of the defaults max_wal_size=4GB and "
+                 "checkpoint_timeout=15min (repeatable)")
+      ->envname(EnvName("embedded-postgres-setting"));
   Option(app, "listen", config->listen, "gRPC listen address (host:port)");
   Option(app, "http-listen", config->http_listen,
          "HTTP listen address for /metrics and /healthz; empty disables");
@@ -276,6 +308,10 @@ absl::Status ServerFlags::Resolve() {
     return InputError("resolver-batch",
                       std::to_string(config_->resolvers.batch),
                       "resolver-batch must be within 1..10000");
+  }
+  for (const std::string& setting : embedded_postgres_settings_) {
+    DROVER_RETURN_IF_ERROR(AddEmbeddedPostgresSetting(
+        setting, &config_->embedded_postgres_settings));
   }
   if (config_->listen.empty()) {
     return InputError("listen", "", "listen (host:port) is required");

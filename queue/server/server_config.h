@@ -5,8 +5,10 @@
 #define DROVER_QUEUE_SERVER_SERVER_CONFIG_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -57,6 +59,14 @@ struct ServerConfig {
   std::string data_dir = "./.drover";
   // libpq connection string or URL; empty: embedded PostgreSQL.
   std::string database_url;
+  // Server settings of the embedded cluster, passed as -c name=value at
+  // each start (nothing is written to its postgresql.conf). The defaults
+  // space checkpoints out: at PostgreSQL's own (1 GB of WAL, 5 minutes) a
+  // big task graph checkpoints every 20-60 s and each checkpoint makes the
+  // next write of every page log the whole page (docs/performance.md).
+  // --embedded-postgres-setting adds to or overrides these.
+  std::map<std::string, std::string> embedded_postgres_settings = {
+      {"max_wal_size", "4GB"}, {"checkpoint_timeout", "15min"}};
   std::string listen = "127.0.0.1:50051";
   // HTTP listener (/metrics, /healthz); empty disables it.
   std::string http_listen = "127.0.0.1:8080";
@@ -120,7 +130,15 @@ class ServerFlags {
   std::string event_retention_interval_ = "5m";
   int64_t max_payload_bytes_ = 256 * 1024;
   int64_t max_dependencies_ = 10000;
+  std::vector<std::string> embedded_postgres_settings_;
 };
+
+// Parses one --embedded-postgres-setting value, NAME=VALUE, into
+// `settings` (replacing an earlier value of NAME). NAME is a PostgreSQL
+// parameter name (letters, digits, '_' and '.'); VALUE is non-empty and
+// has no line break. Errors: InputError naming the flag.
+absl::Status AddEmbeddedPostgresSetting(
+    std::string_view text, std::map<std::string, std::string>* settings);
 
 }  // namespace drover::queue::server
 

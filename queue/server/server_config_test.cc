@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,47 @@ TEST_F(ServerFlagsTest, Defaults) {
   EXPECT_EQ(config.log.format, LogFormat::kText);
   EXPECT_EQ(config.resolvers.event_retention, absl::Hours(24 * 7));
   EXPECT_EQ(config.resolvers.event_retention_interval, absl::Minutes(5));
+  const std::map<std::string, std::string> embedded = {
+      {"checkpoint_timeout", "15min"}, {"max_wal_size", "4GB"}};
+  EXPECT_EQ(config.embedded_postgres_settings, embedded);
+}
+
+TEST_F(ServerFlagsTest, EmbeddedPostgresSettingsAddToAndOverrideDefaults) {
+  ServerConfig config;
+  absl::Status status = Parse({"--embedded-postgres-setting", "max_wal_size=8GB",
+                               "--embedded-postgres-setting",
+                               "shared_buffers=256MB",
+                               "--embedded-postgres-setting",
+                               "log_line_prefix=%m [%p] a=b "},
+                              &config);
+  ASSERT_TRUE(status.ok()) << status;
+  const std::map<std::string, std::string> expected = {
+      {"checkpoint_timeout", "15min"},
+      {"log_line_prefix", "%m [%p] a=b "},  // split at the first '=' only
+      {"max_wal_size", "8GB"},
+      {"shared_buffers", "256MB"}};
+  EXPECT_EQ(config.embedded_postgres_settings, expected);
+
+  // The environment holds one setting; the config file a list.
+  SetEnv("DROVER_EMBEDDED_POSTGRES_SETTING", "work_mem=7MB");
+  ServerConfig from_env;
+  status = Parse({}, &from_env);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(from_env.embedded_postgres_settings["work_mem"], "7MB");
+  EXPECT_EQ(from_env.embedded_postgres_settings["max_wal_size"], "4GB");
+  std::string path = ::testing::TempDir() + "/drover_embedded_config.json";
+  {
+    std::ofstream out(path);
+    out << R"({"embedded-postgres-setting": ["max_wal_size=2GB",
+                                              "search_path=a,b"]})";
+  }
+  ServerConfig from_file;
+  status = Parse({"--config", path}, &from_file);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(from_file.embedded_postgres_settings["max_wal_size"], "2GB");
+  EXPECT_EQ(from_file.embedded_postgres_settings["search_path"], "a,b");
+  EXPECT_EQ(from_file.embedded_postgres_settings["checkpoint_timeout"],
+            "15min");
 }
 
 TEST_F(ServerFlagsTest, EventRetentionFromFlagEnvironmentOrConfigFile) {
@@ -131,6 +173,15 @@ TEST_F(ServerFlagsTest, RejectsBadValuesNamingTheFlag) {
       {{"--listen", ""}, "listen"},
       {{"--resolver-batch", "0"}, "resolver-batch"},
       {{"--blob-store", "ftp"}, "blob-store"},
+      {{"--embedded-postgres-setting", "max_wal_size"},
+       "embedded-postgres-setting"},
+      {{"--embedded-postgres-setting", "=4GB"}, "embedded-postgres-setting"},
+      {{"--embedded-postgres-setting", "max_wal_size="},
+       "embedded-postgres-setting"},
+      {{"--embedded-postgres-setting", "max wal=1"},
+       "embedded-postgres-setting"},
+      {{"--embedded-postgres-setting", "work_mem=1MB\nfsync=off"},
+       "embedded-postgres-setting"},
       {{"--blob-store", "s3", "--s3-bucket", "b", "--s3-access-key-id", "k",
         "--s3-secret-access-key", "s"},
        "s3-endpoint"},
