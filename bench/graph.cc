@@ -22,9 +22,10 @@
 #include <iostream>
 #include <sstream>
 
+#include <mutex>
+
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "bench/bench_util.h"
 #include "client/graph_submit.h"
 #include "common/rpc/process_defaults.h"
@@ -89,9 +90,9 @@ GraphResult RunGraph(const std::shared_ptr<const client::Connection>& conn,
   options.timeout = absl::Minutes(30);
   options.retry.max_attempts = 1;
   submit.call = options;
-  absl::Mutex mu;
+  std::mutex mu;
   submit.on_call = [&](int, absl::Duration took, bool commit) {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     result.create_latency.Add(absl::ToDoubleMilliseconds(took));
     if (commit) result.commit_s = absl::ToDoubleSeconds(took);
   };

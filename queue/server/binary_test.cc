@@ -338,6 +338,21 @@ TEST_F(DroverQueueBinaryTest, EmbeddedClusterRunsWithItsSettings) {
   StopWithSigterm(process);
 }
 
+TEST_F(DroverQueueBinaryTest, ABadEmbeddedSettingStopsTheStartWithItsReason) {
+  QueueProcess process;
+  ASSERT_TRUE(process.Spawn(
+      {"--data-dir", data_dir_, "--listen", "127.0.0.1:0", "--http-listen", "",
+       "--embedded-postgres-setting", "max_wal_size=banana"},
+      stderr_path_));
+  EXPECT_EQ(process.Wait(std::chrono::seconds(180)), 1);
+  const std::string err = ReadFile(stderr_path_);
+  EXPECT_NE(err.find("invalid value for parameter \"max_wal_size\""),
+            std::string::npos)
+      << err;
+  // Nothing is left running on the data directory.
+  EXPECT_FALSE(fs::exists(data_dir_ + "/postgres/postmaster.pid"));
+}
+
 TEST_F(DroverQueueBinaryTest, MigrateThenRefuseANewerSchema) {
   {
     QueueProcess process;

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/config.h"
 #include "common/status.h"
 
@@ -18,8 +20,10 @@ CLI::Option* Option(CLI::App& app, const std::string& name, T& value,
       ->capture_default_str();
 }
 
-}  // namespace
-
+// Parses one --embedded-postgres-setting value, NAME=VALUE, into
+// `settings` (replacing an earlier value of NAME). NAME is a PostgreSQL
+// parameter name (letters, digits, '_' and '.'); VALUE is non-empty and
+// has no line break. Errors: InputError naming the flag.
 absl::Status AddEmbeddedPostgresSetting(
     std::string_view text, std::map<std::string, std::string>* settings) {
   constexpr std::string_view kFlag = "embedded-postgres-setting";
@@ -46,6 +50,8 @@ absl::Status AddEmbeddedPostgresSetting(
   (*settings)[std::string(name)] = std::string(value);
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<absl::Duration> ParseDurationFlag(std::string_view field,
                                                  std::string_view text) {
@@ -83,10 +89,13 @@ ServerFlags::ServerFlags(CLI::App& app, ServerConfig* config)
   Option(app, "database-url", config->database_url,
          "PostgreSQL connection string; empty starts an embedded cluster "
          "under --data-dir");
-  app.add_option("--embedded-postgres-setting", embedded_postgres_settings_,
-                 "NAME=VALUE: a server setting of the embedded PostgreSQL "
-                 "cluster, on top of the defaults max_wal_size=4GB and "
-                 "checkpoint_timeout=15min (repeatable)")
+  app.add_option(
+         "--embedded-postgres-setting", embedded_postgres_settings_,
+         absl::StrCat("NAME=VALUE: a server setting of the embedded "
+                      "PostgreSQL cluster, on top of the defaults ",
+                      absl::StrJoin(config->embedded_postgres_settings, " ",
+                                    absl::PairFormatter("=")),
+                      " (repeatable)"))
       ->envname(EnvName("embedded-postgres-setting"));
   Option(app, "listen", config->listen, "gRPC listen address (host:port)");
   Option(app, "http-listen", config->http_listen,

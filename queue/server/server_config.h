@@ -133,12 +133,6 @@ class ServerFlags {
   std::vector<std::string> embedded_postgres_settings_;
 };
 
-// Parses one --embedded-postgres-setting value, NAME=VALUE, into
-// `settings` (replacing an earlier value of NAME). NAME is a PostgreSQL
-// parameter name (letters, digits, '_' and '.'); VALUE is non-empty and
-// has no line break. Errors: InputError naming the flag.
-absl::Status AddEmbeddedPostgresSetting(
-    std::string_view text, std::map<std::string, std::string>* settings);
 
 }  // namespace drover::queue::server
 
