@@ -249,56 +249,46 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 
 // ---- gRPC -----------------------------------------------------------------
 
-ArtifactsClient::ArtifactsClient(std::shared_ptr<const Connection> connection,
-                                 CallOptions defaults)
-    : connection_(std::move(connection)),
-      stub_(v1::Artifacts::NewStub(connection_->channel())),
-      defaults_(defaults) {}
-
-template <typename Request, typename Response>
-absl::StatusOr<Response> ArtifactsClient::Call(
-    StubMethod<Request, Response> method, const Request& request,
-    const Options& options) const {
-  return CallUnary<Response>(
-      *connection_, options.value_or(defaults_), Idempotency::kIdempotent,
-      [&](grpc::ClientContext* context, Response* response) {
-        return (stub_.get()->*method)(context, request, response);
-      });
-}
-
 absl::StatusOr<v1::CreateArtifactResponse> ArtifactsClient::CreateArtifact(
     const v1::CreateArtifactRequest& request, Options options) const {
-  return Call(&v1::Artifacts::Stub::CreateArtifact, request, options);
+  return Call(&v1::Artifacts::Stub::CreateArtifact, request, options,
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<v1::FinishArtifactResponse> ArtifactsClient::FinishArtifact(
     const v1::ArtifactRequest& request, Options options) const {
-  return Call(&v1::Artifacts::Stub::FinishArtifact, request, options);
+  return Call(&v1::Artifacts::Stub::FinishArtifact, request, options,
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<v1::GetArtifactResponse> ArtifactsClient::GetArtifact(
     const v1::ArtifactRequest& request, Options options) const {
-  return Call(&v1::Artifacts::Stub::GetArtifact, request, options);
+  return Call(&v1::Artifacts::Stub::GetArtifact, request, options,
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<v1::GetArtifactResponse> ArtifactsClient::GetLatestArtifact(
     const v1::LatestArtifactRequest& request, Options options) const {
-  return Call(&v1::Artifacts::Stub::GetLatestArtifact, request, options);
+  return Call(&v1::Artifacts::Stub::GetLatestArtifact, request, options,
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<v1::ListArtifactsResponse> ArtifactsClient::ListArtifacts(
     const v1::ListArtifactsRequest& request, Options options) const {
-  return Call(&v1::Artifacts::Stub::ListArtifacts, request, options);
+  return Call(&v1::Artifacts::Stub::ListArtifacts, request, options,
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<v1::ListArtifactsResponse> ArtifactsClient::ListLatestArtifacts(
     const v1::ListLatestArtifactsRequest& request, Options options) const {
-  return Call(&v1::Artifacts::Stub::ListLatestArtifacts, request, options);
+  return Call(&v1::Artifacts::Stub::ListLatestArtifacts, request, options,
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<v1::AppendLogResponse> ArtifactsClient::AppendLog(
     const v1::AppendLogRequest& request, Options options) const {
-  return Call(&v1::Artifacts::Stub::AppendLog, request, options);
+  return Call(&v1::Artifacts::Stub::AppendLog, request, options,
+              Idempotency::kIdempotent);
 }
 
 absl::StatusOr<ArtifactsClient::TailResult> ArtifactsClient::TailLog(
@@ -315,8 +305,8 @@ absl::StatusOr<ArtifactsClient::TailResult> ArtifactsClient::TailLog(
     current.set_offset(result.end_offset);
     grpc::ClientContext context;
     // No deadline: a follow lasts as long as the run. Credentials only.
-    connection_->PrepareContext(&context, absl::InfiniteFuture());
-    auto reader = stub_->TailLog(&context, current);
+    connection().PrepareContext(&context, absl::InfiniteFuture());
+    auto reader = stub()->TailLog(&context, current);
     v1::TailLogResponse message;
     std::string remaining_url;
     absl::Status sink_error;

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "client/call.h"
 #include "client/connection.h"
+#include "client/service_client.h"
 #include "drover/v1/artifacts.grpc.pb.h"
 
 namespace drover::client {
@@ -35,12 +36,11 @@ namespace drover::client {
 // Receives bytes in order; an error stops the transfer and is returned.
 using BytesSink = std::function<absl::Status(std::string_view bytes)>;
 
-class ArtifactsClient {
+class ArtifactsClient : public ServiceClient<v1::Artifacts> {
  public:
-  explicit ArtifactsClient(std::shared_ptr<const Connection> connection,
-                           CallOptions defaults = {});
-
-  using Options = std::optional<CallOptions>;
+  // Takes the shared connection and the CallOptions of the calls that
+  // pass none of their own (ServiceClient's constructor).
+  using ServiceClient::ServiceClient;
 
   absl::StatusOr<v1::CreateArtifactResponse> CreateArtifact(
       const v1::CreateArtifactRequest& request, Options options = {}) const;
@@ -72,22 +72,6 @@ class ArtifactsClient {
   absl::StatusOr<TailResult> TailLog(const v1::TailLogRequest& request,
                                      const BytesSink& on_data,
                                      int max_reconnects = 5) const;
-
-  const Connection& connection() const { return *connection_; }
-
- private:
-  template <typename Request, typename Response>
-  using StubMethod = grpc::Status (v1::Artifacts::Stub::*)(grpc::ClientContext*,
-                                                           const Request&,
-                                                           Response*);
-  template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
-                                const Request& request,
-                                const Options& options) const;
-
-  std::shared_ptr<const Connection> connection_;
-  std::unique_ptr<v1::Artifacts::Stub> stub_;
-  CallOptions defaults_;
 };
 
 // Credentials of a claimed task: the certificate when there is one, else

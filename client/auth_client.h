@@ -15,23 +15,19 @@
 #ifndef DROVER_CLIENT_AUTH_CLIENT_H_
 #define DROVER_CLIENT_AUTH_CLIENT_H_
 
-#include <memory>
-#include <optional>
-
 #include "absl/status/statusor.h"
 #include "client/call.h"
 #include "client/connection.h"
+#include "client/service_client.h"
 #include "drover/v1/auth.grpc.pb.h"
 
 namespace drover::client {
 
-class AuthClient {
+class AuthClient : public ServiceClient<v1::Auth> {
  public:
-  // `defaults` apply to every call that passes no options of its own.
-  explicit AuthClient(std::shared_ptr<const Connection> connection,
-                      CallOptions defaults = {});
-
-  using Options = std::optional<CallOptions>;
+  // Takes the shared connection and the CallOptions of the calls that
+  // pass none of their own (ServiceClient's constructor).
+  using ServiceClient::ServiceClient;
 
   absl::StatusOr<v1::CreateClientResponse> CreateClient(
       const v1::CreateClientRequest& request, Options options = {}) const;
@@ -62,29 +58,11 @@ class AuthClient {
   absl::StatusOr<v1::ExpandScopesResponse> ExpandScopes(
       const v1::ExpandScopesRequest& request, Options options = {}) const;
   absl::StatusOr<v1::CurrentScopesResponse> CurrentScopes(
-      const v1::CurrentScopesRequest& request = {},
-      Options options = {}) const;
+      const v1::CurrentScopesRequest& request = {}, Options options = {}) const;
   absl::StatusOr<v1::CreateTemporaryCredentialsResponse>
   CreateTemporaryCredentials(
       const v1::CreateTemporaryCredentialsRequest& request,
       Options options = {}) const;
-
-  const Connection& connection() const { return *connection_; }
-
- private:
-  template <typename Request, typename Response>
-  using StubMethod = grpc::Status (v1::Auth::Stub::*)(grpc::ClientContext*,
-                                                      const Request&,
-                                                      Response*);
-
-  template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
-                                const Request& request, const Options& options,
-                                Idempotency idempotency) const;
-
-  std::shared_ptr<const Connection> connection_;
-  std::unique_ptr<v1::Auth::Stub> stub_;
-  CallOptions defaults_;
 };
 
 }  // namespace drover::client

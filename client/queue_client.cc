@@ -1,28 +1,8 @@
 #include "client/queue_client.h"
 
-#include <utility>
-
 #include "common/rpc/grpc_status.h"
 
 namespace drover::client {
-
-QueueClient::QueueClient(std::shared_ptr<const Connection> connection,
-                         CallOptions defaults)
-    : connection_(std::move(connection)),
-      stub_(v1::Queue::NewStub(connection_->channel())),
-      defaults_(defaults) {}
-
-template <typename Request, typename Response>
-absl::StatusOr<Response> QueueClient::Call(StubMethod<Request, Response> method,
-                                           const Request& request,
-                                           const Options& options,
-                                           Idempotency idempotency) const {
-  return CallUnary<Response>(
-      *connection_, options.value_or(defaults_), idempotency,
-      [&](grpc::ClientContext* context, Response* response) {
-        return (stub_.get()->*method)(context, request, response);
-      });
-}
 
 absl::StatusOr<v1::CreateTaskResponse> QueueClient::CreateTask(
     const v1::CreateTaskRequest& request, Options options) const {
@@ -156,9 +136,9 @@ absl::Status QueueClient::WatchEvents(
     const std::function<bool(const v1::Event&)>& on_event,
     absl::Duration timeout, const std::function<void()>& on_live) const {
   grpc::ClientContext context;
-  connection_->PrepareContext(&context, absl::Now() + timeout);
+  connection().PrepareContext(&context, absl::Now() + timeout);
   std::unique_ptr<grpc::ClientReader<v1::Event>> reader =
-      stub_->WatchEvents(&context, request);
+      stub()->WatchEvents(&context, request);
   reader->WaitForInitialMetadata();
   if (on_live) on_live();
   v1::Event event;

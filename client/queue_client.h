@@ -20,23 +20,20 @@
 #define DROVER_CLIENT_QUEUE_CLIENT_H_
 
 #include <functional>
-#include <memory>
-#include <optional>
 
 #include "absl/status/statusor.h"
 #include "client/call.h"
 #include "client/connection.h"
+#include "client/service_client.h"
 #include "drover/v1/queue.grpc.pb.h"
 
 namespace drover::client {
 
-class QueueClient {
+class QueueClient : public ServiceClient<v1::Queue> {
  public:
-  // `defaults` apply to every call that passes no options of its own.
-  explicit QueueClient(std::shared_ptr<const Connection> connection,
-                       CallOptions defaults = {});
-
-  using Options = std::optional<CallOptions>;
+  // Takes the shared connection and the CallOptions of the calls that
+  // pass none of their own (ServiceClient's constructor).
+  using ServiceClient::ServiceClient;
 
   absl::StatusOr<v1::CreateTaskResponse> CreateTask(
       const v1::CreateTaskRequest& request, Options options = {}) const;
@@ -101,23 +98,9 @@ class QueueClient {
       absl::Duration timeout = absl::Hours(24 * 365),
       const std::function<void()>& on_live = {}) const;
 
-  const Connection& connection() const { return *connection_; }
-  const CallOptions& defaults() const { return defaults_; }
-
- private:
-  template <typename Request, typename Response>
-  using StubMethod = grpc::Status (v1::Queue::Stub::*)(grpc::ClientContext*,
-                                                       const Request&,
-                                                       Response*);
-
-  template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
-                                const Request& request, const Options& options,
-                                Idempotency idempotency) const;
-
-  std::shared_ptr<const Connection> connection_;
-  std::unique_ptr<v1::Queue::Stub> stub_;
-  CallOptions defaults_;
+  // The options of calls that pass none; the CLI hands them on to the
+  // other service clients it makes on the same connection.
+  using ServiceClient::defaults;
 };
 
 }  // namespace drover::client

@@ -1,25 +1,6 @@
 #include "client/secrets_client.h"
 
-#include <utility>
-
 namespace drover::client {
-
-SecretsClient::SecretsClient(std::shared_ptr<const Connection> connection,
-                             CallOptions defaults)
-    : connection_(std::move(connection)),
-      stub_(v1::Secrets::NewStub(connection_->channel())),
-      defaults_(defaults) {}
-
-template <typename Request, typename Response>
-absl::StatusOr<Response> SecretsClient::Call(
-    StubMethod<Request, Response> method, const Request& request,
-    const Options& options, Idempotency idempotency) const {
-  return CallUnary<Response>(
-      *connection_, options.value_or(defaults_), idempotency,
-      [&](grpc::ClientContext* context, Response* response) {
-        return (stub_.get()->*method)(context, request, response);
-      });
-}
 
 absl::StatusOr<v1::SetSecretResponse> SecretsClient::SetSecret(
     const v1::SetSecretRequest& request, Options options) const {

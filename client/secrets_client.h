@@ -13,22 +13,19 @@
 #ifndef DROVER_CLIENT_SECRETS_CLIENT_H_
 #define DROVER_CLIENT_SECRETS_CLIENT_H_
 
-#include <memory>
-#include <optional>
-
 #include "absl/status/statusor.h"
 #include "client/call.h"
 #include "client/connection.h"
+#include "client/service_client.h"
 #include "drover/v1/secrets.grpc.pb.h"
 
 namespace drover::client {
 
-class SecretsClient {
+class SecretsClient : public ServiceClient<v1::Secrets> {
  public:
-  explicit SecretsClient(std::shared_ptr<const Connection> connection,
-                         CallOptions defaults = {});
-
-  using Options = std::optional<CallOptions>;
+  // Takes the shared connection and the CallOptions of the calls that
+  // pass none of their own (ServiceClient's constructor).
+  using ServiceClient::ServiceClient;
 
   absl::StatusOr<v1::SetSecretResponse> SetSecret(
       const v1::SetSecretRequest& request, Options options = {}) const;
@@ -38,23 +35,6 @@ class SecretsClient {
       const v1::SecretNameRequest& request, Options options = {}) const;
   absl::StatusOr<v1::ListSecretsResponse> ListSecrets(
       const v1::ListSecretsRequest& request, Options options = {}) const;
-
-  const Connection& connection() const { return *connection_; }
-
- private:
-  template <typename Request, typename Response>
-  using StubMethod = grpc::Status (v1::Secrets::Stub::*)(grpc::ClientContext*,
-                                                         const Request&,
-                                                         Response*);
-
-  template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
-                                const Request& request, const Options& options,
-                                Idempotency idempotency) const;
-
-  std::shared_ptr<const Connection> connection_;
-  std::unique_ptr<v1::Secrets::Stub> stub_;
-  CallOptions defaults_;
 };
 
 }  // namespace drover::client

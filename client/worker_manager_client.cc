@@ -1,25 +1,6 @@
 #include "client/worker_manager_client.h"
 
-#include <utility>
-
 namespace drover::client {
-
-WorkerManagerClient::WorkerManagerClient(
-    std::shared_ptr<const Connection> connection, CallOptions defaults)
-    : connection_(std::move(connection)),
-      stub_(v1::WorkerManager::NewStub(connection_->channel())),
-      defaults_(defaults) {}
-
-template <typename Request, typename Response>
-absl::StatusOr<Response> WorkerManagerClient::Call(
-    StubMethod<Request, Response> method, const Request& request,
-    const Options& options, Idempotency idempotency) const {
-  return CallUnary<Response>(
-      *connection_, options.value_or(defaults_), idempotency,
-      [&](grpc::ClientContext* context, Response* response) {
-        return (stub_.get()->*method)(context, request, response);
-      });
-}
 
 absl::StatusOr<v1::WorkerPool> WorkerManagerClient::CreateWorkerPool(
     const v1::CreateWorkerPoolRequest& request, Options options) const {

@@ -15,22 +15,19 @@
 #ifndef DROVER_CLIENT_WORKER_MANAGER_CLIENT_H_
 #define DROVER_CLIENT_WORKER_MANAGER_CLIENT_H_
 
-#include <memory>
-#include <optional>
-
 #include "absl/status/statusor.h"
 #include "client/call.h"
 #include "client/connection.h"
+#include "client/service_client.h"
 #include "drover/v1/worker_manager.grpc.pb.h"
 
 namespace drover::client {
 
-class WorkerManagerClient {
+class WorkerManagerClient : public ServiceClient<v1::WorkerManager> {
  public:
-  explicit WorkerManagerClient(std::shared_ptr<const Connection> connection,
-                               CallOptions defaults = {});
-
-  using Options = std::optional<CallOptions>;
+  // Takes the shared connection and the CallOptions of the calls that
+  // pass none of their own (ServiceClient's constructor).
+  using ServiceClient::ServiceClient;
 
   absl::StatusOr<v1::WorkerPool> CreateWorkerPool(
       const v1::CreateWorkerPoolRequest& request, Options options = {}) const;
@@ -68,22 +65,6 @@ class WorkerManagerClient {
       const v1::WorkerHeartbeatRequest& request, Options options = {}) const;
   absl::StatusOr<v1::WorkerShutdownResponse> WorkerShutdown(
       const v1::WorkerKey& request, Options options = {}) const;
-
-  const Connection& connection() const { return *connection_; }
-
- private:
-  template <typename Request, typename Response>
-  using StubMethod = grpc::Status (v1::WorkerManager::Stub::*)(
-      grpc::ClientContext*, const Request&, Response*);
-
-  template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(StubMethod<Request, Response> method,
-                                const Request& request, const Options& options,
-                                Idempotency idempotency) const;
-
-  std::shared_ptr<const Connection> connection_;
-  std::unique_ptr<v1::WorkerManager::Stub> stub_;
-  CallOptions defaults_;
 };
 
 }  // namespace drover::client

@@ -157,85 +157,61 @@ class DockerSocketProxy {
 class ArtifactsEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    skip_reason_ = tests::support::PostgresUnavailableReason();
-    if (!skip_reason_.empty()) return;
-    dir_ = tests::support::MakeTempDir("drover-artifacts-e2e");
-    if (dir_.empty()) {
-      setup_error_ = "mkdtemp failed";
-      return;
-    }
-    fs::create_directories(dir_ / "home");
-    queue_ = new tests::support::QueueServer(
-        DROVER_QUEUE_BINARY, dir_,
-        {"--claim-timeout", "20s", "--poll-timeout", "5s"});
-    setup_error_ = queue_->Start();
+    suite_ = new tests::support::E2eSuite();
+    suite_->Start("drover-artifacts-e2e", DROVER_QUEUE_BINARY,
+                  {"--claim-timeout", "20s", "--poll-timeout", "5s"});
   }
 
   static void TearDownTestSuite() {
-    delete queue_;  // stops it
-    queue_ = nullptr;
-    tests::support::RemoveSuiteDir(dir_);
+    delete suite_;  // stops the queue
+    suite_ = nullptr;
   }
 
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    test_dir_ = tests::support::MakeTestDir(dir_);
+    if (!suite_->skip_reason().empty()) GTEST_SKIP() << suite_->skip_reason();
+    ASSERT_TRUE(suite_->setup_error().empty()) << suite_->setup_error();
+    test_dir_ = tests::support::MakeTestDir(suite_->dir());
     pool_ = tests::support::PoolForTest("e2e");
   }
 
-  static std::string url() { return queue_->url(); }
+  static std::string url() { return suite_->queue().url(); }
 
   // Starts a worker with every artifact-moving plugin on `engine`; waits
   // until it serves.
   std::unique_ptr<Child> StartWorker(const std::string& worker_id,
                                      const json& engine, int metrics_port = 0) {
-    tests::support::WorkerOptions options;
-    options.binary = DROVER_WORKER_BINARY;
-    options.pool = pool_;
-    options.worker_id = worker_id;
-    options.capacity = 2;
-    options.shutdown_grace_seconds = 10;
+    tests::support::WorkerOptions options = tests::support::PluginWorkerOptions(
+        DROVER_WORKER_BINARY, pool_, worker_id, 2);
     options.engine = engine;
     options.metrics_port = metrics_port;
-    options.plugins = tests::support::AllPlugins();
-    return tests::support::StartWorker(*queue_, options, test_dir_);
+    return tests::support::StartWorker(suite_->queue(), options, test_dir_);
   }
 
   static json NativeEngine() { return tests::support::NativeEngine(); }
 
   std::string CreateTask(const json& payload) {
-    return tests::support::CreateTask(queue_->client(), pool_, payload, 0,
-                                      "artifacts end-to-end test");
+    return tests::support::CreateTask(suite_->queue().client(), pool_, payload,
+                                      0, "artifacts end-to-end test");
   }
 
   static std::optional<v1::TaskStatus> Status(const std::string& task_id) {
-    return tests::support::TaskStatus(queue_->client(), task_id);
+    return tests::support::TaskStatus(suite_->queue().client(), task_id);
   }
 
   static v1::TaskStatus WaitResolved(
       const std::string& task_id, absl::Duration timeout = absl::Seconds(120)) {
-    return tests::support::WaitResolved(queue_->client(), task_id, timeout);
+    return tests::support::WaitResolved(suite_->queue().client(), task_id,
+                                        timeout);
   }
 
   // Runs the real `drover` CLI; `root` uses the bootstrapped root
   // credentials, otherwise it calls anonymously.
   CliResult Drover(const std::vector<std::string>& args, bool root = true) {
-    const fs::path base = test_dir_ / absl::StrCat("cli-", cli_calls_++);
-    std::vector<std::string> argv = {DROVER_CLI_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Child cli;
-    CliResult result;
     SpawnOptions spawn;
-    spawn.env = CliEnvironment(*queue_, dir_ / "home", root);
-    if (!cli.Spawn(argv, base.string() + ".out", base.string() + ".err",
-                   spawn)) {
-      return result;
-    }
-    result.code = cli.Wait(absl::Seconds(60));
-    result.out = cli.Stdout();
-    result.err = cli.Stderr();
-    return result;
+    spawn.env = CliEnvironment(suite_->queue(), suite_->home(), root);
+    return tests::support::RunCli(
+        DROVER_CLI_BINARY, args, test_dir_ / absl::StrCat("cli-", cli_calls_++),
+        spawn);
   }
 
   // `drover` started in the background (for `task logs -f`).
@@ -246,16 +222,13 @@ class ArtifactsEndToEndTest : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     auto cli = std::make_unique<Child>();
     SpawnOptions spawn;
-    spawn.env = CliEnvironment(*queue_, dir_ / "home");
+    spawn.env = CliEnvironment(suite_->queue(), suite_->home());
     EXPECT_TRUE(cli->Spawn(argv, base.string() + ".out", base.string() + ".err",
                            spawn));
     return cli;
   }
 
-  static inline std::string skip_reason_;
-  static inline std::string setup_error_;
-  static inline fs::path dir_;
-  static inline tests::support::QueueServer* queue_ = nullptr;
+  static inline tests::support::E2eSuite* suite_ = nullptr;
   fs::path test_dir_;
   std::string pool_;
   int cli_calls_ = 0;
@@ -343,10 +316,9 @@ TEST_F(ArtifactsEndToEndTest, UploadsAfterTheFirstCredentialsExpired) {
   // log upload must travel with the credentials renewed by reclaims.
   auto worker = StartWorker("native-1", NativeEngine());
   const std::string task = CreateTask(
-      {{"command",
-        json::array({"sh", "-c",
-                     "echo early-line; sleep 26; echo late-line; "
-                     "echo late > late.txt"})},
+      {{"command", json::array({"sh", "-c",
+                                "echo early-line; sleep 26; echo late-line; "
+                                "echo late > late.txt"})},
        {"maxRunTime", 120},
        {"artifacts", json::array({{{"type", "file"},
                                    {"path", "late.txt"},

@@ -7,20 +7,13 @@
 // port 0 and the test reads the bound port from its startup line. When the
 // PostgreSQL server binaries are not installed the suite is skipped with
 // the server's own explanation.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <optional>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,94 +26,35 @@
 #include "nlohmann/json.hpp"
 #include "tests/support/e2e_support.h"
 
-extern char** environ;
-
 namespace drover {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+using tests::support::Child;
 using tests::support::CliResult;
-using tests::support::ReadFile;
-
-// The test's environment minus every DROVER_* variable (both binaries read
-// their configuration from those), plus `extra`.
-std::vector<std::string> ChildEnvironment(
-    const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).rfind("DROVER_", 0) == 0) continue;
-    env.emplace_back(*e);
-  }
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
-}
-
-// Starts argv[0] with stdin/stdout/stderr redirected to files.
-pid_t Spawn(const std::vector<std::string>& argv,
-            const std::vector<std::string>& env, const fs::path& in,
-            const fs::path& out, const fs::path& err) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(),
-                       envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
-// Waits up to `timeout`; returns the exit code, or nullopt if still running.
-std::optional<int> WaitFor(pid_t pid, absl::Duration timeout) {
-  absl::Time until = absl::Now() + timeout;
-  while (true) {
-    int status = 0;
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      return 128 + WTERMSIG(status);
-    }
-    if (absl::Now() >= until) return std::nullopt;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-}
 
 class CliEndToEndTest : public ::testing::Test {
  protected:
+  // Not E2eSuite::Start: this suite checks the server's own way of coming
+  // up (the port it reports for --listen 127.0.0.1:0, the health service)
+  // and skips with the server's own explanation when PostgreSQL is
+  // missing.
   static void SetUpTestSuite() {
-    std::string pattern =
-        (fs::temp_directory_path() / "drover-cli-e2e-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) {
-      setup_error_ = new std::string("mkdtemp failed");
-      return;
-    }
-    dir_ = new fs::path(pattern);
-    // The embedded cluster may run as the `postgres` user, which must be
-    // able to reach the data directory inside ours.
-    chmod(dir_->c_str(), 0755);
-    fs::create_directories(*dir_ / "scratch");
-    std::ofstream(*dir_ / "empty");
+    suite_ = new tests::support::E2eSuite();
+    if (!suite_->MakeDir("drover-cli-e2e")) return;
+    const fs::path& dir = suite_->dir();
+    fs::create_directories(dir / "scratch");
 
     std::vector<std::string> argv = {
-        DROVER_QUEUE_BINARY, "--data-dir",  (*dir_ / "data").string(),
+        DROVER_QUEUE_BINARY, "--data-dir",  (dir / "data").string(),
         "--listen",          "127.0.0.1:0", "--http-listen",
         "127.0.0.1:0",       "--log-level", "warn",
     };
-    server_pid_ = Spawn(argv, ChildEnvironment({}), *dir_ / "empty",
-                        *dir_ / "server.out", *dir_ / "server.err");
-    if (server_pid_ < 0) {
-      setup_error_ = new std::string("cannot start " DROVER_QUEUE_BINARY);
+    server_ = new Child();
+    if (!server_->Spawn(argv, dir / "server.out", dir / "server.err")) {
+      suite_->Fail("cannot start " DROVER_QUEUE_BINARY);
       return;
     }
     // Startup line: "drover-queue: gRPC listening on 127.0.0.1:PORT, ...".
@@ -128,63 +62,53 @@ class CliEndToEndTest : public ::testing::Test {
     absl::Time until = absl::Now() + absl::Seconds(120);
     while (absl::Now() < until) {
       std::smatch match;
-      std::string out = ReadFile(*dir_ / "server.out");
+      std::string out = server_->Stdout();
       if (std::regex_search(out, match, listening)) {
-        url_ = new std::string("127.0.0.1:" + match[1].str());
+        url_ = "127.0.0.1:" + match[1].str();
         break;
       }
-      if (auto code = WaitFor(server_pid_, absl::Milliseconds(100))) {
-        server_pid_ = -1;
-        std::string err = ReadFile(*dir_ / "server.err");
+      if (int code = server_->Wait(absl::Milliseconds(100)); code != -1) {
+        std::string err = server_->Stderr();
         if (err.find("PostgreSQL server binaries") != std::string::npos) {
-          skip_reason_ = new std::string(
-              "drover-queue cannot start its embedded PostgreSQL: " + err);
+          suite_->SkipIf("drover-queue cannot start its embedded PostgreSQL: " +
+                         err);
         } else {
-          setup_error_ = new std::string("drover-queue exited with " +
-                                         std::to_string(*code) +
-                                         " before listening:\n" + err);
+          suite_->Fail("drover-queue exited with " + std::to_string(code) +
+                       " before listening:\n" + err);
         }
         return;
       }
     }
-    if (url_ == nullptr) {
-      setup_error_ = new std::string(
-          "drover-queue did not report listening within 120 s:\n" +
-          ReadFile(*dir_ / "server.err"));
+    if (url_.empty()) {
+      suite_->Fail("drover-queue did not report listening within 120 s:\n" +
+                   server_->Stderr());
       return;
     }
-    if (!WaitForHealthy(*url_, absl::Seconds(30))) {
-      setup_error_ = new std::string(
-          "drover-queue never reported SERVING on grpc.health.v1:\n" +
-          ReadFile(*dir_ / "server.err"));
+    if (!WaitForHealthy(url_, absl::Seconds(30))) {
+      suite_->Fail("drover-queue never reported SERVING on grpc.health.v1:\n" +
+                   server_->Stderr());
     }
   }
 
   static void TearDownTestSuite() {
     StopServer();
-    if (dir_ != nullptr) {
-      std::error_code ec;
-      fs::remove_all(*dir_, ec);
-    }
-    delete dir_;
-    delete url_;
-    delete setup_error_;
-    delete skip_reason_;
-    dir_ = nullptr;
-    url_ = setup_error_ = skip_reason_ = nullptr;
+    delete server_;
+    server_ = nullptr;
+    delete suite_;  // removes the directory
+    suite_ = nullptr;
+    url_.clear();
   }
 
   // SIGTERM for a graceful shutdown (which also stops PostgreSQL), SIGKILL
   // if that takes more than 30 s.
   static std::optional<int> StopServer() {
-    if (server_pid_ <= 0) return std::nullopt;
-    kill(server_pid_, SIGTERM);
-    std::optional<int> code = WaitFor(server_pid_, absl::Seconds(30));
-    if (!code) {
-      kill(server_pid_, SIGKILL);
-      code = WaitFor(server_pid_, absl::Seconds(5));
+    if (server_ == nullptr || server_->pid() <= 0) return std::nullopt;
+    int code = server_->Terminate(absl::Seconds(30));
+    if (code == -1) {
+      server_->Signal(SIGKILL);
+      code = server_->Wait(absl::Seconds(5));
     }
-    server_pid_ = -1;
+    if (code == -1) return std::nullopt;
     return code;
   }
 
@@ -230,9 +154,9 @@ class CliEndToEndTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (skip_reason_ != nullptr) GTEST_SKIP() << *skip_reason_;
-    ASSERT_EQ(setup_error_, nullptr) << *setup_error_;
-    ASSERT_NE(url_, nullptr);
+    if (!suite_->skip_reason().empty()) GTEST_SKIP() << suite_->skip_reason();
+    ASSERT_TRUE(suite_->setup_error().empty()) << suite_->setup_error();
+    ASSERT_FALSE(url_.empty());
   }
 
   // Runs the drover binary with DROVER_URL pointing at our server, as
@@ -240,30 +164,15 @@ class CliEndToEndTest : public ::testing::Test {
   CliResult Drover(const std::vector<std::string>& args,
                    const std::string& stdin_text = "") {
     static int counter = 0;
-    fs::path base = *dir_ / "scratch" / std::to_string(counter++);
-    std::ofstream(base.string() + ".in") << stdin_text;
-    std::vector<std::string> argv = {DROVER_CLI_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
+    fs::path base = suite_->dir() / "scratch" / std::to_string(counter++);
+    tests::support::SpawnOptions spawn;
+    spawn.stdin_file = base.string() + ".in";
+    std::ofstream(spawn.stdin_file) << stdin_text;
     // The root credentials the server's first start wrote: every RPC needs
     // credentials.
-    pid_t pid = Spawn(
-        argv,
-        ChildEnvironment(
-            {"DROVER_URL=" + *url_,
-             "DROVER_CREDENTIALS_FILE=" +
-                 (*dir_ / "data" / "root-credentials.json").string()}),
-        base.string() + ".in", base.string() + ".out", base.string() + ".err");
-    CliResult result;
-    if (pid < 0) return result;
-    std::optional<int> code = WaitFor(pid, absl::Seconds(60));
-    if (!code) {
-      kill(pid, SIGKILL);
-      WaitFor(pid, absl::Seconds(5));
-    }
-    result.code = code.value_or(-1);
-    result.out = ReadFile(base.string() + ".out");
-    result.err = ReadFile(base.string() + ".err");
-    return result;
+    spawn.env = tests::support::CliEnvironment(
+        url_, suite_->dir() / "data" / "root-credentials.json", suite_->home());
+    return tests::support::RunCli(DROVER_CLI_BINARY, args, base, spawn);
   }
 
   // Creates a task from flags and returns its id.
@@ -288,11 +197,9 @@ class CliEndToEndTest : public ::testing::Test {
     return doc;
   }
 
-  static inline fs::path* dir_ = nullptr;
-  static inline std::string* url_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
-  static inline std::string* skip_reason_ = nullptr;
-  static inline pid_t server_pid_ = -1;
+  static inline tests::support::E2eSuite* suite_ = nullptr;
+  static inline Child* server_ = nullptr;
+  static inline std::string url_;
 };
 
 TEST_F(CliEndToEndTest, CreateStatusGetCancelRerun) {
@@ -348,20 +255,20 @@ TEST_F(CliEndToEndTest, CreateStatusGetCancelRerun) {
 TEST_F(CliEndToEndTest, GraphSubmittedInStagedBatchesIsCreatedWhole) {
   // Seven tasks in calls of two: three staged batches, two at a time, then
   // the commit; dependencies cross the batches.
-  fs::path file = *dir_ / "scratch" / "staged-graph.json";
+  fs::path file = suite_->dir() / "scratch" / "staged-graph.json";
   json tasks = json::array();
   for (int i = 0; i < 7; ++i) {
     json task = {{"label", "t" + std::to_string(i)}};
     if (i > 0) task["dependencies"] = {"t" + std::to_string(i - 1)};
     tasks.push_back(task);
   }
-  std::ofstream(file) << json{{"defaults",
-                               {{"taskQueueId", "e2e/staged-graph"},
-                                {"payload", {{"command", {"true"}}}}}},
-                              {"tasks", tasks}}
-                             .dump();
-  CliResult r = Drover({"--json", "graph", "submit", file.string(), "--batch",
-                        "2"});
+  std::ofstream(file) << json{
+      {"defaults",
+       {{"taskQueueId", "e2e/staged-graph"},
+        {"payload", {{"command", {"true"}}}}}},
+      {"tasks", tasks}}.dump();
+  CliResult r =
+      Drover({"--json", "graph", "submit", file.string(), "--batch", "2"});
   ASSERT_EQ(r.code, 0) << r;
   json doc = Json(r);
   ASSERT_EQ(doc["tasks"].size(), 7u) << r;
@@ -426,7 +333,7 @@ TEST_F(CliEndToEndTest, CreateFromFileIsIdempotentAndConflictsOnChange) {
         {"owner", "ci@example.com"},
         {"source", "https://example.com/e2e"}}},
   };
-  std::string path = (*dir_ / "task.json").string();
+  std::string path = (suite_->dir() / "task.json").string();
   std::ofstream(path) << doc.dump(2);
 
   CliResult first = Drover({"task", "create", path, "--task-id", id});
@@ -471,11 +378,11 @@ TEST_F(CliEndToEndTest, ZzUnreachableServerExitsThree) {
   std::string id = CreateTask("e2e/shutdown");
   std::optional<int> code = StopServer();
   ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 0) << ReadFile(*dir_ / "server.err");
+  EXPECT_EQ(*code, 0) << server_->Stderr();
   CliResult r = Drover({"--timeout", "3s", "task", "status", id});
   EXPECT_EQ(r.code, 3) << r;
   EXPECT_EQ(r.err.rfind("error: Unavailable: ", 0), 0u) << r;
-  EXPECT_NE(r.err.find("\n  url: " + *url_ + "\n"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("\n  url: " + url_ + "\n"), std::string::npos) << r;
 }
 
 }  // namespace

@@ -15,10 +15,8 @@
 // starts dockerd and the registry and builds them); the pull test also
 // needs the registry on 127.0.0.1:5000, the OOM test a dockerd with
 // memory-limit support.
-#include <signal.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,7 +31,6 @@
 namespace drover {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 using tests::support::Child;
 using tests::support::Describe;
@@ -52,37 +49,24 @@ constexpr char kRegistryImage[] = "127.0.0.1:5000/drover-test/pull-only:latest";
 class DockerWorkerEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    skip_reason_ = tests::support::PostgresUnavailableReason();
-    if (!skip_reason_.empty()) return;
-    skip_reason_ = tests::support::DockerUnavailableReason();
-    if (!skip_reason_.empty()) return;
-    dir_ = tests::support::MakeTempDir("drover-docker-e2e");
-    if (dir_.empty()) {
-      setup_error_ = "mkdtemp failed";
+    suite_ = new tests::support::E2eSuite();
+    // Reclaims every 5 s, so a cancelled task is noticed within that.
+    if (!suite_->Start("drover-docker-e2e", DROVER_QUEUE_BINARY,
+                       {"--claim-timeout", "10s", "--poll-timeout", "5s"},
+                       tests::support::DockerUnavailableReason)) {
       return;
     }
     // Labels of this suite's containers: a group nobody else uses.
     group_ = absl::StrCat("docker-e2e-", getpid());
-    // Reclaims every 5 s, so a cancelled task is noticed within that.
-    queue_ = new tests::support::QueueServer(
-        DROVER_QUEUE_BINARY, dir_,
-        {"--claim-timeout", "10s", "--poll-timeout", "5s"});
-    setup_error_ = queue_->Start();
-    if (!setup_error_.empty()) return;
     pool_ = "e2e/docker";
-    tests::support::WorkerOptions options;
-    options.binary = DROVER_WORKER_BINARY;
-    options.pool = pool_;
+    tests::support::WorkerOptions options = tests::support::PluginWorkerOptions(
+        DROVER_WORKER_BINARY, pool_, "docker-1", 4);
     options.group = group_;
-    options.worker_id = "docker-1";
-    options.capacity = 4;
-    options.shutdown_grace_seconds = 10;
     options.engine = {{"name", "docker"},
                       {"config",
                        {{"socket", kDockerSocket},
                         {"max_memory_mb", 512},
                         {"pull_timeout_seconds", 120}}}};
-    options.plugins = tests::support::AllPlugins();
 
     // A container a crashed worker of the same identity left behind: the
     // new worker removes it when it starts.
@@ -96,23 +80,22 @@ class DockerWorkerEndToEndTest : public ::testing::Test {
     std::string created =
         DockerRequest("POST", "/containers/create", leftover.dump());
     if (HttpStatus(created) != 201) {
-      setup_error_ = "cannot create the leftover container: " + created;
+      suite_->Fail("cannot create the leftover container: " + created);
       return;
     }
     leftover_id_ = json::parse(HttpBody(created))["Id"].get<std::string>();
 
-    worker_ = tests::support::StartWorker(*queue_, options, dir_).release();
+    worker_ =
+        tests::support::StartWorker(suite_->queue(), options, suite_->dir())
+            .release();
   }
 
   static void TearDownTestSuite() {
     if (worker_ != nullptr) {
-      worker_->Signal(SIGTERM);
-      worker_->Wait(absl::Seconds(60));
+      worker_->Terminate(absl::Seconds(60));
       delete worker_;
       worker_ = nullptr;
     }
-    delete queue_;
-    queue_ = nullptr;
     // Whatever a failed test left, do not leave it on the machine.
     if (!group_.empty()) {
       auto left = DockerContainersWithLabel("drover.worker-group", group_);
@@ -120,12 +103,13 @@ class DockerWorkerEndToEndTest : public ::testing::Test {
         DockerRequest("DELETE", "/containers/" + id + "?force=1&v=1");
       }
     }
-    tests::support::RemoveSuiteDir(dir_);
+    delete suite_;  // stops the queue
+    suite_ = nullptr;
   }
 
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    if (!suite_->skip_reason().empty()) GTEST_SKIP() << suite_->skip_reason();
+    ASSERT_TRUE(suite_->setup_error().empty()) << suite_->setup_error();
     ASSERT_NE(worker_, nullptr);
     ASSERT_TRUE(worker_->Running()) << worker_->Output();
   }
@@ -134,8 +118,8 @@ class DockerWorkerEndToEndTest : public ::testing::Test {
     json full = payload;
     if (!full.contains("image")) full["image"] = kDockerImage;
     if (!full.contains("maxRunTime")) full["maxRunTime"] = 120;
-    return tests::support::CreateTask(queue_->client(), pool_, full, retries,
-                                      "docker worker end-to-end test");
+    return tests::support::CreateTask(suite_->queue().client(), pool_, full,
+                                      retries, "docker worker end-to-end test");
   }
 
   static json Sh(const std::string& script) {
@@ -144,12 +128,13 @@ class DockerWorkerEndToEndTest : public ::testing::Test {
 
   static v1::TaskStatus WaitResolved(
       const std::string& task_id, absl::Duration timeout = absl::Seconds(180)) {
-    return tests::support::WaitResolved(queue_->client(), task_id, timeout);
+    return tests::support::WaitResolved(suite_->queue().client(), task_id,
+                                        timeout);
   }
 
   static std::string Log(const std::string& task_id,
                          std::optional<int> run_id = std::nullopt) {
-    auto log = tests::support::ReadTaskLog(*queue_, task_id, run_id);
+    auto log = tests::support::ReadTaskLog(suite_->queue(), task_id, run_id);
     EXPECT_TRUE(log.ok()) << log.status();
     return log.value_or("");
   }
@@ -160,13 +145,10 @@ class DockerWorkerEndToEndTest : public ::testing::Test {
     return DockerContainersWithLabel("drover.task-id", task_id);
   }
 
-  static inline std::string skip_reason_;
-  static inline std::string setup_error_;
-  static inline fs::path dir_;
   static inline std::string group_;
   static inline std::string pool_;
   static inline std::string leftover_id_;
-  static inline tests::support::QueueServer* queue_ = nullptr;
+  static inline tests::support::E2eSuite* suite_ = nullptr;
   static inline Child* worker_ = nullptr;
 };
 
@@ -275,7 +257,7 @@ TEST_F(DockerWorkerEndToEndTest, CancellingARunningTaskRemovesItsContainer) {
 
   v1::TaskIdRequest cancel;
   cancel.set_task_id(task);
-  auto cancelled = queue_->client().CancelTask(cancel);
+  auto cancelled = suite_->queue().client().CancelTask(cancel);
   ASSERT_TRUE(cancelled.ok()) << cancelled.status();
   v1::TaskStatus status = WaitResolved(task);
   EXPECT_EQ(status.state(), "exception") << Describe(status);
@@ -368,15 +350,16 @@ TEST_F(DockerWorkerEndToEndTest, FilesWrittenInTheContainerAreArtifacts) {
                                          << Log(task);
   std::string numbers;
   for (int i = 1; i <= 5000; ++i) absl::StrAppend(&numbers, i, "\n");
-  auto got = tests::support::DownloadArtifact(*queue_, task, 0,
+  auto got = tests::support::DownloadArtifact(suite_->queue(), task, 0,
                                               "public/out/numbers.txt");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(*got == numbers) << got->size() << " bytes";
-  got = tests::support::DownloadArtifact(*queue_, task, 0,
+  got = tests::support::DownloadArtifact(suite_->queue(), task, 0,
                                          "public/out/sub/id.txt");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, task + "\n");
-  got = tests::support::DownloadArtifact(*queue_, task, 0, "public/one.txt");
+  got = tests::support::DownloadArtifact(suite_->queue(), task, 0,
+                                         "public/one.txt");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "single\n");
 }

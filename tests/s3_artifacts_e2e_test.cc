@@ -10,7 +10,6 @@
 //   - the artifact-expiry resolver deletes an expired artifact's row and
 //     its S3 object (its earlier download URL then answers 404).
 // Skipped, saying why, without an S3 endpoint.
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -45,28 +44,15 @@ using tests::support::ReadFile;
 class S3ArtifactsEndToEndTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    skip_reason_ = tests::support::PostgresUnavailableReason();
-    if (!skip_reason_.empty()) return;
+    suite_ = new tests::support::E2eSuite();
     const char* endpoint = std::getenv("DROVER_TEST_S3_ENDPOINT");
-    if (endpoint == nullptr || *endpoint == '\0') {
-      skip_reason_ =
-          "no S3 endpoint configured: run scripts/start-s3.sh and export "
-          "DROVER_TEST_S3_ENDPOINT";
-      return;
-    }
-    endpoint_ = endpoint;
+    endpoint_ = endpoint != nullptr ? endpoint : "";
     const char* bucket = std::getenv("DROVER_TEST_S3_BUCKET");
-    dir_ = tests::support::MakeTempDir("drover-s3-e2e");
-    if (dir_.empty()) {
-      setup_error_ = "mkdtemp failed";
-      return;
-    }
-    fs::create_directories(dir_ / "home");
     // s3rver's built-in account: it checks the key id, not the signature
     // (the SigV4 code is checked against AWS's vectors in sigv4_test). A
     // key prefix of its own keeps this run's objects apart.
-    queue_ = new tests::support::QueueServer(
-        DROVER_QUEUE_BINARY, dir_,
+    suite_->Start(
+        "drover-s3-e2e", DROVER_QUEUE_BINARY,
         {"--blob-store",
          "s3",
          "--s3-endpoint",
@@ -88,35 +74,35 @@ class S3ArtifactsEndToEndTest : public ::testing::Test {
          "--claim-timeout",
          "60s",
          "--poll-timeout",
-         "5s"});
-    setup_error_ = queue_->Start();
+         "5s"},
+        [] {
+          return endpoint_.empty()
+                     ? "no S3 endpoint configured: run scripts/start-s3.sh "
+                       "and export DROVER_TEST_S3_ENDPOINT"
+                     : "";
+        });
   }
 
   static void TearDownTestSuite() {
-    delete queue_;
-    queue_ = nullptr;
-    tests::support::RemoveSuiteDir(dir_);
+    delete suite_;  // stops the queue
+    suite_ = nullptr;
   }
 
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    test_dir_ = tests::support::MakeTestDir(dir_);
+    if (!suite_->skip_reason().empty()) GTEST_SKIP() << suite_->skip_reason();
+    ASSERT_TRUE(suite_->setup_error().empty()) << suite_->setup_error();
+    test_dir_ = tests::support::MakeTestDir(suite_->dir());
     pool_ = tests::support::PoolForTest("s3");
-    tests::support::WorkerOptions options;
-    options.binary = DROVER_WORKER_BINARY;
-    options.pool = pool_;
-    options.worker_id = "s3-worker";
-    options.capacity = 1;
-    options.shutdown_grace_seconds = 10;
-    options.plugins = tests::support::AllPlugins();
-    worker_ = tests::support::StartWorker(*queue_, options, test_dir_);
+    worker_ = tests::support::StartWorker(
+        suite_->queue(),
+        tests::support::PluginWorkerOptions(DROVER_WORKER_BINARY, pool_,
+                                            "s3-worker", 1),
+        test_dir_);
   }
 
   void TearDown() override {
     if (worker_ != nullptr) {
-      worker_->Signal(SIGTERM);
-      EXPECT_EQ(worker_->Wait(absl::Seconds(60)), 0) << worker_->Output();
+      EXPECT_EQ(worker_->Terminate(absl::Seconds(60)), 0) << worker_->Output();
     }
   }
 
@@ -124,25 +110,23 @@ class S3ArtifactsEndToEndTest : public ::testing::Test {
   // report: the worker's limit, not a guess of the machine's speed, bounds
   // the wait (a 2,500-file upload once took over 300 s on a loaded host).
   std::string RunTask(const json& payload) {
-    const std::string task = tests::support::CreateTask(
-        queue_->client(), pool_, payload, 0, "s3 artifacts end-to-end test");
+    const std::string task =
+        tests::support::CreateTask(suite_->queue().client(), pool_, payload, 0,
+                                   "s3 artifacts end-to-end test");
     const int max_run_time = payload.at("maxRunTime").get<int>();
     v1::TaskStatus status = tests::support::WaitResolved(
-        queue_->client(), task, absl::Seconds(max_run_time + 60));
+        suite_->queue().client(), task, absl::Seconds(max_run_time + 60));
     EXPECT_EQ(status.state(), "completed") << Describe(status) << "\n"
                                            << worker_->Output();
     return task;
   }
 
   client::ArtifactsClient Artifacts() {
-    return client::ArtifactsClient(queue_->connection());
+    return client::ArtifactsClient(suite_->queue().connection());
   }
 
-  static inline std::string skip_reason_;
-  static inline std::string setup_error_;
   static inline std::string endpoint_;
-  static inline fs::path dir_;
-  static inline tests::support::QueueServer* queue_ = nullptr;
+  static inline tests::support::E2eSuite* suite_ = nullptr;
   fs::path test_dir_;
   std::string pool_;
   std::unique_ptr<Child> worker_;
@@ -185,7 +169,7 @@ TEST_F(S3ArtifactsEndToEndTest, UploadedThroughS3AndDownloadedIdentical) {
   const fs::path downloaded = test_dir_ / "downloaded.bin";
   Child cli;
   tests::support::SpawnOptions spawn;
-  spawn.env = tests::support::CliEnvironment(*queue_, dir_ / "home");
+  spawn.env = tests::support::CliEnvironment(suite_->queue(), suite_->home());
   ASSERT_TRUE(cli.Spawn({DROVER_CLI_BINARY, "artifacts", "get", task,
                          "public/output.bin", "-o", downloaded.string()},
                         test_dir_ / "cli.out", test_dir_ / "cli.err", spawn));
@@ -197,13 +181,13 @@ TEST_F(S3ArtifactsEndToEndTest, UploadedThroughS3AndDownloadedIdentical) {
   EXPECT_TRUE(ReadFile(downloaded) == bytes);
 
   // And so does the client library.
-  auto fetched =
-      tests::support::DownloadArtifact(*queue_, task, 0, "public/output.bin");
+  auto fetched = tests::support::DownloadArtifact(suite_->queue(), task, 0,
+                                                  "public/output.bin");
   ASSERT_TRUE(fetched.ok()) << fetched.status();
   EXPECT_TRUE(*fetched == bytes) << fetched->size() << " bytes";
 
   // The live log went to S3 as well.
-  auto log = tests::support::ReadTaskLog(*queue_, task);
+  auto log = tests::support::ReadTaskLog(suite_->queue(), task);
   ASSERT_TRUE(log.ok()) << log.status();
   EXPECT_NE(log->find(task), std::string::npos) << *log;
 }
@@ -264,7 +248,7 @@ TEST_F(S3ArtifactsEndToEndTest, ListArtifactsPagesOver2500Artifacts) {
   }
 
   // The bytes of one of them came through S3 intact.
-  auto one = tests::support::DownloadArtifact(*queue_, task, 0,
+  auto one = tests::support::DownloadArtifact(suite_->queue(), task, 0,
                                               "public/many/f1234.txt");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, "file 1234\n");
@@ -341,8 +325,8 @@ TEST_F(S3ArtifactsEndToEndTest, TheExpiryResolverDeletesBlobAndRow) {
   EXPECT_EQ(names.count("public/short.txt"), 0u);
   EXPECT_EQ(names.count("public/kept.txt"), 1u);
   // Its neighbour, without an early expiry, is untouched.
-  auto kept =
-      tests::support::DownloadArtifact(*queue_, task, 0, "public/kept.txt");
+  auto kept = tests::support::DownloadArtifact(suite_->queue(), task, 0,
+                                               "public/kept.txt");
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_EQ(*kept, "kept\n");
 }

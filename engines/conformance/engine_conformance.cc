@@ -405,7 +405,11 @@ TEST_P(EngineConformanceTest, AbortKillsASleepingTaskPromptly) {
   aborter.join();
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->aborted);
-  EXPECT_LT(waited - aborted_at, std::chrono::seconds(5));
+  // The task would sleep 600 s; an abort that kills it ends the wait in
+  // well under a second on an idle machine. The bound leaves room for a
+  // loaded one (5.4 s seen for docker while the whole suite and a compiler
+  // shared two cores) and still fails an abort that waits out the task.
+  EXPECT_LT(waited - aborted_at, std::chrono::seconds(30));
   // Idempotent, and harmless after Wait().
   (*sandbox)->Abort();
   (*sandbox)->Abort();

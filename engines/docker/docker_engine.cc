@@ -324,6 +324,15 @@ class DockerSandbox final : public Sandbox {
           (memory_mb_ > 0
                ? " (memory limit " + std::to_string(memory_mb_) + " MB)"
                : std::string()));
+    } else if (memory_mb_ > 0 && result.exit_code == kKilledExitCode &&
+               !result.aborted) {
+      // dockerd may have missed the OOM event (above), and the task's
+      // author only sees exit code 137; point at the likely cause without
+      // claiming it, since the task could also have killed itself.
+      Log("killed by SIGKILL (exit code 137); dockerd reported no "
+          "out-of-memory kill, but it can miss one: compare the task's "
+          "memory use with its limit of " +
+          std::to_string(memory_mb_) + " MB");
     }
     Finished();
     return result;

@@ -281,6 +281,43 @@ TEST_F(DockerEngineTest, EnoughMemoryIsNotAnOomKill) {
   EXPECT_THAT(log.text(), ::testing::Not(HasSubstr("out of memory")));
 }
 
+TEST_F(DockerEngineTest, ASigkillUnderAMemoryLimitPointsAtTheLimit) {
+  auto engine = MakeEngine();
+  CaptureLog log;
+  // A child shell kills itself (the container's first process would be
+  // immune to its own SIGKILL) and the task exits with its status: exit
+  // 137 that is no OOM kill, which is also what a missed OOM event shows.
+  nlohmann::json payload =
+      Shell("echo before; sh -c 'kill -9 $$'; exit $?");
+  payload["resources"] = {{"memoryMB", 64}};
+  auto sandbox = engine->NewSandbox(Spec(payload, &log));
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  ASSERT_TRUE((*sandbox)->Start().ok());
+  auto result = (*sandbox)->Wait();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 137) << log.text();
+  EXPECT_FALSE(result->out_of_memory);
+  EXPECT_FALSE(result->aborted);
+  EXPECT_THAT(log.text(), HasSubstr("before"));
+  EXPECT_THAT(log.text(),
+              HasSubstr("killed by SIGKILL (exit code 137); dockerd reported "
+                        "no out-of-memory kill"));
+  EXPECT_THAT(log.text(), HasSubstr("its limit of 64 MB"));
+  EXPECT_THAT(log.text(), ::testing::Not(HasSubstr("killed: out of memory")));
+}
+
+TEST_F(DockerEngineTest, ASigkillWithoutAMemoryLimitIsJustAnExit) {
+  auto engine = MakeEngine();
+  CaptureLog log;
+  auto sandbox = engine->NewSandbox(Spec(Shell("sh -c 'kill -9 $$'; exit $?"), &log));
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  ASSERT_TRUE((*sandbox)->Start().ok());
+  auto result = (*sandbox)->Wait();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 137) << log.text();
+  EXPECT_THAT(log.text(), ::testing::Not(HasSubstr("SIGKILL")));
+}
+
 TEST_F(DockerEngineTest, ResourcesAreCappedByTheWorkerConfig) {
   options_.max_memory_mb = 48;
   options_.max_cpus = 0.5;

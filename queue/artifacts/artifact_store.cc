@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "pqxx/pqxx"
 #include "queue/artifacts/artifact_sql.h"
+#include "queue/store/pg_transaction.h"
 #include "queue/store/pg_util.h"
 
 namespace drover::queue::artifacts {
@@ -14,7 +15,6 @@ namespace {
 
 namespace pg = store::pg;
 
-constexpr int kMaxAttempts = 5;
 // The largest log chunk the schema admits.
 constexpr int64_t kMaxChunkBytes = 1 << 20;
 
@@ -156,67 +156,17 @@ std::optional<ArtifactKind> ParseArtifactKind(std::string_view name) {
 
 absl::StatusOr<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(
     const ArtifactStoreOptions& options, const Clock* clock) {
-  store::PgConnectionPool::Options pool_options;
-  pool_options.connection_string = options.connection_string;
-  pool_options.size = options.pool_size;
-  pool_options.acquire_timeout = options.acquire_timeout;
-  DROVER_ASSIGN_OR_RETURN(
-      auto pool, store::PgConnectionPool::Create(std::move(pool_options),
-                                                 sql::AllStatements()));
+  DROVER_ASSIGN_OR_RETURN(auto pool,
+                          store::OpenPool(options, sql::AllStatements()));
   return std::unique_ptr<ArtifactStore>(
       new ArtifactStore(std::move(pool), clock));
 }
 
-template <typename Txn, typename Fn>
-std::invoke_result_t<Fn, Txn&> ArtifactStore::Execute(const char* operation,
-                                                      Fn&& fn) {
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool_->Acquire();
-    if (!lease.ok()) return lease.status();
-    try {
-      Txn txn(lease->connection());
-      auto result = fn(txn);
-      if (result.ok()) txn.commit();
-      return result;
-    } catch (const pqxx::deadlock_detected&) {
-      if (attempt >= kMaxAttempts)
-        return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::serialization_failure&) {
-      if (attempt >= kMaxAttempts)
-        return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::broken_connection&) {
-      lease->MarkBroken();
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::in_doubt_error&) {
-      lease->MarkBroken();
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::unique_violation&) {
-      // Two creators of the same new name raced; the loser looks again and
-      // finds the winner's row.
-      if (attempt >= kMaxAttempts)
-        return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::sql_error& e) {
-      std::string state = e.sqlstate();
-      // Data exceptions and CHECK violations: a value that slipped past
-      // validation.
-      if (state.rfind("22", 0) == 0 || state == "23514") {
-        return MakeError(
-            ErrorCode::kInputError,
-            absl::StrCat(operation,
-                         ": the database rejected a value: ", e.what()),
-            {{"operation", operation}, {"sqlstate", state}});
-      }
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (...) {
-      return pg::CurrentExceptionToStatus(operation);
-    }
-  }
-}
-
 absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
   const absl::Time now = clock_->Now();
-  return Execute<pqxx::work>(
-      "CreateArtifact", [&](pqxx::work& txn) -> absl::StatusOr<CreateResult> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "CreateArtifact", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<CreateResult> {
         Artifact want = request.artifact;
         DROVER_ASSIGN_OR_RETURN(auto run,
                                 LoadRun(txn, want.task_id, want.run_id));
@@ -350,8 +300,8 @@ absl::StatusOr<CreateResult> ArtifactStore::Create(const NewArtifact& request) {
 absl::StatusOr<Artifact> ArtifactStore::Get(const std::string& task_id,
                                             int run_id,
                                             const std::string& name) {
-  return Execute<pqxx::nontransaction>(
-      "GetArtifact",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetArtifact", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<Artifact> {
         pqxx::result rows =
             txn.exec_prepared(sql::kSelectArtifact.name, task_id, run_id, name);
@@ -363,8 +313,9 @@ absl::StatusOr<Artifact> ArtifactStore::Get(const std::string& task_id,
 }
 
 absl::StatusOr<int> ArtifactStore::LatestRunId(const std::string& task_id) {
-  return Execute<pqxx::nontransaction>(
-      "LatestRunId", [&](pqxx::nontransaction& txn) -> absl::StatusOr<int> {
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "LatestRunId", pg::UniqueViolation::kRetry,
+      [&](pqxx::nontransaction& txn) -> absl::StatusOr<int> {
         pqxx::row row = txn.exec_prepared1(sql::kLatestRun.name, task_id);
         if (!row["task_exists"].as<bool>()) {
           return NotFoundError("task", task_id);
@@ -384,8 +335,9 @@ absl::StatusOr<Artifact> ArtifactStore::MarkPresent(const std::string& task_id,
                                                     int64_t size,
                                                     const std::string& sha256) {
   const absl::Time now = clock_->Now();
-  return Execute<pqxx::work>(
-      "FinishArtifact", [&](pqxx::work& txn) -> absl::StatusOr<Artifact> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "FinishArtifact", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<Artifact> {
         DROVER_ASSIGN_OR_RETURN(auto run, LoadRun(txn, task_id, run_id));
         pqxx::result rows = txn.exec_prepared(
             sql::kSelectArtifactForUpdate.name, task_id, run_id, name);
@@ -429,8 +381,8 @@ absl::StatusOr<ArtifactPage> ArtifactStore::List(const std::string& task_id,
                                                  const std::string& after,
                                                  int limit) {
   const absl::Time now = clock_->Now();
-  return Execute<pqxx::nontransaction>(
-      "ListArtifacts",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListArtifacts", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<ArtifactPage> {
         // One extra row tells whether another page follows.
         pqxx::result rows =
@@ -451,8 +403,9 @@ absl::StatusOr<ArtifactPage> ArtifactStore::List(const std::string& task_id,
 absl::StatusOr<int64_t> ArtifactStore::AppendLog(const std::string& task_id,
                                                  int run_id, int64_t offset,
                                                  std::string_view data) {
-  return Execute<pqxx::work>(
-      "AppendLog", [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "AppendLog", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
         DROVER_ASSIGN_OR_RETURN(auto run, LoadRun(txn, task_id, run_id));
         txn.exec_prepared(sql::kLockLog.name, task_id, run_id);
         pqxx::result end_row =
@@ -508,8 +461,9 @@ absl::StatusOr<LogRead> ArtifactStore::ReadLog(const std::string& task_id,
                                                int run_id, int64_t offset,
                                                int64_t max_bytes) {
   using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
-  return Execute<Snapshot>(
-      "ReadLog", [&](Snapshot& txn) -> absl::StatusOr<LogRead> {
+  return pg::RunTransaction<Snapshot>(
+      *pool_, "ReadLog", pg::UniqueViolation::kRetry,
+      [&](Snapshot& txn) -> absl::StatusOr<LogRead> {
         LogRead read;
         pqxx::result state =
             txn.exec_prepared(sql::kRunState.name, task_id, run_id);
@@ -552,8 +506,9 @@ absl::StatusOr<LogRead> ArtifactStore::ReadLog(const std::string& task_id,
 
 absl::StatusOr<int> ArtifactStore::DeleteExpiredArtifacts(int batch) {
   const absl::Time now = clock_->Now();
-  return Execute<pqxx::work>(
-      "DeleteExpiredArtifacts", [&](pqxx::work& txn) -> absl::StatusOr<int> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "DeleteExpiredArtifacts", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<int> {
         pqxx::row row = txn.exec_prepared1(sql::kDeleteExpired.name,
                                            pg::TimeParam(now), batch);
         return row["deleted"].as<int>();
@@ -563,8 +518,8 @@ absl::StatusOr<int> ArtifactStore::DeleteExpiredArtifacts(int batch) {
 absl::StatusOr<std::vector<std::string>> ArtifactStore::LeaseBlobDeletions(
     int batch, absl::Duration lease) {
   const absl::Time now = clock_->Now();
-  return Execute<pqxx::work>(
-      "LeaseBlobDeletions",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "LeaseBlobDeletions", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<std::string>> {
         pqxx::result rows =
             txn.exec_prepared(sql::kLeaseDeletions.name, pg::TimeParam(now),
@@ -578,8 +533,9 @@ absl::StatusOr<std::vector<std::string>> ArtifactStore::LeaseBlobDeletions(
 absl::Status ArtifactStore::CompleteBlobDeletions(
     const std::vector<std::string>& keys) {
   if (keys.empty()) return absl::OkStatus();
-  auto done = Execute<pqxx::work>(
-      "CompleteBlobDeletions", [&](pqxx::work& txn) -> absl::StatusOr<bool> {
+  auto done = pg::RunTransaction<pqxx::work>(
+      *pool_, "CompleteBlobDeletions", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<bool> {
         txn.exec_prepared(sql::kCompleteDeletions.name,
                           pg::TextArrayParam(keys));
         return true;

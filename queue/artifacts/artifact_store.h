@@ -17,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -99,11 +98,7 @@ struct LogRead {
   std::optional<Artifact> live_log;
 };
 
-struct ArtifactStoreOptions {
-  std::string connection_string;
-  int pool_size = 4;
-  absl::Duration acquire_timeout = absl::Seconds(30);
-};
+struct ArtifactStoreOptions : store::PgConnectionSettings {};
 
 class ArtifactStore {
  public:
@@ -183,12 +178,6 @@ class ArtifactStore {
   ArtifactStore(std::unique_ptr<store::PgConnectionPool> pool,
                 const Clock* clock)
       : pool_(std::move(pool)), clock_(clock) {}
-
-  // Runs `fn(txn)` in a transaction of type Txn on a pooled connection,
-  // committing when it returns OK and retrying deadlocks and
-  // serialization failures.
-  template <typename Txn, typename Fn>
-  std::invoke_result_t<Fn, Txn&> Execute(const char* operation, Fn&& fn);
 
   std::unique_ptr<store::PgConnectionPool> pool_;
   const Clock* clock_;

@@ -7,6 +7,7 @@
 #include "common/rpc/grpc_status.h"
 #include "common/status.h"
 #include "queue/artifacts/artifact_validation.h"
+#include "queue/queue_service/authorized_call.h"
 #include "spdlog/spdlog.h"
 
 namespace drover::queue::artifacts {
@@ -303,23 +304,8 @@ grpc::ServerUnaryReactor* ArtifactsService::Run(
     grpc::CallbackServerContext* context, std::string_view method,
     const google::protobuf::Message& request,
     std::function<absl::Status()> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  bool queued = executor_->TrySubmit(
-      [this, context, method, &request, reactor, work = std::move(work)] {
-        absl::Status status;
-        if (context->IsCancelled()) {
-          status = absl::CancelledError("the client canceled the call");
-        } else {
-          status = authorizer_->Authorize(context, method, request);
-          if (status.ok()) status = work();
-        }
-        reactor->Finish(rpc::ToGrpcStatus(status));
-      });
-  if (!queued) {
-    reactor->Finish(rpc::ToGrpcStatus(
-        absl::UnavailableError("server is overloaded; retry later")));
-  }
-  return reactor;
+  return queue_service::RunAuthorized(*executor_, *authorizer_, context, method,
+                                      request, std::move(work));
 }
 
 grpc::ServerUnaryReactor* ArtifactsService::CreateArtifact(

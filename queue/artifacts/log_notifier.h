@@ -2,7 +2,7 @@
 // changes a run's log. One dedicated PostgreSQL connection LISTENs on
 // kLogChannel (payload "<task_id>/<run_id>", sent by AppendLog and by
 // finishing a live log) and hands each payload to the callback on the
-// notifier's own thread.
+// notifier's own thread (store::PgChannelListener).
 //
 // When the connection drops it reconnects with backoff and then calls the
 // callback once with an empty payload ("anything may have changed"), since
@@ -10,15 +10,12 @@
 #ifndef DROVER_QUEUE_ARTIFACTS_LOG_NOTIFIER_H_
 #define DROVER_QUEUE_ARTIFACTS_LOG_NOTIFIER_H_
 
-#include <atomic>
 #include <functional>
-#include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "queue/store/pg_channel_listener.h"
 
 namespace drover::queue::artifacts {
 
@@ -51,15 +48,7 @@ class LogNotifier {
   void Stop();
 
  private:
-  struct Listener;
-  static absl::StatusOr<std::shared_ptr<Listener>> Listen(
-      const std::string& connection_string, const Callback* callback);
-  void Loop(std::shared_ptr<Listener> listener);
-
-  const Options options_;
-  Callback callback_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  store::PgChannelListener listener_;
 };
 
 }  // namespace drover::queue::artifacts

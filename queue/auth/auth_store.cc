@@ -6,7 +6,7 @@
 #include "common/status.h"
 #include "pqxx/pqxx"
 #include "queue/auth/auth_sql.h"
-#include "queue/auth/pg_transaction.h"
+#include "queue/store/pg_transaction.h"
 #include "queue/store/pg_util.h"
 
 namespace drover::queue::auth {
@@ -104,13 +104,8 @@ AuthStore::AuthStore(std::unique_ptr<store::PgConnectionPool> pool,
 
 absl::StatusOr<std::unique_ptr<AuthStore>> AuthStore::Open(
     const AuthStoreOptions& options, const Clock* clock) {
-  store::PgConnectionPool::Options pool_options;
-  pool_options.connection_string = options.connection_string;
-  pool_options.size = options.pool_size;
-  pool_options.acquire_timeout = options.acquire_timeout;
   DROVER_ASSIGN_OR_RETURN(auto pool,
-                          store::PgConnectionPool::Create(
-                              std::move(pool_options), sql::AllStatements()));
+                          store::OpenPool(options, sql::AllStatements()));
   return std::unique_ptr<AuthStore>(
       new AuthStore(std::move(pool), clock, options));
 }
@@ -122,8 +117,8 @@ absl::Time AuthStore::Now() const {
 absl::StatusOr<ClientRecord> AuthStore::CreateClient(
     const ClientRecord& client) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "CreateClient",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "CreateClient", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<ClientRecord> {
         pqxx::result rows = txn.exec_prepared(
             "auth_insert_client", client.client_id, client.description,
@@ -143,8 +138,8 @@ absl::StatusOr<ClientRecord> AuthStore::CreateClient(
 
 absl::StatusOr<ClientRecord> AuthStore::GetClient(
     const std::string& client_id) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "GetClient",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetClient", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<ClientRecord> {
         pqxx::result rows = txn.exec_prepared("auth_select_client", client_id);
         if (rows.empty()) return NotFoundError("client", client_id);
@@ -155,8 +150,8 @@ absl::StatusOr<ClientRecord> AuthStore::GetClient(
 absl::StatusOr<ClientRecord> AuthStore::UpdateClient(
     const ClientUpdate& update) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "UpdateClient",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "UpdateClient", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<ClientRecord> {
         pqxx::result current =
             txn.exec_prepared("auth_select_client_for_update",
@@ -177,8 +172,8 @@ absl::StatusOr<ClientRecord> AuthStore::UpdateClient(
 absl::StatusOr<ClientRecord> AuthStore::SetAccessTokenHash(
     const std::string& client_id, const std::string& hash) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "ResetAccessToken",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "ResetAccessToken", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<ClientRecord> {
         DROVER_RETURN_IF_ERROR(LockMutableClient(txn, client_id));
         pqxx::result rows =
@@ -192,8 +187,9 @@ absl::StatusOr<ClientRecord> AuthStore::SetAccessTokenHash(
 absl::StatusOr<ClientRecord> AuthStore::SetDisabled(
     const std::string& client_id, bool disabled) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
+  return pg::RunTransaction<pqxx::work>(
       *pool_, disabled ? "DisableClient" : "EnableClient",
+      pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<ClientRecord> {
         DROVER_RETURN_IF_ERROR(LockMutableClient(txn, client_id));
         pqxx::result rows = txn.exec_prepared(
@@ -205,8 +201,9 @@ absl::StatusOr<ClientRecord> AuthStore::SetDisabled(
 }
 
 absl::Status AuthStore::DeleteClient(const std::string& client_id) {
-  return RunTransaction<pqxx::work>(
-      *pool_, "DeleteClient", [&](pqxx::work& txn) -> absl::Status {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "DeleteClient", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::Status {
         DROVER_RETURN_IF_ERROR(LockMutableClient(txn, client_id));
         txn.exec_prepared("auth_delete_client", client_id);
         txn.exec_prepared("auth_bump_clients_generation");
@@ -216,8 +213,8 @@ absl::Status AuthStore::DeleteClient(const std::string& client_id) {
 
 absl::StatusOr<store::Page<ClientRecord>> AuthStore::ListClients(
     const std::string& prefix, const std::string& after, int limit) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "ListClients",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListClients", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<store::Page<ClientRecord>> {
         store::Page<ClientRecord> page;
@@ -236,8 +233,9 @@ absl::StatusOr<store::Page<ClientRecord>> AuthStore::ListClients(
 absl::Status AuthStore::TouchClient(const std::string& client_id,
                                     absl::Duration granularity) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "TouchClient", [&](pqxx::nontransaction& txn) -> absl::Status {
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "TouchClient", pg::UniqueViolation::kRetry,
+      [&](pqxx::nontransaction& txn) -> absl::Status {
         txn.exec_prepared("auth_touch_client", client_id, pg::TimeParam(now),
                           pg::TimeParam(now - granularity));
         return absl::OkStatus();
@@ -247,8 +245,8 @@ absl::Status AuthStore::TouchClient(const std::string& client_id,
 absl::StatusOr<int> AuthStore::ReplaceStaticClients(
     const std::vector<StaticClient>& clients) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "ReplaceStaticClients",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "ReplaceStaticClients", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<int> {
         std::set<std::string> wanted;
         for (const StaticClient& c : clients) {
@@ -275,8 +273,8 @@ absl::StatusOr<int> AuthStore::ReplaceStaticClients(
 
 absl::StatusOr<int> AuthStore::DeleteExpiredClients(int batch) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "DeleteExpiredClients",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "DeleteExpiredClients", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<int> {
         pqxx::result rows = txn.exec_prepared("auth_delete_expired_clients",
                                               pg::TimeParam(now), batch);
@@ -289,8 +287,9 @@ absl::StatusOr<bool> AuthStore::Bootstrap(
     const ClientRecord& root,
     const std::function<absl::Status()>& before_commit) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "Bootstrap", [&](pqxx::work& txn) -> absl::StatusOr<bool> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "Bootstrap", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<bool> {
         if (txn.exec_prepared("auth_claim_bootstrap", pg::TimeParam(now))
                 .empty()) {
           return false;
@@ -315,8 +314,9 @@ absl::StatusOr<bool> AuthStore::Bootstrap(
 
 absl::StatusOr<RoleRecord> AuthStore::CreateRole(const RoleRecord& role) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "CreateRole", [&](pqxx::work& txn) -> absl::StatusOr<RoleRecord> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "CreateRole", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<RoleRecord> {
         txn.exec_prepared("auth_lock_roles");
         if (!txn.exec_prepared("auth_select_role", role.role_id).empty()) {
           return ConflictError("role " + role.role_id + " exists",
@@ -334,8 +334,9 @@ absl::StatusOr<RoleRecord> AuthStore::CreateRole(const RoleRecord& role) {
 
 absl::StatusOr<RoleRecord> AuthStore::UpdateRole(const RoleRecord& role) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "UpdateRole", [&](pqxx::work& txn) -> absl::StatusOr<RoleRecord> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "UpdateRole", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::StatusOr<RoleRecord> {
         txn.exec_prepared("auth_lock_roles");
         if (txn.exec_prepared("auth_select_role", role.role_id).empty()) {
           return NotFoundError("role", role.role_id);
@@ -351,8 +352,9 @@ absl::StatusOr<RoleRecord> AuthStore::UpdateRole(const RoleRecord& role) {
 }
 
 absl::Status AuthStore::DeleteRole(const std::string& role_id) {
-  return RunTransaction<pqxx::work>(
-      *pool_, "DeleteRole", [&](pqxx::work& txn) -> absl::Status {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "DeleteRole", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::Status {
         txn.exec_prepared("auth_lock_roles");
         if (txn.exec_prepared("auth_delete_role", role_id).empty()) {
           return NotFoundError("role", role_id);
@@ -363,8 +365,8 @@ absl::Status AuthStore::DeleteRole(const std::string& role_id) {
 }
 
 absl::StatusOr<RoleRecord> AuthStore::GetRole(const std::string& role_id) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "GetRole",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetRole", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<RoleRecord> {
         pqxx::result rows = txn.exec_prepared("auth_select_role", role_id);
         if (rows.empty()) return NotFoundError("role", role_id);
@@ -374,8 +376,8 @@ absl::StatusOr<RoleRecord> AuthStore::GetRole(const std::string& role_id) {
 
 absl::StatusOr<store::Page<RoleRecord>> AuthStore::ListRoles(
     const std::string& prefix, const std::string& after, int limit) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "ListRoles",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListRoles", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<store::Page<RoleRecord>> {
         store::Page<RoleRecord> page;
@@ -392,8 +394,8 @@ absl::StatusOr<store::Page<RoleRecord>> AuthStore::ListRoles(
 }
 
 absl::StatusOr<RoleSnapshot> AuthStore::LoadRoles() {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "LoadRoles",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "LoadRoles", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<RoleSnapshot> {
         RoleSnapshot snapshot;
         for (const pqxx::row& row : txn.exec_prepared("auth_snapshot_roles")) {
@@ -407,8 +409,8 @@ absl::StatusOr<RoleSnapshot> AuthStore::LoadRoles() {
 }
 
 absl::StatusOr<AuthGenerations> AuthStore::Generations() {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "AuthGenerations",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "AuthGenerations", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<AuthGenerations> {
         pqxx::result rows = txn.exec_prepared("auth_select_generations");
         if (rows.empty()) {

@@ -91,10 +91,7 @@ struct AuthGenerations {
   int64_t clients = 0;
 };
 
-struct AuthStoreOptions {
-  std::string connection_string;
-  int pool_size = 4;
-  absl::Duration acquire_timeout = absl::Seconds(30);
+struct AuthStoreOptions : store::PgConnectionSettings {
   // Options of the resolver built to validate role changes.
   RoleResolverOptions role_limits;
 };

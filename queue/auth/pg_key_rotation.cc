@@ -2,7 +2,7 @@
 
 #include <optional>
 
-#include "queue/auth/pg_transaction.h"
+#include "queue/store/pg_transaction.h"
 
 namespace drover::queue::auth {
 
@@ -11,8 +11,8 @@ absl::StatusOr<RotationBatch> RotatePgBatch(store::PgConnectionPool& pool,
                                             const crypto::KeyRing& keyring,
                                             int batch) {
   const std::string current = keyring.current_key_id();
-  return RunTransaction<pqxx::work>(
-      pool, column.operation,
+  return store::pg::RunTransaction<pqxx::work>(
+      pool, column.operation, store::pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<RotationBatch> {
         RotationBatch done;
         const pqxx::result rows = column.select_batch(txn, current, batch);
@@ -48,8 +48,8 @@ absl::StatusOr<RotationBatch> RotatePgBatch(store::PgConnectionPool& pool,
 absl::StatusOr<std::map<std::string, int64_t>> CountPgRowsByKeyId(
     store::PgConnectionPool& pool, const char* operation,
     const char* statement) {
-  return RunTransaction<pqxx::nontransaction>(
-      pool, operation,
+  return store::pg::RunTransaction<pqxx::nontransaction>(
+      pool, operation, store::pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<std::map<std::string, int64_t>> {
         std::map<std::string, int64_t> counts;

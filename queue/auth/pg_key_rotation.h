@@ -53,7 +53,7 @@ struct PgRotationColumn {
 // re-encrypts up to `batch` selected rows under keyring.current_key_id().
 // Rows that fail to decrypt are listed in `failed` and left unchanged.
 // Thread-safe as far as `pool` and the callbacks are. Errors: the
-// transaction's (queue/auth/pg_transaction.h); nothing changes then.
+// transaction's (queue/store/pg_transaction.h); nothing changes then.
 absl::StatusOr<RotationBatch> RotatePgBatch(store::PgConnectionPool& pool,
                                             const PgRotationColumn& column,
                                             const crypto::KeyRing& keyring,

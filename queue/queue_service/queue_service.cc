@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "common/rpc/grpc_status.h"
 #include "common/status.h"
+#include "queue/queue_service/authorized_call.h"
 #include "queue/queue_service/conversions.h"
 
 namespace drover::queue::queue_service {
@@ -31,24 +31,8 @@ grpc::ServerUnaryReactor* QueueService::Run(
     grpc::CallbackServerContext* context, std::string_view method,
     const google::protobuf::Message& request,
     std::function<absl::Status()> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  bool queued = executor_->TrySubmit(
-      [this, context, method, &request, reactor, work = std::move(work)] {
-        absl::Status status;
-        if (context->IsCancelled()) {
-          // Nobody is listening; skip the database.
-          status = absl::CancelledError("the client canceled the call");
-        } else {
-          status = authorizer_->Authorize(context, method, request);
-          if (status.ok()) status = work();
-        }
-        reactor->Finish(rpc::ToGrpcStatus(status));
-      });
-  if (!queued) {
-    reactor->Finish(rpc::ToGrpcStatus(
-        absl::UnavailableError("server is overloaded; retry later")));
-  }
-  return reactor;
+  return RunAuthorized(*executor_, *authorizer_, context, method, request,
+                       std::move(work));
 }
 
 absl::Status QueueService::Respond(absl::StatusOr<store::TaskStatus> status,

@@ -5,15 +5,14 @@
 #include "common/status.h"
 #include "pqxx/pqxx"
 #include "queue/auth/pg_key_rotation.h"
-#include "queue/auth/pg_transaction.h"
 #include "queue/secrets/secret_sql.h"
+#include "queue/store/pg_transaction.h"
 #include "queue/store/pg_util.h"
 
 namespace drover::queue::secrets {
 namespace {
 
 namespace pg = store::pg;
-using auth::RunTransaction;
 
 SecretRecord SecretFromRow(const pqxx::row& row) {
   SecretRecord s;
@@ -34,13 +33,8 @@ crypto::AssociatedData SecretValueAd(const std::string& name) {
 
 absl::StatusOr<std::unique_ptr<SecretsStore>> SecretsStore::Open(
     const SecretsStoreOptions& options, const Clock* clock) {
-  store::PgConnectionPool::Options pool_options;
-  pool_options.connection_string = options.connection_string;
-  pool_options.size = options.pool_size;
-  pool_options.acquire_timeout = options.acquire_timeout;
-  DROVER_ASSIGN_OR_RETURN(
-      auto pool, store::PgConnectionPool::Create(std::move(pool_options),
-                                                 sql::AllStatements()));
+  DROVER_ASSIGN_OR_RETURN(auto pool,
+                          store::OpenPool(options, sql::AllStatements()));
   return std::unique_ptr<SecretsStore>(
       new SecretsStore(std::move(pool), clock));
 }
@@ -58,8 +52,9 @@ absl::Status SecretsStore::Put(const std::string& name,
       expires.has_value() ? pg::TimeParam(*expires) : std::string();
   const char* expires_param =
       expires.has_value() ? expires_text.c_str() : nullptr;
-  return RunTransaction<pqxx::work>(
-      *pool_, "SetSecret", [&](pqxx::work& txn) -> absl::Status {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "SetSecret", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::Status {
         txn.exec_prepared("secrets_put", name, pqxx::binarystring(ciphertext),
                           key_id, expires_param, pg::TimeParam(now));
         return absl::OkStatus();
@@ -67,8 +62,8 @@ absl::Status SecretsStore::Put(const std::string& name,
 }
 
 absl::StatusOr<SecretRecord> SecretsStore::Get(const std::string& name) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "GetSecret",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetSecret", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<SecretRecord> {
         pqxx::result rows = txn.exec_prepared("secrets_select", name);
         if (rows.empty()) return NotFoundError("secret", name);
@@ -77,8 +72,9 @@ absl::StatusOr<SecretRecord> SecretsStore::Get(const std::string& name) {
 }
 
 absl::Status SecretsStore::Remove(const std::string& name) {
-  return RunTransaction<pqxx::work>(
-      *pool_, "RemoveSecret", [&](pqxx::work& txn) -> absl::Status {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "RemoveSecret", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::Status {
         if (txn.exec_prepared("secrets_delete", name).empty()) {
           return NotFoundError("secret", name);
         }
@@ -89,8 +85,8 @@ absl::Status SecretsStore::Remove(const std::string& name) {
 absl::StatusOr<store::Page<std::string>> SecretsStore::ListNames(
     const std::string& prefix, const std::string& after, int limit) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "ListSecrets",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListSecrets", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<store::Page<std::string>> {
         store::Page<std::string> page;
@@ -108,8 +104,8 @@ absl::StatusOr<store::Page<std::string>> SecretsStore::ListNames(
 
 absl::StatusOr<int> SecretsStore::DeleteExpired(int batch) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "DeleteExpiredSecrets",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "DeleteExpiredSecrets", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<int> {
         return static_cast<int>(txn.exec_prepared("secrets_delete_expired",
                                                   pg::TimeParam(now), batch)

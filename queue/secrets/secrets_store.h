@@ -41,11 +41,7 @@ struct SecretRecord {
   absl::Time last_modified;
 };
 
-struct SecretsStoreOptions {
-  std::string connection_string;
-  int pool_size = 4;
-  absl::Duration acquire_timeout = absl::Seconds(30);
-};
+struct SecretsStoreOptions : store::PgConnectionSettings {};
 
 class SecretsStore final : public auth::EncryptedColumn {
  public:

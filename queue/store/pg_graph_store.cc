@@ -18,6 +18,7 @@
 #include "queue/store/pg_sql.h"
 #include "queue/store/pg_status.h"
 #include "queue/store/pg_store.h"
+#include "queue/store/pg_transaction.h"
 #include "queue/store/pg_util.h"
 #include "spdlog/spdlog.h"
 
@@ -32,56 +33,12 @@ constexpr size_t kMaxIdsInError = 20;
 constexpr int64_t kMaxEventScan = 100000;
 // Stages not committed for this long are discarded.
 constexpr absl::Duration kStageLifetime = absl::Hours(24);
-constexpr int kMaxAttempts = 5;
 // Graphs at least this large refresh the statistics of the tables they
 // filled (kAnalyzeGraphTables): enough rows to move the planner's choices.
 constexpr int64_t kAnalyzeAfterGraphTasks = 5000;
 
 absl::Time Micros(absl::Time t) {
   return absl::FromUnixMicros(absl::ToUnixMicros(t));
-}
-
-// Runs `fn(txn)` in a transaction of type Txn on a pooled connection,
-// committing when it returns OK; deadlocks and serialization failures are
-// retried from scratch, other database errors become InternalError (or
-// InputError for values the database refused). Mirrors PgStore::Execute.
-template <typename Txn, typename Fn>
-std::invoke_result_t<Fn, Txn&> Transact(PgConnectionPool* pool,
-                                        const char* operation, Fn&& fn) {
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool->Acquire();
-    if (!lease.ok()) return lease.status();
-    try {
-      Txn txn(lease->connection());
-      auto result = fn(txn);
-      if (result.ok()) txn.commit();
-      return result;
-    } catch (const pqxx::deadlock_detected&) {
-      if (attempt >= kMaxAttempts)
-        return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::serialization_failure&) {
-      if (attempt >= kMaxAttempts)
-        return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::broken_connection&) {
-      lease->MarkBroken();
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::in_doubt_error&) {
-      lease->MarkBroken();
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::sql_error& e) {
-      std::string state = e.sqlstate();
-      if (state.rfind("22", 0) == 0 || state == "23514") {
-        return MakeError(
-            ErrorCode::kInputError,
-            absl::StrCat(operation,
-                         ": the database rejected a value: ", e.what()),
-            {{"operation", operation}, {"sqlstate", state}});
-      }
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (...) {
-      return pg::CurrentExceptionToStatus(operation);
-    }
-  }
 }
 
 std::vector<std::string> Dedup(const std::vector<std::string>& ids) {
@@ -450,8 +407,8 @@ absl::StatusOr<int64_t> PgStore::StageTaskGraph(
   }
   BatchParams params = ToBatchParams(tasks);
   std::string now = pg::TimeParam(Now());
-  return Transact<pqxx::work>(
-      pool_.get(), "StageTaskGraph",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "StageTaskGraph", pg::UniqueViolation::kFail,
       [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
         if (!txn.exec_prepared(sql::kFindGraphCommit.name, graph_id).empty()) {
           return ConflictError(
@@ -480,8 +437,8 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
   // False when the call only repeated an earlier commit's answer: nothing
   // new to analyze then.
   bool wrote = false;
-  absl::StatusOr<TaskGraphResult> committed = Transact<pqxx::work>(
-      pool_.get(), "CommitTaskGraph",
+  absl::StatusOr<TaskGraphResult> committed = pg::RunTransaction<pqxx::work>(
+      *pool_, "CommitTaskGraph", pg::UniqueViolation::kFail,
       [&](pqxx::work& txn) -> absl::StatusOr<TaskGraphResult> {
         wrote = false;  // a retried transaction starts over
         std::vector<Node> nodes;
@@ -643,8 +600,8 @@ absl::StatusOr<TaskGraphResult> PgStore::CommitTaskGraph(
   }
   if (committed.ok() && wrote && committed->tasks >= kAnalyzeAfterGraphTasks) {
     // Best effort: the graph is committed whatever the statistics say.
-    absl::Status analyzed = Transact<pqxx::nontransaction>(
-        pool_.get(), "AnalyzeGraphTables",
+    absl::Status analyzed = pg::RunTransaction<pqxx::nontransaction>(
+        *pool_, "AnalyzeGraphTables", pg::UniqueViolation::kFail,
         [&](pqxx::nontransaction& txn) -> absl::Status {
           txn.exec0(sql::kAnalyzeGraphTables);
           return absl::OkStatus();
@@ -661,8 +618,8 @@ absl::StatusOr<Page<TaskStatus>> PgStore::ListTaskGroup(
     const std::string& task_group_id, const std::string& continuation_token,
     int limit) {
   DROVER_RETURN_IF_ERROR(CheckLimit(limit));
-  return Transact<pqxx::read_transaction>(
-      pool_.get(), "ListTaskGroup",
+  return pg::RunTransaction<pqxx::read_transaction>(
+      *pool_, "ListTaskGroup", pg::UniqueViolation::kFail,
       [&](pqxx::read_transaction& txn) -> absl::StatusOr<Page<TaskStatus>> {
         auto page = ReadPage(txn, sql::kGroupTaskPage.name, task_group_id,
                              continuation_token, limit);
@@ -677,16 +634,16 @@ absl::StatusOr<Page<TaskStatus>> PgStore::ListTaskGroup(
 
 absl::StatusOr<TaskGroupInfo> PgStore::GetTaskGroup(
     const std::string& task_group_id) {
-  return Transact<pqxx::nontransaction>(
-      pool_.get(), "GetTaskGroup",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetTaskGroup", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) { return ReadGroup(txn, task_group_id); });
 }
 
 absl::StatusOr<TaskGroupInfo> PgStore::SealTaskGroup(
     const std::string& task_group_id) {
   std::string now = pg::TimeParam(Now());
-  return Transact<pqxx::work>(
-      pool_.get(), "SealTaskGroup",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "SealTaskGroup", pg::UniqueViolation::kFail,
       [&](pqxx::work& txn) -> absl::StatusOr<TaskGroupInfo> {
         txn.exec_prepared(sql::kSealTaskGroup.name, task_group_id, now);
         return ReadGroup(txn, task_group_id);
@@ -711,8 +668,8 @@ absl::StatusOr<int64_t> PgStore::CancelTaskGroup(
   // group is sealed, so the set of unresolved tasks only shrinks.
   int64_t canceled = 0;
   for (;;) {
-    auto ids = Transact<pqxx::work>(
-        pool_.get(), "CancelTaskGroup",
+    auto ids = pg::RunTransaction<pqxx::work>(
+        *pool_, "CancelTaskGroup", pg::UniqueViolation::kFail,
         [&](pqxx::work& txn) -> absl::StatusOr<std::vector<std::string>> {
           std::vector<std::string> out;
           for (const auto& row : txn.exec_prepared(
@@ -738,8 +695,8 @@ absl::StatusOr<Page<TaskStatus>> PgStore::ListDependentTasks(
     const std::string& task_id, const std::string& continuation_token,
     int limit) {
   DROVER_RETURN_IF_ERROR(CheckLimit(limit));
-  return Transact<pqxx::read_transaction>(
-      pool_.get(), "ListDependentTasks",
+  return pg::RunTransaction<pqxx::read_transaction>(
+      *pool_, "ListDependentTasks", pg::UniqueViolation::kFail,
       [&](pqxx::read_transaction& txn) -> absl::StatusOr<Page<TaskStatus>> {
         if (continuation_token.empty() &&
             txn.exec_prepared(sql::kTaskExists.name, task_id).empty()) {
@@ -753,8 +710,8 @@ absl::StatusOr<Page<TaskStatus>> PgStore::ListDependentTasks(
 absl::StatusOr<TaskStatus> PgStore::ChangeTaskPriority(
     const std::string& task_id, Priority priority) {
   std::string now = pg::TimeParam(Now());
-  return Transact<pqxx::work>(
-      pool_.get(), "ChangeTaskPriority",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "ChangeTaskPriority", pg::UniqueViolation::kFail,
       [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
         DROVER_ASSIGN_OR_RETURN(TaskStatus before, ReadStatus(txn, task_id));
         const std::string& state = before.state;
@@ -775,8 +732,8 @@ absl::StatusOr<TaskStatus> PgStore::ChangeTaskPriority(
 absl::StatusOr<int64_t> PgStore::ChangeTaskGroupPriority(
     const std::string& task_group_id, Priority priority) {
   std::string now = pg::TimeParam(Now());
-  return Transact<pqxx::work>(
-      pool_.get(), "ChangeTaskGroupPriority",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "ChangeTaskGroupPriority", pg::UniqueViolation::kFail,
       [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
         if (txn.exec_prepared(sql::kTaskGroupInfo.name, task_group_id)
                 .empty()) {
@@ -799,8 +756,8 @@ absl::StatusOr<EventBatch> PgStore::ReadEvents(int64_t after,
     return InputError("after_event_id", std::to_string(after),
                       "must not be negative");
   }
-  return Transact<pqxx::nontransaction>(
-      pool_.get(), "ReadEvents",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ReadEvents", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<EventBatch> {
         EventBatch batch;
         batch.next = after;
@@ -835,8 +792,8 @@ absl::StatusOr<EventBatch> PgStore::ReadEvents(int64_t after,
 }
 
 absl::StatusOr<int64_t> PgStore::CurrentEventPosition(absl::Duration max_wait) {
-  return Transact<pqxx::nontransaction>(
-      pool_.get(), "CurrentEventPosition",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "CurrentEventPosition", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<int64_t> {
         DROVER_ASSIGN_OR_RETURN(int64_t drawn, DrawnEventIds(txn));
         if (!WaitForWriters(txn, max_wait)) {
@@ -853,8 +810,8 @@ absl::StatusOr<int> PgStore::AnnounceResolvedTaskGroups(int batch) {
     return InputError("batch", std::to_string(batch), "must be at least 1");
   }
   std::string now = pg::TimeParam(Now());
-  return Transact<pqxx::nontransaction>(
-      pool_.get(), "AnnounceResolvedTaskGroups",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "AnnounceResolvedTaskGroups", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<int> {
         pqxx::row row =
             txn.exec_prepared1(sql::kAnnounceResolvedGroups.name, batch, now);
@@ -872,8 +829,8 @@ absl::StatusOr<int> PgStore::DeleteExpiredEvents(absl::Duration retention,
                       "must be positive");
   }
   absl::Time now = Now();
-  return Transact<pqxx::nontransaction>(
-      pool_.get(), "DeleteExpiredEvents",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "DeleteExpiredEvents", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<int> {
         int deleted = static_cast<int>(
             txn.exec_prepared(sql::kDeleteExpiredEvents.name,

@@ -2,21 +2,19 @@
 //
 // One dedicated connection per process listens on the channel PgStore
 // notifies (payload: the task queue id that got pending work) and hands
-// each notification to the callback on the notifier's own thread. When the
-// connection drops it reconnects with backoff and then calls the callback
-// once with an empty task_queue_id ("any queue"): notifications sent while
-// it was away are lost, so every waiter should look again.
+// each notification to the callback on the notifier's own thread
+// (PgChannelListener). When the connection drops it reconnects with backoff
+// and then calls the callback once with an empty task_queue_id ("any
+// queue"): notifications sent while it was away are lost, so every waiter
+// should look again.
 #ifndef DROVER_QUEUE_STORE_PG_PENDING_NOTIFIER_H_
 #define DROVER_QUEUE_STORE_PG_PENDING_NOTIFIER_H_
 
-#include <atomic>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "queue/store/pg_channel_listener.h"
 #include "queue/store/store.h"
 
 namespace drover::queue::store {
@@ -44,19 +42,10 @@ class PgPendingNotifier final : public PendingNotifier {
   void Stop() override;
 
   // Number of (re)connections made; for tests and metrics. Thread-safe.
-  int connections() const { return connections_.load(); }
+  int connections() const { return listener_.connections(); }
 
  private:
-  struct Listener;  // A LISTENing connection (pg_pending_notifier.cc).
-  static absl::StatusOr<std::shared_ptr<Listener>> Listen(
-      const std::string& connection_string, const Callback* callback);
-  void Loop(std::shared_ptr<Listener> listener);
-
-  Options options_;
-  Callback callback_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::thread thread_;
+  PgChannelListener listener_;
 };
 
 }  // namespace drover::queue::store

@@ -121,4 +121,14 @@ void PgConnectionPool::Release(size_t slot) {
   freed_.notify_one();
 }
 
+absl::StatusOr<std::unique_ptr<PgConnectionPool>> OpenPool(
+    const PgConnectionSettings& settings,
+    std::vector<PreparedStatement> statements) {
+  PgConnectionPool::Options options;
+  options.connection_string = settings.connection_string;
+  options.size = settings.pool_size;
+  options.acquire_timeout = settings.acquire_timeout;
+  return PgConnectionPool::Create(std::move(options), std::move(statements));
+}
+
 }  // namespace drover::queue::store

@@ -4,6 +4,9 @@
 // A connection that breaks is dropped and reopened (with its statements)
 // by the next Acquire, so a database restart costs the calls in flight, not
 // the process.
+//
+// PgConnectionSettings and OpenPool: the database options the smaller
+// stores (auth, secrets, worker manager, artifacts) share, and their pool.
 #ifndef DROVER_QUEUE_STORE_PG_POOL_H_
 #define DROVER_QUEUE_STORE_PG_POOL_H_
 
@@ -94,6 +97,25 @@ class PgConnectionPool {
   std::vector<Slot> slots_;  // Guarded by mu_ (the connections themselves
                              // belong to whoever holds the lease).
 };
+
+// Where a store's pool connects, how many connections it keeps and how long
+// a call waits for one. The options of the stores that need nothing else
+// from the pool inherit it, so they are set the same way everywhere.
+struct PgConnectionSettings {
+  // libpq connection string.
+  std::string connection_string;
+  // Connections kept open; each call holds one for its duration.
+  int pool_size = 4;
+  // How long a call waits for a free connection before InternalError.
+  absl::Duration acquire_timeout = absl::Seconds(30);
+};
+
+// Opens a pool per `settings` (the other PgConnectionPool::Options at their
+// defaults) and prepares `statements` on each connection. Errors: as
+// PgConnectionPool::Create.
+absl::StatusOr<std::unique_ptr<PgConnectionPool>> OpenPool(
+    const PgConnectionSettings& settings,
+    std::vector<PreparedStatement> statements);
 
 }  // namespace drover::queue::store
 

@@ -13,15 +13,12 @@
 #include "queue/store/pg_graph_sql.h"
 #include "queue/store/pg_sql.h"
 #include "queue/store/pg_status.h"
+#include "queue/store/pg_transaction.h"
 #include "queue/store/pg_util.h"
 
 namespace drover::queue::store {
 namespace {
 
-// Deadlocks between transactions are rare (the statements lock in one
-// order) but possible across batches; a transaction that loses one is
-// rolled back whole, so running it again is safe.
-constexpr int kMaxAttempts = 5;
 constexpr int kMaxListLimit = 1000;
 
 // Removes repeated ids, keeping the first occurrence: a dependency named
@@ -287,49 +284,6 @@ absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(
 
 absl::Time PgStore::Now() const { return TruncateToMicros(clock_->Now()); }
 
-template <typename Txn, typename Fn>
-std::invoke_result_t<Fn, Txn&> PgStore::Execute(const char* operation,
-                                                Fn&& fn) {
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool_->Acquire();
-    if (!lease.ok()) return lease.status();
-    try {
-      Txn txn(lease->connection());
-      auto result = fn(txn);
-      if (result.ok()) txn.commit();
-      return result;
-    } catch (const pqxx::deadlock_detected&) {
-      if (attempt >= kMaxAttempts) {
-        return pg::CurrentExceptionToStatus(operation);
-      }
-    } catch (const pqxx::serialization_failure&) {
-      if (attempt >= kMaxAttempts) {
-        return pg::CurrentExceptionToStatus(operation);
-      }
-    } catch (const pqxx::broken_connection&) {
-      lease->MarkBroken();
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::in_doubt_error&) {
-      lease->MarkBroken();
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (const pqxx::sql_error& e) {
-      // Class 22 (data exception) and CHECK violations: a value the
-      // database refused, i.e. input that slipped past validation.
-      std::string state = e.sqlstate();
-      if (state.rfind("22", 0) == 0 || state == "23514") {
-        return MakeError(
-            ErrorCode::kInputError,
-            absl::StrCat(operation,
-                         ": the database rejected a value: ", e.what()),
-            {{"operation", operation}, {"sqlstate", state}});
-      }
-      return pg::CurrentExceptionToStatus(operation);
-    } catch (...) {
-      return pg::CurrentExceptionToStatus(operation);
-    }
-  }
-}
-
 absl::StatusOr<TaskStatus> PgStore::CreateTask(const Task& task) {
   std::vector<std::string> dependencies = Dedup(task.dependencies);
   if (std::find(dependencies.begin(), dependencies.end(), task.task_id) !=
@@ -342,8 +296,8 @@ absl::StatusOr<TaskStatus> PgStore::CreateTask(const Task& task) {
   // One statement in autocommit: atomic, and one round trip.
   return Published(
       pending,
-      Execute<pqxx::nontransaction>(
-          "CreateTask",
+      pg::RunTransaction<pqxx::nontransaction>(
+          *pool_, "CreateTask", pg::UniqueViolation::kFail,
           [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
             pqxx::row row = txn.exec_prepared1(
                 sql::kCreateTask.name, task.task_id, task.task_queue_id,
@@ -440,8 +394,9 @@ absl::StatusOr<TaskStatus> PgStore::CreateTask(const Task& task) {
 }
 
 absl::StatusOr<Task> PgStore::GetTask(const std::string& task_id) {
-  return Execute<pqxx::nontransaction>(
-      "GetTask", [&](pqxx::nontransaction& txn) -> absl::StatusOr<Task> {
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetTask", pg::UniqueViolation::kFail,
+      [&](pqxx::nontransaction& txn) -> absl::StatusOr<Task> {
         pqxx::result rows = txn.exec_prepared(sql::kGetTask.name, task_id);
         if (rows.empty()) return NotFoundError("task", task_id);
         return TaskFromRow(rows[0]);
@@ -449,8 +404,8 @@ absl::StatusOr<Task> PgStore::GetTask(const std::string& task_id) {
 }
 
 absl::StatusOr<TaskStatus> PgStore::GetTaskStatus(const std::string& task_id) {
-  return Execute<pqxx::nontransaction>(
-      "GetTaskStatus",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetTaskStatus", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) { return ReadStatus(txn, task_id); });
 }
 
@@ -459,8 +414,9 @@ absl::StatusOr<TaskStatus> PgStore::ScheduleTask(const std::string& task_id) {
   std::vector<std::string> pending;
   return Published(
       pending,
-      Execute<pqxx::work>(
-          "ScheduleTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
+      pg::RunTransaction<pqxx::work>(
+          *pool_, "ScheduleTask", pg::UniqueViolation::kFail,
+          [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
             pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
             if (lock.empty()) return NotFoundError("task", task_id);
             if (lock[0]["latest_run"].is_null()) {
@@ -486,8 +442,9 @@ absl::StatusOr<TaskStatus> PgStore::CancelTask(const std::string& task_id) {
   std::vector<std::string> pending;
   return Published(
       pending,
-      Execute<pqxx::work>(
-          "CancelTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
+      pg::RunTransaction<pqxx::work>(
+          *pool_, "CancelTask", pg::UniqueViolation::kFail,
+          [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
             pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
             if (lock.empty()) return NotFoundError("task", task_id);
             if (!lock[0]["resolved"].as<bool>()) {
@@ -503,8 +460,9 @@ absl::StatusOr<TaskStatus> PgStore::RerunTask(const std::string& task_id) {
   std::vector<std::string> pending;
   return Published(
       pending,
-      Execute<pqxx::work>(
-          "RerunTask", [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
+      pg::RunTransaction<pqxx::work>(
+          *pool_, "RerunTask", pg::UniqueViolation::kFail,
+          [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
             pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
             if (lock.empty()) return NotFoundError("task", task_id);
             std::optional<int> latest = OptionalInt(lock[0]["latest_run"]);
@@ -551,8 +509,8 @@ absl::StatusOr<std::vector<ClaimedTask>> PgStore::ClaimWork(
   }
   absl::Time now = Now();
   absl::Time taken_until = TruncateToMicros(now + claim_timeout);
-  return Execute<pqxx::nontransaction>(
-      "ClaimWork",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ClaimWork", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<std::vector<ClaimedTask>> {
         pqxx::result rows = txn.exec_prepared(
@@ -582,8 +540,8 @@ absl::StatusOr<ReclaimResult> PgStore::ReclaimTask(
   }
   absl::Time now = Now();
   absl::Time taken_until = TruncateToMicros(now + claim_timeout);
-  return Execute<pqxx::nontransaction>(
-      "ReclaimTask",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ReclaimTask", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<ReclaimResult> {
         pqxx::result rows = txn.exec_prepared(
             sql::kReclaimRun.name, task_id, run_id, worker_group, worker_id,
@@ -657,8 +615,8 @@ absl::StatusOr<TaskStatus> PgStore::ResolveRun(const std::string& task_id,
   DROVER_ASSIGN_OR_RETURN(std::optional<TaskStatus> resolved,
                           resolutions_.Submit(resolution));
   if (resolved.has_value()) return *std::move(resolved);
-  return Execute<pqxx::nontransaction>(
-      "ResolveRun",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ResolveRun", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
         pqxx::result run =
             txn.exec_prepared(sql::kGetRun.name, task_id, run_id);
@@ -724,8 +682,8 @@ absl::StatusOr<std::map<std::string, TaskStatus>> PgStore::ResolveTogether(
   std::vector<std::string> pending;
   return Published(
       pending,
-      Execute<Txn>(
-          "ResolveRun",
+      pg::RunTransaction<Txn>(
+          *pool_, "ResolveRun", pg::UniqueViolation::kFail,
           [&](Txn& txn) -> absl::StatusOr<std::map<std::string, TaskStatus>> {
             pqxx::row row = txn.exec_prepared1(
                 sql::kResolveRuns.name, pg::TextArrayParam(ids),
@@ -749,8 +707,8 @@ absl::StatusOr<std::map<std::string, TaskStatus>> PgStore::ResolveTogether(
 
 absl::StatusOr<TaskQueueCounts> PgStore::GetTaskQueueCounts(
     const std::string& task_queue_id) {
-  return Execute<pqxx::nontransaction>(
-      "GetTaskQueueCounts",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetTaskQueueCounts", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskQueueCounts> {
         pqxx::row row =
             txn.exec_prepared1(sql::kQueueCounts.name, task_queue_id);
@@ -768,8 +726,8 @@ absl::StatusOr<Page<TaskQueueCounts>> PgStore::ListTaskQueues(
   if (limit < 1 || limit > kMaxListLimit) {
     return InputError("limit", std::to_string(limit), "must be within 1..1000");
   }
-  return Execute<pqxx::nontransaction>(
-      "ListTaskQueues",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListTaskQueues", pg::UniqueViolation::kFail,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<Page<TaskQueueCounts>> {
         // One extra row tells whether another page follows.
         pqxx::result rows = txn.exec_prepared(sql::kListTaskQueues.name,
@@ -798,8 +756,9 @@ absl::StatusOr<int> PgStore::ExpireClaims(int batch) {
   std::string now = pg::TimeParam(Now());
   std::vector<std::string> pending;
   return Published(
-      pending, Execute<pqxx::work>(
-                   "ExpireClaims", [&](pqxx::work& txn) -> absl::StatusOr<int> {
+      pending, pg::RunTransaction<pqxx::work>(
+                   *pool_, "ExpireClaims", pg::UniqueViolation::kFail,
+                   [&](pqxx::work& txn) -> absl::StatusOr<int> {
                      pqxx::result expired =
                          txn.exec_prepared(sql::kExpireClaims.name, now, batch);
                      for (const auto& row : expired) {
@@ -818,19 +777,19 @@ absl::StatusOr<int> PgStore::ResolveDeadlines(int batch) {
   }
   std::string now = pg::TimeParam(Now());
   std::vector<std::string> pending;
-  return Published(
-      pending,
-      Execute<pqxx::work>(
-          "ResolveDeadlines", [&](pqxx::work& txn) -> absl::StatusOr<int> {
-            pqxx::result due =
-                txn.exec_prepared(sql::kLockDeadlineTasks.name, now, batch);
-            for (const auto& row : due) {
-              ResolveOpenTask(txn, row["task_id"].c_str(),
-                              OptionalInt(row["latest_run"]),
-                              "deadline-exceeded", now, &pending);
-            }
-            return static_cast<int>(due.size());
-          }));
+  return Published(pending,
+                   pg::RunTransaction<pqxx::work>(
+                       *pool_, "ResolveDeadlines", pg::UniqueViolation::kFail,
+                       [&](pqxx::work& txn) -> absl::StatusOr<int> {
+                         pqxx::result due = txn.exec_prepared(
+                             sql::kLockDeadlineTasks.name, now, batch);
+                         for (const auto& row : due) {
+                           ResolveOpenTask(txn, row["task_id"].c_str(),
+                                           OptionalInt(row["latest_run"]),
+                                           "deadline-exceeded", now, &pending);
+                         }
+                         return static_cast<int>(due.size());
+                       }));
 }
 
 absl::StatusOr<int> PgStore::DeleteExpiredTasks(int batch) {
@@ -838,8 +797,9 @@ absl::StatusOr<int> PgStore::DeleteExpiredTasks(int batch) {
     return InputError("batch", std::to_string(batch), "must be at least 1");
   }
   std::string now = pg::TimeParam(Now());
-  return Execute<pqxx::work>(
-      "DeleteExpiredTasks", [&](pqxx::work& txn) -> absl::StatusOr<int> {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "DeleteExpiredTasks", pg::UniqueViolation::kFail,
+      [&](pqxx::work& txn) -> absl::StatusOr<int> {
         pqxx::result deleted =
             txn.exec_prepared(sql::kDeleteExpiredTasks.name, now, batch);
         txn.exec_prepared(sql::kDeleteExpiredTaskGroups.name, now, batch);

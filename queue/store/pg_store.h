@@ -25,7 +25,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "common/clock.h"
@@ -130,12 +129,6 @@ class PgStore final : public Store {
  private:
   PgStore(std::unique_ptr<PgConnectionPool> pool, const Clock* clock,
           PgStoreOptions options);
-
-  // Runs `fn(txn)` on a pooled connection inside a transaction of type
-  // Txn (pqxx::work, or pqxx::nontransaction for single statements),
-  // committing when it returns OK. Defined in pg_store.cc.
-  template <typename Txn, typename Fn>
-  std::invoke_result_t<Fn, Txn&> Execute(const char* operation, Fn&& fn);
 
   // "Now" at the database's precision (microseconds).
   absl::Time Now() const;

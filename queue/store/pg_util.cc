@@ -1,5 +1,6 @@
 #include "queue/store/pg_util.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 
 namespace drover::queue::store::pg {
@@ -35,6 +36,19 @@ absl::Status CurrentExceptionToStatus(std::string_view what_failed) {
     return MakeError(ErrorCode::kInternalError, prefix + ": " + e.what(),
                      {{"operation", std::string(what_failed)}});
   }
+}
+
+absl::Status SqlErrorToStatus(const pqxx::sql_error& error,
+                              const char* operation) {
+  const std::string state = error.sqlstate();
+  if (state.rfind("22", 0) == 0 || state == "23514") {
+    return MakeError(
+        ErrorCode::kInputError,
+        absl::StrCat(operation,
+                     ": the database rejected a value: ", error.what()),
+        {{"operation", operation}, {"sqlstate", state}});
+  }
+  return CurrentExceptionToStatus(operation);
 }
 
 std::string TimeParam(absl::Time t) {

@@ -27,6 +27,14 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
 // InternalError that names `what_failed` and, for SQL errors, the SQLSTATE.
 absl::Status CurrentExceptionToStatus(std::string_view what_failed);
 
+// Converts the SQL error being handled (call inside its catch block) into a
+// status: InputError (details: operation, sqlstate) for data exceptions
+// (class 22) and CHECK violations (23514), i.e. a value that got past
+// validation and the database refused, since blaming the server would
+// mislead the caller; otherwise CurrentExceptionToStatus(operation).
+absl::Status SqlErrorToStatus(const pqxx::sql_error& error,
+                              const char* operation);
+
 // True when the SQLSTATE means "retry the whole transaction" (deadlock,
 // serialization failure).
 bool IsRetryableSqlState(std::string_view sqlstate);

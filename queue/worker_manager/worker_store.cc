@@ -6,7 +6,7 @@
 #include "common/status.h"
 #include "pqxx/pqxx"
 #include "queue/auth/pg_key_rotation.h"
-#include "queue/auth/pg_transaction.h"
+#include "queue/store/pg_transaction.h"
 #include "queue/store/pg_util.h"
 #include "queue/worker_manager/worker_sql.h"
 
@@ -14,7 +14,6 @@ namespace drover::queue::worker_manager {
 namespace {
 
 namespace pg = store::pg;
-using auth::RunTransaction;
 
 // bytea columns travel as hex text: "" (and NULL) both mean "no value".
 std::string FromHexField(const pqxx::field& f) {
@@ -200,13 +199,8 @@ absl::StatusOr<WorkerState> ParseWorkerState(std::string_view name) {
 
 absl::StatusOr<std::unique_ptr<WorkerStore>> WorkerStore::Open(
     const WorkerStoreOptions& options, const Clock* clock) {
-  store::PgConnectionPool::Options pool_options;
-  pool_options.connection_string = options.connection_string;
-  pool_options.size = options.pool_size;
-  pool_options.acquire_timeout = options.acquire_timeout;
-  DROVER_ASSIGN_OR_RETURN(
-      auto pool, store::PgConnectionPool::Create(std::move(pool_options),
-                                                 sql::AllStatements()));
+  DROVER_ASSIGN_OR_RETURN(auto pool,
+                          store::OpenPool(options, sql::AllStatements()));
   return std::unique_ptr<WorkerStore>(new WorkerStore(std::move(pool), clock));
 }
 
@@ -217,8 +211,8 @@ absl::Time WorkerStore::Now() const {
 absl::StatusOr<PoolRecord> WorkerStore::CreatePool(const std::string& id,
                                                    const PoolConfig& config) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "CreateWorkerPool",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "CreateWorkerPool", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<PoolRecord> {
         pqxx::result rows = ExecPool(txn, "wm_insert_pool", id, config, now);
         if (rows.empty()) {
@@ -232,8 +226,8 @@ absl::StatusOr<PoolRecord> WorkerStore::CreatePool(const std::string& id,
 absl::StatusOr<PoolRecord> WorkerStore::UpdatePool(const std::string& id,
                                                    const PoolConfig& config) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "UpdateWorkerPool",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "UpdateWorkerPool", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<PoolRecord> {
         pqxx::result rows = ExecPool(txn, "wm_update_pool", id, config, now);
         if (rows.empty()) return PoolNotFound(id);
@@ -242,8 +236,9 @@ absl::StatusOr<PoolRecord> WorkerStore::UpdatePool(const std::string& id,
 }
 
 absl::Status WorkerStore::DeletePool(const std::string& id) {
-  return RunTransaction<pqxx::work>(
-      *pool_, "DeleteWorkerPool", [&](pqxx::work& txn) -> absl::Status {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "DeleteWorkerPool", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::Status {
         if (txn.exec_prepared("wm_lock_pool_for_delete", id).empty()) {
           return PoolNotFound(id);
         }
@@ -261,8 +256,8 @@ absl::Status WorkerStore::DeletePool(const std::string& id) {
 }
 
 absl::StatusOr<PoolRecord> WorkerStore::GetPool(const std::string& id) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "GetWorkerPool",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetWorkerPool", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<PoolRecord> {
         pqxx::result rows = txn.exec_prepared("wm_select_pool", id);
         if (rows.empty()) return PoolNotFound(id);
@@ -272,8 +267,8 @@ absl::StatusOr<PoolRecord> WorkerStore::GetPool(const std::string& id) {
 
 absl::StatusOr<store::Page<PoolRecord>> WorkerStore::ListPools(
     const std::string& after, int limit) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "ListWorkerPools",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListWorkerPools", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<store::Page<PoolRecord>> {
         store::Page<PoolRecord> page;
@@ -291,8 +286,9 @@ absl::StatusOr<store::Page<PoolRecord>> WorkerStore::ListPools(
 absl::Status WorkerStore::SetRegistrationSecretHash(const std::string& id,
                                                     const std::string& hash) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::work>(
-      *pool_, "ResetRegistrationSecret", [&](pqxx::work& txn) -> absl::Status {
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "ResetRegistrationSecret", pg::UniqueViolation::kRetry,
+      [&](pqxx::work& txn) -> absl::Status {
         NullableParams n;
         if (txn.exec_prepared("wm_set_registration_secret", id, n.Hex(hash),
                               pg::TimeParam(now))
@@ -305,8 +301,8 @@ absl::Status WorkerStore::SetRegistrationSecretHash(const std::string& id,
 
 absl::StatusOr<WorkerRecord> WorkerStore::CreateWorker(
     const WorkerRecord& worker) {
-  return RunTransaction<pqxx::work>(
-      *pool_, "CreateWorker",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "CreateWorker", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<WorkerRecord> {
         if (txn.exec_prepared("wm_select_pool_for_share", worker.worker_pool_id)
                 .empty()) {
@@ -330,8 +326,8 @@ absl::StatusOr<WorkerRecord> WorkerStore::CreateWorker(
 absl::StatusOr<WorkerRecord> WorkerStore::GetWorker(const std::string& pool,
                                                     const std::string& group,
                                                     const std::string& id) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "GetWorker",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetWorker", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<WorkerRecord> {
         pqxx::result rows =
             txn.exec_prepared("wm_select_worker", pool, group, id);
@@ -344,8 +340,8 @@ absl::StatusOr<std::optional<absl::Time>> WorkerStore::ClaimCheck(
     const std::string& pool, const std::string& group, const std::string& id,
     absl::Duration seen_granularity) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "ClaimCheck",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ClaimCheck", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<std::optional<absl::Time>> {
         pqxx::result rows = txn.exec_prepared(
@@ -361,8 +357,8 @@ absl::Status WorkerStore::NoteClaimed(const std::string& pool,
                                       const std::string& id,
                                       const std::vector<std::string>& runs) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::nontransaction>(
-             *pool_, "NoteClaimed",
+  return pg::RunTransaction<pqxx::nontransaction>(
+             *pool_, "NoteClaimed", pg::UniqueViolation::kRetry,
              [&](pqxx::nontransaction& txn) -> absl::StatusOr<bool> {
                txn.exec_prepared("wm_note_claimed", pool, group, id,
                                  pg::TimeParam(now), pg::TextArrayParam(runs));
@@ -394,8 +390,8 @@ absl::StatusOr<store::Page<WorkerRecord>> WorkerStore::ListWorkers(
     after_group = after.substr(0, slash);
     after_id = after.substr(slash + 1);
   }
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "ListWorkers",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListWorkers", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<store::Page<WorkerRecord>> {
         if (txn.exec_prepared("wm_select_pool", pool).empty()) {
@@ -421,8 +417,8 @@ absl::StatusOr<WorkerRecord> WorkerStore::MutateWorker(const std::string& pool,
                                                        const std::string& id,
                                                        const Mutation& mutation,
                                                        bool count_capacity) {
-  return RunTransaction<pqxx::work>(
-      *pool_, "MutateWorker",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "MutateWorker", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<WorkerRecord> {
         pqxx::result pool_rows =
             txn.exec_prepared("wm_select_pool_for_share", pool);
@@ -465,8 +461,8 @@ absl::StatusOr<WorkerRecord> WorkerStore::MutateWorker(const std::string& pool,
 
 absl::StatusOr<std::vector<RunRef>> WorkerStore::RunningRuns(
     const std::string& pool, const std::string& group, const std::string& id) {
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "RunningRuns",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "RunningRuns", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<std::vector<RunRef>> {
         std::vector<RunRef> runs;
         for (const pqxx::row& row :
@@ -480,8 +476,8 @@ absl::StatusOr<std::vector<RunRef>> WorkerStore::RunningRuns(
 absl::StatusOr<PoolStatsRecord> WorkerStore::PoolStats(
     const std::string& pool) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "GetWorkerPoolStats",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "GetWorkerPoolStats", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn) -> absl::StatusOr<PoolStatsRecord> {
         pqxx::result rows =
             txn.exec_prepared("wm_pool_stats", pg::TimeParam(now), pool);
@@ -493,8 +489,8 @@ absl::StatusOr<PoolStatsRecord> WorkerStore::PoolStats(
 absl::StatusOr<store::Page<PoolStatsRecord>> WorkerStore::ListPoolStats(
     const std::string& after, int limit) {
   const absl::Time now = Now();
-  return RunTransaction<pqxx::nontransaction>(
-      *pool_, "ListWorkerPoolStats",
+  return pg::RunTransaction<pqxx::nontransaction>(
+      *pool_, "ListWorkerPoolStats", pg::UniqueViolation::kRetry,
       [&](pqxx::nontransaction& txn)
           -> absl::StatusOr<store::Page<PoolStatsRecord>> {
         store::Page<PoolStatsRecord> page;
@@ -513,8 +509,8 @@ absl::StatusOr<ExpiryCounts> WorkerStore::ExpireWorkers(int batch) {
   const absl::Time now = Now();
   const std::string now_param = pg::TimeParam(now);
   const std::string retained = pg::TimeParam(now + kStoppedWorkerRetention);
-  return RunTransaction<pqxx::work>(
-      *pool_, "ExpireWorkers",
+  return pg::RunTransaction<pqxx::work>(
+      *pool_, "ExpireWorkers", pg::UniqueViolation::kRetry,
       [&](pqxx::work& txn) -> absl::StatusOr<ExpiryCounts> {
         ExpiryCounts counts;
         counts.credentials_expired =

@@ -136,11 +136,7 @@ struct RunRef {
   int run_id = 0;
 };
 
-struct WorkerStoreOptions {
-  std::string connection_string;
-  int pool_size = 4;
-  absl::Duration acquire_timeout = absl::Seconds(30);
-};
+struct WorkerStoreOptions : store::PgConnectionSettings {};
 
 // What the lifecycle resolver did in one pass.
 struct ExpiryCounts {

@@ -141,7 +141,10 @@ bool Child::Spawn(const std::vector<std::string>& argv, const fs::path& out,
       O_WRONLY | O_CREAT | (options.append_output ? O_APPEND : O_TRUNC);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+  const std::string stdin_file = options.stdin_file.empty()
+                                     ? std::string("/dev/null")
+                                     : options.stdin_file.string();
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, stdin_file.c_str(),
                                    O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), mode,
                                    0644);
@@ -192,6 +195,11 @@ bool Child::Running() {
 
 void Child::Signal(int signo) {
   if (pid_ > 0) kill(pid_, signo);
+}
+
+int Child::Terminate(absl::Duration timeout) {
+  Signal(SIGTERM);
+  return Wait(timeout);
 }
 
 // ---- QueueServer -----------------------------------------------------------
@@ -270,10 +278,7 @@ std::string QueueServer::Start() {
   return "";
 }
 
-int QueueServer::Stop() {
-  process_->Signal(SIGTERM);
-  return process_->Wait(absl::Seconds(120));
-}
+int QueueServer::Stop() { return process_->Terminate(absl::Seconds(120)); }
 
 absl::StatusOr<std::string> QueueServer::CreateClient(
     const std::string& client_id, const std::vector<std::string>& scopes,
@@ -313,6 +318,56 @@ absl::StatusOr<std::string> QueueServer::CreateWorker(
   return response->static_secret();
 }
 
+// ---- E2eSuite --------------------------------------------------------------
+
+E2eSuite::~E2eSuite() {
+  queue_.reset();  // stops it
+  RemoveSuiteDir(dir_);
+}
+
+bool E2eSuite::Start(const std::string& dir_prefix,
+                     const std::string& queue_binary,
+                     std::vector<std::string> queue_flags,
+                     const std::function<std::string()>& unavailable_reason) {
+  if (!SkipIf(PostgresUnavailableReason())) return false;
+  // Asked only when PostgreSQL is there, so that a machine without either
+  // is told about PostgreSQL first.
+  if (unavailable_reason != nullptr && !SkipIf(unavailable_reason())) {
+    return false;
+  }
+  return MakeDir(dir_prefix) &&
+         StartQueue(queue_binary, std::move(queue_flags));
+}
+
+bool E2eSuite::SkipIf(const std::string& reason) {
+  if (!ok()) return false;
+  skip_reason_ = reason;
+  return ok();
+}
+
+void E2eSuite::Fail(const std::string& error) {
+  if (ok()) setup_error_ = error;
+}
+
+bool E2eSuite::MakeDir(const std::string& prefix) {
+  if (!ok()) return false;
+  dir_ = MakeTempDir(prefix);
+  if (dir_.empty()) {
+    Fail("mkdtemp failed");
+    return false;
+  }
+  fs::create_directories(home());
+  return true;
+}
+
+bool E2eSuite::StartQueue(const std::string& binary,
+                          std::vector<std::string> flags) {
+  if (!ok()) return false;
+  queue_ = std::make_unique<QueueServer>(binary, dir_, std::move(flags));
+  Fail(queue_->Start());
+  return ok();
+}
+
 // ---- workers ---------------------------------------------------------------
 
 json NativeEngine() {
@@ -328,15 +383,50 @@ nlohmann::ordered_json AllPlugins() {
   return plugins;
 }
 
-std::vector<std::string> CliEnvironment(const QueueServer& queue,
-                                        const fs::path& home, bool root) {
-  std::vector<std::string> extra = {"DROVER_URL=" + queue.url(),
+WorkerOptions PluginWorkerOptions(const std::string& binary,
+                                  const std::string& pool,
+                                  const std::string& worker_id, int capacity) {
+  WorkerOptions options;
+  options.binary = binary;
+  options.pool = pool;
+  options.worker_id = worker_id;
+  options.capacity = capacity;
+  options.shutdown_grace_seconds = 10;
+  options.plugins = AllPlugins();
+  return options;
+}
+
+std::vector<std::string> CliEnvironment(const std::string& url,
+                                        const fs::path& credentials_file,
+                                        const fs::path& home) {
+  std::vector<std::string> extra = {"DROVER_URL=" + url,
                                     "HOME=" + home.string()};
-  if (root) {
-    extra.push_back("DROVER_CREDENTIALS_FILE=" +
-                    queue.credentials_file().string());
+  if (!credentials_file.empty()) {
+    extra.push_back("DROVER_CREDENTIALS_FILE=" + credentials_file.string());
   }
   return ChildEnvironment(extra);
+}
+
+std::vector<std::string> CliEnvironment(const QueueServer& queue,
+                                        const fs::path& home, bool root) {
+  return CliEnvironment(queue.url(),
+                        root ? queue.credentials_file() : fs::path(), home);
+}
+
+CliResult RunCli(const std::string& binary,
+                 const std::vector<std::string>& args, const fs::path& base,
+                 const SpawnOptions& spawn, absl::Duration timeout) {
+  std::vector<std::string> argv = {binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CliResult result;
+  Child cli;  // killed when it outlives `timeout`
+  if (!cli.Spawn(argv, base.string() + ".out", base.string() + ".err", spawn)) {
+    return result;
+  }
+  result.code = cli.Wait(timeout);
+  result.out = cli.Stdout();
+  result.err = cli.Stderr();
+  return result;
 }
 
 std::unique_ptr<Child> StartWorker(QueueServer& queue,

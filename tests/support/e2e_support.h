@@ -1,6 +1,7 @@
 // Shared harness of the end-to-end tests that run the real binaries: child
-// processes with their output in files, a drover-queue on a throw-away
-// embedded PostgreSQL (with the root client it bootstraps), permanent
+// processes with their output in files, runs of the `drover` CLI, a
+// drover-queue on a throw-away embedded PostgreSQL (with the root client it
+// bootstraps), a suite's shared set-up and its skip reasons, permanent
 // clients and worker-manager pools/workers for workers, drover-worker
 // daemons started from a generated config, task creation, waiting for a
 // task to resolve, reading a run's log, and a few probes of dockerd.
@@ -14,6 +15,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -91,12 +93,14 @@ std::vector<std::string> ChildEnvironment(
 struct SpawnOptions {
   // The child's environment; unset: ChildEnvironment({}).
   std::optional<std::vector<std::string>> env;
+  // The child's stdin; empty: /dev/null.
+  std::filesystem::path stdin_file;
   // Append to the output files instead of truncating them (a process
   // restarted on the same files keeps its earlier output).
   bool append_output = false;
 };
 
-// A child process with stdin from /dev/null and stdout/stderr in files.
+// A child process with stdout/stderr in files (stdin as SpawnOptions says).
 // Killed (SIGKILL) and reaped when destroyed while still running.
 class Child {
  public:
@@ -113,6 +117,8 @@ class Child {
   int Wait(absl::Duration timeout);
   bool Running();
   void Signal(int signo);
+  // SIGTERM, then Wait(timeout): a graceful stop.
+  int Terminate(absl::Duration timeout);
   pid_t pid() const { return pid_; }
   std::string Stdout() const { return ReadFile(out_); }
   std::string Stderr() const { return ReadFile(err_); }
@@ -182,6 +188,62 @@ class QueueServer {
   std::unique_ptr<client::WorkerManagerClient> worker_manager_;
 };
 
+// What the tests of one end-to-end suite share, made in its
+// SetUpTestSuite and deleted in its TearDownTestSuite: a directory of its
+// own and the drover-queue it runs there; or why the suite cannot run here
+// (a skip: something it needs is not installed or not running) or why its
+// set-up failed (each test fails). A step does nothing once an earlier one
+// recorded a skip or a failure, so that every test reports the first
+// problem; each test's SetUp says it:
+//
+//   if (!suite_->skip_reason().empty()) GTEST_SKIP() << suite_->skip_reason();
+//   ASSERT_TRUE(suite_->setup_error().empty()) << suite_->setup_error();
+class E2eSuite {
+ public:
+  E2eSuite() = default;
+  E2eSuite(const E2eSuite&) = delete;
+  E2eSuite& operator=(const E2eSuite&) = delete;
+  // Stops the queue, so that its PostgreSQL does not outlive the suite,
+  // then removes the directory (RemoveSuiteDir).
+  ~E2eSuite();
+
+  // The usual steps in order: skips without PostgreSQL
+  // (PostgresUnavailableReason), then with what `unavailable_reason` says
+  // when it says anything; makes the directory (MakeDir) and starts the
+  // queue there (StartQueue). Returns whether the queue serves.
+  bool Start(const std::string& dir_prefix, const std::string& queue_binary,
+             std::vector<std::string> queue_flags,
+             const std::function<std::string()>& unavailable_reason = nullptr);
+
+  // Records `reason` as why the suite skips unless it is empty. Returns
+  // whether the suite can go on.
+  bool SkipIf(const std::string& reason);
+  // Records `error` as why the set-up failed unless it is empty.
+  void Fail(const std::string& error);
+  // Makes /tmp/<prefix>-XXXXXX (MakeTempDir) with an empty home/ for the
+  // CLI runs. Returns whether it could.
+  bool MakeDir(const std::string& prefix);
+  // Starts `binary` as drover-queue with `flags` on the directory
+  // (QueueServer). Returns whether it serves.
+  bool StartQueue(const std::string& binary, std::vector<std::string> flags);
+
+  // Nothing recorded: the suite's tests can run.
+  bool ok() const { return skip_reason_.empty() && setup_error_.empty(); }
+  const std::string& skip_reason() const { return skip_reason_; }
+  const std::string& setup_error() const { return setup_error_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  // HOME of the suite's CLI runs.
+  std::filesystem::path home() const { return dir_ / "home"; }
+  // Only after StartQueue succeeded.
+  QueueServer& queue() const { return *queue_; }
+
+ private:
+  std::string skip_reason_;
+  std::string setup_error_;
+  std::filesystem::path dir_;
+  std::unique_ptr<QueueServer> queue_;
+};
+
 // The native engine with a 1 s kill grace.
 nlohmann::json NativeEngine();
 
@@ -208,13 +270,33 @@ struct WorkerOptions {
   nlohmann::json registration = nlohmann::json::object();
 };
 
-// The environment of a `drover` CLI run against `queue`: DROVER_URL,
-// HOME=`home` and, when `root`, DROVER_CREDENTIALS_FILE naming the root
-// credentials the queue bootstrapped (otherwise the CLI calls
-// anonymously).
+// Options of a worker with every plugin (AllPlugins) that gives its runs
+// 10 s to stop when it shuts down, as the artifact and docker suites run
+// theirs; the native engine unless the caller sets another.
+WorkerOptions PluginWorkerOptions(const std::string& binary,
+                                  const std::string& pool,
+                                  const std::string& worker_id, int capacity);
+
+// The environment of a `drover` CLI run against the server at `url`:
+// DROVER_URL, HOME=`home` and, unless `credentials_file` is empty,
+// DROVER_CREDENTIALS_FILE naming it (otherwise the CLI calls anonymously).
+std::vector<std::string> CliEnvironment(
+    const std::string& url, const std::filesystem::path& credentials_file,
+    const std::filesystem::path& home);
+// The same against `queue`; `root`: with the root credentials it
+// bootstrapped.
 std::vector<std::string> CliEnvironment(const QueueServer& queue,
                                         const std::filesystem::path& home,
                                         bool root = true);
+
+// Runs the `drover` CLI (`binary`) with `args` as `spawn` says, its output
+// in <base>.out and <base>.err, and waits up to `timeout`, killing it
+// after that. Code -1 when it could not start or did not finish in time.
+CliResult RunCli(const std::string& binary,
+                 const std::vector<std::string>& args,
+                 const std::filesystem::path& base,
+                 const SpawnOptions& spawn = {},
+                 absl::Duration timeout = absl::Seconds(60));
 
 // Writes <dir>/<worker_id>.json and starts drover-worker on it (output in
 // <dir>/<worker_id>.out/.err); waits until it serves. Without a

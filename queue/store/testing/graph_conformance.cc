@@ -11,34 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/slugid.h"
 #include "common/status.h"
+#include "queue/store/testing/status_assertions.h"
 #include "queue/store/testing/store_conformance.h"
 
 namespace drover::queue::store::testing {
 namespace {
-
-#define GRAPH_CONCAT_INNER_(a, b) a##b
-#define GRAPH_CONCAT_(a, b) GRAPH_CONCAT_INNER_(a, b)
-#define ASSERT_OK(expr)                                         \
-  do {                                                          \
-    const auto& graph_result_ = (expr);                         \
-    ASSERT_TRUE(graph_result_.ok()) << StatusOf(graph_result_); \
-  } while (false)
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL_(GRAPH_CONCAT_(graph_or_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                               \
-  ASSERT_TRUE(tmp.ok()) << StatusOf(tmp);          \
-  lhs = std::move(tmp).value()
-
-const absl::Status& StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-template <typename T>
-ErrorInfo InfoOf(const absl::StatusOr<T>& s) {
-  return GetErrorInfo(s.status());
-}
 
 constexpr absl::Duration kClaimTimeout = absl::Minutes(20);
 

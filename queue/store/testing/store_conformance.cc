@@ -9,39 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/slugid.h"
 #include "common/status.h"
+#include "queue/store/testing/status_assertions.h"
 
 namespace drover::queue::store::testing {
 namespace {
-
-#define DROVER_CONCAT_INNER_(a, b) a##b
-#define DROVER_CONCAT_(a, b) DROVER_CONCAT_INNER_(a, b)
-
-// Fails the test unless `expr` (a Status or StatusOr) is OK.
-#define ASSERT_OK(expr)                                           \
-  do {                                                            \
-    const auto& drover_result_ = (expr);                          \
-    ASSERT_TRUE(drover_result_.ok()) << StatusOf(drover_result_); \
-  } while (false)
-
-// Assigns the value of a StatusOr or fails the test.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL_(DROVER_CONCAT_(drover_or_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                               \
-  ASSERT_TRUE(tmp.ok()) << StatusOf(tmp);          \
-  lhs = std::move(tmp).value()
-
-const absl::Status& StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-template <typename T>
-ErrorCode CodeOf(const absl::StatusOr<T>& s) {
-  return GetErrorInfo(s.status()).code;
-}
-ErrorCode CodeOf(const absl::Status& s) { return GetErrorInfo(s).code; }
 
 constexpr absl::Duration kClaimTimeout = absl::Minutes(20);
 constexpr char kGroup[] = "test-group";
