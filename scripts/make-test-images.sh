@@ -67,7 +67,7 @@ docker push "$PULL_ONLY" >/dev/null
 docker image rm "$PULL_ONLY" >/dev/null
 log "pushed $PULL_ONLY (only in the registry)"
 
-if [[ -s /tmp/drover-docker/htpasswd ]] &&
+if [[ -s ${DROVER_DOCKER_STATE:-/tmp/drover-docker}/htpasswd ]] &&
   [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:5001/v2/ || true) == 401 ]]; then
   # A private config dir keeps the test login out of the user's ~/.docker.
   export DOCKER_CONFIG

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the real services the docker engine tests use, idempotently:
 #   - installs Debian's docker.io and docker-registry when missing;
-#   - starts dockerd in the background (log in $DROVER_DOCKERD_LOG) unless
-#     /var/run/docker.sock already answers /_ping;
+#   - starts dockerd in the background (log in $DROVER_DOCKERD_LOG, images
+#     and containers in $DROVER_DOCKER_DATA_ROOT when set, else dockerd's
+#     default) unless /var/run/docker.sock already answers /_ping;
 #   - starts two loopback registries from Debian's docker-registry, each on a
 #     throw-away storage directory:
 #       127.0.0.1:5000  anonymous (pull tests)
@@ -49,7 +50,12 @@ else
   else
     log "starting dockerd (log: $DOCKERD_LOG)"
     # setsid: dockerd must outlive this script and the shell that ran it.
-    setsid /usr/sbin/dockerd --host "unix://$SOCKET" >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    dockerd_args=(--host "unix://$SOCKET")
+    if [[ -n ${DROVER_DOCKER_DATA_ROOT:-} ]]; then
+      mkdir -p "$DROVER_DOCKER_DATA_ROOT"
+      dockerd_args+=(--data-root "$DROVER_DOCKER_DATA_ROOT")
+    fi
+    setsid /usr/sbin/dockerd "${dockerd_args[@]}" >>"$DOCKERD_LOG" 2>&1 </dev/null &
     echo $! >"$STATE_DIR/dockerd.pid"
   fi
   for _ in $(seq 1 120); do

@@ -338,7 +338,8 @@ TEST_F(DockerWorkerEndToEndTest, FilesWrittenInTheContainerAreArtifacts) {
   const std::string task = Create(
       {{"command",
         Sh("mkdir -p out/sub && seq 1 5000 > out/numbers.txt && "
-           "echo \"$TASK_ID\" > out/sub/id.txt && echo single > one.txt")},
+           "echo \"$TASK_ID\" > out/sub/id.txt && echo single > one.txt && "
+           "ln -s ../numbers.txt out/sub/alias.txt")},
        {"artifacts",
         json::array(
             {{{"type", "directory"}, {"path", "out"}, {"name", "public/out"}},
@@ -358,6 +359,12 @@ TEST_F(DockerWorkerEndToEndTest, FilesWrittenInTheContainerAreArtifacts) {
                                          "public/out/sub/id.txt");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, task + "\n");
+  // A link inside the directory is published under its own name, with its
+  // target's content.
+  got = tests::support::DownloadArtifact(suite_->queue(), task, 0,
+                                         "public/out/sub/alias.txt");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == numbers) << got->size() << " bytes";
   got = tests::support::DownloadArtifact(suite_->queue(), task, 0,
                                          "public/one.txt");
   ASSERT_TRUE(got.ok()) << got.status();

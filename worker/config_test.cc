@@ -33,8 +33,10 @@ std::string FieldOf(const absl::Status& status) {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/drover-worker-config-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "drover-worker-config-XXXXXX")
+            .string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     registry_.AddEngine("native", MakeNativeEngine, CheckNativeEngineConfig);
     registry_.AddEngine("docker", MakeDockerEngine, CheckDockerEngineConfig);
@@ -192,8 +194,7 @@ TEST_F(ConfigTest, RegistrationReplacesCredentials) {
   EXPECT_TRUE(Check(doc).ok()) << Check(doc);
 
   OrderedJson both = doc;
-  both["credentials"] = {{"client_id", "worker/host-1"},
-                         {"access_token", "t"}};
+  both["credentials"] = {{"client_id", "worker/host-1"}, {"access_token", "t"}};
   EXPECT_EQ(FieldOf(Check(both)), "registration");
   OrderedJson bad = doc;
   bad["registration"]["reregister_fraction"] = 1.5;

@@ -96,8 +96,9 @@ class SwitchableHealthEngine final : public engines::Engine {
 class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/drover-worker-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string tmpl =
+        (fs::temp_directory_path() / "drover-worker-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     // Per-task users and the native engine's cgroups may need to traverse it.
     fs::permissions(dir_, fs::perms::all, fs::perm_options::replace);

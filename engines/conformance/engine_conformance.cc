@@ -124,7 +124,7 @@ std::string Fingerprint(std::string_view bytes) {
 std::map<std::string, std::string> Tree(const fs::path& root) {
   std::map<std::string, std::string> tree;
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    std::string rel = fs::relative(entry.path(), root).string();
+    std::string rel = entry.path().lexically_relative(root).string();
     tree[rel] =
         entry.is_directory() ? "<dir>" : Fingerprint(ReadFile(entry.path()));
   }

@@ -40,7 +40,7 @@ std::map<std::string, std::string> Tree(const fs::path& root) {
   std::map<std::string, std::string> out;
   for (auto it = fs::recursive_directory_iterator(root);
        it != fs::recursive_directory_iterator(); ++it) {
-    std::string rel = fs::relative(it->path(), root).string();
+    std::string rel = it->path().lexically_relative(root).string();
     if (it->is_symlink()) {
       out[rel] = "-> " + fs::read_symlink(it->path()).string();
     } else if (it->is_directory()) {

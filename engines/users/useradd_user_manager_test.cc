@@ -251,8 +251,10 @@ class UseraddUserManagerRealTest : public ::testing::Test {
         ::access("/usr/sbin/userdel", X_OK) != 0) {
       GTEST_SKIP() << "useradd/userdel not installed";
     }
-    char dir_template[] = "/tmp/drover-users-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "drover-users-XXXXXX")
+            .string();
+    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
     home_root_ = dir_template;
     // Task users must be able to reach their homes.
     ASSERT_EQ(::chmod(home_root_.c_str(), 0755), 0);

@@ -242,8 +242,11 @@ class ArtifactsTaskPlugin final : public TaskPlugin {
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
+      // By spelling: std::filesystem::relative would resolve a symlink
+      // (which the docker engine's extraction keeps when it stays inside)
+      // and name the file after its target, twice over.
       const std::string relative =
-          std::filesystem::relative(file, dir).generic_string();
+          file.lexically_relative(dir).generic_string();
       Job job;
       job.name = spec.name + "/" + relative;
       job.expires = spec.expires;

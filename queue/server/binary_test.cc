@@ -146,8 +146,10 @@ class DroverQueueBinaryTest : public ::testing::Test {
     if (!PostgresAvailable()) {
       GTEST_SKIP() << "PostgreSQL server binaries (initdb) not installed";
     }
-    char tmpl[] = "/tmp/drover-queue-binary-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "drover-queue-binary-XXXXXX")
+            .string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     // The PostgreSQL programs may run as the postgres user (when the test
     // runs as root); they must be able to reach the data directory.
@@ -167,7 +169,7 @@ class DroverQueueBinaryTest : public ::testing::Test {
   // printed.
   int StartServer(QueueProcess& process, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {
-        "--data-dir",    data_dir_, "--listen",         "127.0.0.1:0",
+        "--data-dir",    data_dir_,     "--listen",       "127.0.0.1:0",
         "--http-listen", "127.0.0.1:0", "--poll-timeout", "1s",
         "--log-level",   "info"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -237,7 +239,8 @@ class DroverQueueBinaryTest : public ::testing::Test {
   std::string stderr_path_;
 };
 
-TEST_F(DroverQueueBinaryTest, FirstStartWritesRootCredentialsAndRefusesAnonymous) {
+TEST_F(DroverQueueBinaryTest,
+       FirstStartWritesRootCredentialsAndRefusesAnonymous) {
   QueueProcess process;
   int port = StartServer(process);
   ASSERT_GT(port, 0);

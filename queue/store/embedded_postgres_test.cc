@@ -47,8 +47,9 @@ class RecordingLauncher final : public ProcessLauncher {
 class TempDir {
  public:
   TempDir() {
-    char dir[] = "/tmp/drover-ep-test-XXXXXX";
-    path_ = mkdtemp(dir);
+    std::string dir =
+        (fs::temp_directory_path() / "drover-ep-test-XXXXXX").string();
+    path_ = mkdtemp(dir.data());
     // Searchable, so the postgres user (when root) can reach inside.
     fs::permissions(path_, fs::perms::owner_all | fs::perms::group_exec |
                                fs::perms::others_exec);

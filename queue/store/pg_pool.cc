@@ -31,10 +31,14 @@ absl::StatusOr<std::unique_ptr<PgConnectionPool>> PgConnectionPool::Create(
   std::unique_ptr<PgConnectionPool> pool(
       new PgConnectionPool(std::move(options), std::move(statements)));
   pool->slots_.resize(pool->options_.size);
-  for (auto& slot : pool->slots_) {
-    DROVER_ASSIGN_OR_RETURN(slot.conn, pool->Open());
-    slot.plans_since = absl::Now();
-  }
+  // One connection now, so that a wrong address or a statement that does not
+  // prepare fails here; the rest open when concurrent calls first need them.
+  // A process that rarely runs calls in parallel (a test, a quiet queue)
+  // then never pays for connections it does not use, each of which is a
+  // server process on the database host.
+  Slot& first = pool->slots_.front();
+  DROVER_ASSIGN_OR_RETURN(first.conn, pool->Open());
+  first.plans_since = absl::Now();
   return pool;
 }
 
@@ -69,14 +73,20 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
   const absl::Time now = absl::Now();
   {
     std::unique_lock<std::mutex> lock(mu_);
+    // A free open connection if there is one; otherwise a free slot whose
+    // connection is still to open (or was dropped when it broke).
     auto free_slot = [&]() -> bool {
+      bool found = false;
       for (size_t i = 0; i < slots_.size(); ++i) {
-        if (!slots_[i].in_use) {
+        if (slots_[i].in_use) continue;
+        if (slots_[i].conn != nullptr) {
           chosen = i;
           return true;
         }
+        if (!found) chosen = i;
+        found = true;
       }
-      return false;
+      return found;
     };
     if (!freed_.wait_for(lock,
                          absl::ToChronoMilliseconds(options_.acquire_timeout),

@@ -1,9 +1,11 @@
-// PgConnectionPool: a fixed number of PostgreSQL connections, each with the
-// store's statements prepared, handed out one caller at a time.
+// PgConnectionPool: up to a fixed number of PostgreSQL connections, each
+// with the store's statements prepared, handed out one caller at a time.
 //
-// A connection that breaks is dropped and reopened (with its statements)
-// by the next Acquire, so a database restart costs the calls in flight, not
-// the process.
+// The pool opens one connection at creation and the others when concurrent
+// callers first need them, so idle connections only exist where there was
+// concurrency to use them. A connection that breaks is dropped and reopened
+// (with its statements) by a later Acquire, so a database restart costs the
+// calls in flight, not the process.
 //
 // PgConnectionSettings and OpenPool: the database options the smaller
 // stores (auth, secrets, worker manager, artifacts) share, and their pool.
@@ -66,14 +68,17 @@ class PgConnectionPool {
     size_t slot_;
   };
 
-  // Opens every connection and prepares `statements` on each. Errors:
+  // Opens the first connection and prepares `statements` on it (the others
+  // open on demand, with the same statements). Errors:
   // InputError (field "pool_size") for size < 1; InternalError when the
   // database cannot be reached or a statement does not prepare (naming it).
   static absl::StatusOr<std::unique_ptr<PgConnectionPool>> Create(
       Options options, std::vector<PreparedStatement> statements);
 
-  // Waits for a free connection, reopening it if it broke. Thread-safe.
-  // Errors: InternalError when none frees up in time or reconnecting fails.
+  // Waits for a free connection, preferring one already open; opens one
+  // (a new slot's, or a broken one's replacement) when no open connection
+  // is free. Thread-safe. Errors: InternalError when none frees up in time
+  // or connecting fails.
   absl::StatusOr<Lease> Acquire();
 
   int size() const { return static_cast<int>(slots_.size()); }
@@ -104,7 +109,7 @@ class PgConnectionPool {
 struct PgConnectionSettings {
   // libpq connection string.
   std::string connection_string;
-  // Connections kept open; each call holds one for its duration.
+  // Most connections open at once; each call holds one for its duration.
   int pool_size = 4;
   // How long a call waits for a free connection before InternalError.
   absl::Duration acquire_timeout = absl::Seconds(30);

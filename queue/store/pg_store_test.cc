@@ -221,7 +221,9 @@ TEST_F(PgStoreTest, NotifierReconnectsAndSaysAnyQueue) {
 TEST_F(PgStoreTest, PoolRecoversFromLostConnections) {
   Task task = SampleTask(clock_);
   ASSERT_TRUE(store_->CreateTask(task).ok());
-  EXPECT_GE(TerminateSessions(""), 4);
+  // At least the pool's connection (the pool opens more only under
+  // concurrency) and the notifier's.
+  EXPECT_GE(TerminateSessions(""), 2);
   // Calls that meet a dead connection fail cleanly; the pool reopens it.
   int failures = 0;
   absl::StatusOr<TaskStatus> status;
@@ -320,15 +322,17 @@ TEST_F(PgStoreTest, StatementsOfTheRunGuardTriggerHold) {
   // Legal transitions and changes within a state pass (the WHEN clause
   // lets them by without calling the function); running -> pending does
   // not.
-  txn.exec_params("UPDATE runs SET state = 'running', worker_group = 'g', "
-                  "worker_id = 'w', started = now(), "
-                  "taken_until = now() + interval '1 minute' "
-                  "WHERE task_id = $1",
-                  task.task_id);
+  txn.exec_params(
+      "UPDATE runs SET state = 'running', worker_group = 'g', "
+      "worker_id = 'w', started = now(), "
+      "taken_until = now() + interval '1 minute' "
+      "WHERE task_id = $1",
+      task.task_id);
   ASSERT_EQ(state(), "running");
-  txn.exec_params("UPDATE runs SET taken_until = now() + interval '2 minutes' "
-                  "WHERE task_id = $1",
-                  task.task_id);
+  txn.exec_params(
+      "UPDATE runs SET taken_until = now() + interval '2 minutes' "
+      "WHERE task_id = $1",
+      task.task_id);
   EXPECT_THROW(txn.exec_params("UPDATE runs SET state = 'pending' "
                                "WHERE task_id = $1",
                                task.task_id),
@@ -336,10 +340,11 @@ TEST_F(PgStoreTest, StatementsOfTheRunGuardTriggerHold) {
   ASSERT_EQ(state(), "running");
 
   // A resolved run stays resolved.
-  txn.exec_params("UPDATE runs SET state = 'exception', "
-                  "reason_resolved = 'canceled', resolved = now() "
-                  "WHERE task_id = $1",
-                  task.task_id);
+  txn.exec_params(
+      "UPDATE runs SET state = 'exception', "
+      "reason_resolved = 'canceled', resolved = now() "
+      "WHERE task_id = $1",
+      task.task_id);
   ASSERT_EQ(state(), "exception");
   EXPECT_THROW(txn.exec_params("UPDATE runs SET state = 'running' "
                                "WHERE task_id = $1",
@@ -439,7 +444,6 @@ TEST_F(PgStoreTest, PooledPlansFollowTableGrowth) {
   EXPECT_FALSE(refreshed->Acquire().ok());
   EXPECT_NE(plan_of(*refreshed).find("plan_probe_pkey"), std::string::npos);
 }
-
 
 // A graph large enough to move the planner's choices refreshes the
 // statistics of the tables it filled, instead of leaving them to autovacuum.

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "common/status.h"
 
@@ -63,13 +64,17 @@ absl::StatusOr<ProcessOutcome> SubprocessLauncher::Run(
     argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
 
-  char path[] = "/tmp/drover-proc-XXXXXX";
-  int out_fd = mkostemp(path, O_CLOEXEC);
+  std::error_code ec;
+  std::string path =
+      (std::filesystem::temp_directory_path(ec) / "drover-proc-XXXXXX")
+          .string();
+  if (ec) path = "/tmp/drover-proc-XXXXXX";
+  int out_fd = mkostemp(path.data(), O_CLOEXEC);
   if (out_fd < 0) {
     return InternalError(std::string("cannot create an output file: ") +
                          std::strerror(errno));
   }
-  unlink(path);
+  unlink(path.c_str());
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
   pid_t pid = fork();

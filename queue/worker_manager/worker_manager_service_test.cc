@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <latch>
 #include <map>
 #include <memory>
@@ -1223,8 +1224,10 @@ class RegistrarTest : public WorkerManagerServiceTest {
   }
 
   std::string state_dir_ = [] {
-    char dir[] = "/tmp/drover-registrar-XXXXXX";
-    return std::string(mkdtemp(dir));
+    std::string dir =
+        (std::filesystem::temp_directory_path() / "drover-registrar-XXXXXX")
+            .string();
+    return std::string(mkdtemp(dir.data()));
   }();
 };
 

@@ -132,8 +132,13 @@ class SharedCluster {
       admin_ = std::move(admin).value();
       return MakeTemplate();
     }
-    char dir[] = "/tmp/drover-test-XXXXXX";
-    if (mkdtemp(dir) == nullptr) {
+    // Under TMPDIR: scripts/test.sh points it at a tmpfs, where the
+    // files each test database creates and drops cost no disk journal.
+    std::error_code ec;
+    std::string dir =
+        (std::filesystem::temp_directory_path(ec) / "drover-test-XXXXXX")
+            .string();
+    if (ec || mkdtemp(dir.data()) == nullptr) {
       return InternalError(
           "cannot create a temporary directory for "
           "PostgreSQL");
