@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "common/status.h"
 #include "gtest/gtest.h"
 #include "queue/store/testing/test_database.h"
 
@@ -109,6 +110,34 @@ TEST_F(PgPoolTest, ABrokenConnectionIsReplacedOnNextUse) {
   auto lease = pool->Acquire();
   ASSERT_TRUE(lease.ok()) << lease.status();
   EXPECT_NE(BackendOf(*lease), first);
+}
+
+TEST_F(PgPoolTest, AConnectionThatCannotOpenLaterFailsOnlyThatCall) {
+  auto pool = MakePool(2);
+  ASSERT_NE(pool, nullptr);
+  auto admin = testing::AdminConnectionString();
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto allow_connections = [&](bool allow) {
+    pqxx::connection conn(*admin);
+    pqxx::nontransaction txn(conn);
+    txn.exec0("ALTER DATABASE " + txn.quote_name(db().name()) +
+              " ALLOW_CONNECTIONS " + (allow ? "true" : "false"));
+  };
+  auto held = pool->Acquire();
+  ASSERT_TRUE(held.ok()) << held.status();
+  // The second slot has no connection yet and the database now refuses
+  // new ones: that call fails, and the slot is free again afterwards.
+  allow_connections(false);
+  auto refused = pool->Acquire();
+  allow_connections(true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(GetErrorInfo(refused.status()).code, ErrorCode::kInternalError)
+      << refused.status();
+  // The open connection was untouched, and the slot opens once allowed.
+  EXPECT_GT(BackendOf(*held), 0);
+  auto second = pool->Acquire();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(BackendOf(*second), BackendOf(*held));
 }
 
 TEST_F(PgPoolTest, AStatementThatDoesNotPrepareFailsCreation) {
