@@ -12,6 +12,14 @@
 // Figures: create -> claim p50/p99/max (CreateTask sent -> claim received),
 // the CreateTask round trip alone, and how long after the CreateTask answer
 // the claim arrived.
+//
+// Then, so that the figures can be read against what this machine gives
+// any call at that moment, two floors timed the same way right after:
+// CurrentScopes (authenticated, through the server's executor, no
+// database) and GetTaskStatus (the same plus one database read, no write
+// and so no WAL flush). The create -> claim chain is a CreateTask (a
+// write) followed by a claim (another write) and their wake-ups, so it
+// costs at least about two of the second floor.
 #include <condition_variable>
 #include <iostream>
 #include <map>
@@ -21,6 +29,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
+#include "client/auth_client.h"
 #include "common/rpc/process_defaults.h"
 #include "common/slugid.h"
 
@@ -101,6 +110,7 @@ int main(int argc, char** argv) {
   });
 
   Samples create_to_claim, create_rpc, ack_to_claim;
+  std::string last_task_id;  // a task the floors read back
   int missed = 0;
   std::string create_error;
   for (int i = 0; i < warmup + tasks; ++i) {
@@ -133,6 +143,7 @@ int main(int argc, char** argv) {
       ++missed;
       continue;
     }
+    last_task_id = request.task_id();
     if (i < warmup) continue;
     SteadyClock::time_point claimed = received[request.task_id()];
     create_to_claim.Add(MillisBetween(sent, claimed));
@@ -151,6 +162,24 @@ int main(int argc, char** argv) {
   claimer.Cancel();
   claim_thread.join();
 
+  Samples scopes_rpc, status_rpc;
+  {
+    client::AuthClient auth(*connection);
+    v1::TaskIdRequest status_request;
+    status_request.set_task_id(last_task_id);
+    for (int i = 0; i < warmup + tasks && !last_task_id.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
+      SteadyClock::time_point sent = SteadyClock::now();
+      if (!auth.CurrentScopes().ok()) break;
+      SteadyClock::time_point between = SteadyClock::now();
+      if (!queue.GetTaskStatus(status_request).ok()) break;
+      SteadyClock::time_point done = SteadyClock::now();
+      if (i < warmup) continue;
+      scopes_rpc.Add(MillisBetween(sent, between));
+      status_rpc.Add(MillisBetween(between, done));
+    }
+  }
+
   Table table(absl::StrCat("latency: ", tasks,
                            " tasks created one at a time, idle long-polling "
                            "worker"));
@@ -163,6 +192,10 @@ int main(int argc, char** argv) {
   table.Add("CreateTask round trip p99", create_rpc.Percentile(99), "ms");
   table.Add("create answer->claim p50", ack_to_claim.Median(), "ms",
             "negative: the claim arrived first");
+  table.Add("floor: CurrentScopes round trip p50", scopes_rpc.Median(), "ms",
+            "authenticated, no database");
+  table.Add("floor: GetTaskStatus round trip p50", status_rpc.Median(), "ms",
+            "one database read, no write");
   table.Print(std::cout);
   if (missed > 0 || claimer_failed || !create_error.empty()) {
     std::cout << "  WARNING: " << missed << " tasks not claimed within 30 s; "
@@ -182,6 +215,8 @@ int main(int argc, char** argv) {
        {{"create_to_claim", create_to_claim.ToJson()},
         {"create_rpc", create_rpc.ToJson()},
         {"ack_to_claim", ack_to_claim.ToJson()},
+        {"current_scopes_rpc", scopes_rpc.ToJson()},
+        {"get_task_status_rpc", status_rpc.ToJson()},
         {"missed", missed},
         {"error", claimer_error.empty() ? create_error : claimer_error}}},
       {"table", table.ToJson()}};

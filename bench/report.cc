@@ -124,8 +124,7 @@ int main(int argc, char** argv) {
       }
       note += ")";
     }
-    add({"pgbench -N tps (8 clients, 2 threads)", pg_tps, "tps", "", {},
-         note});
+    add({"pgbench -N tps (8 clients, 2 threads)", pg_tps, "tps", "", {}, note});
   }
 
   if (auto doc = Load(base / "throughput.json")) {
@@ -166,6 +165,25 @@ int main(int argc, char** argv) {
          "",
          {},
          ""});
+    add({"CreateTask round trip p50",
+         Num(*doc, {"results", "create_rpc", "p50_ms"}),
+         "ms",
+         "",
+         {},
+         ""});
+    // What any call cost on this machine at that moment (bench/latency.cc).
+    add({"floor: CurrentScopes round trip p50",
+         Num(*doc, {"results", "current_scopes_rpc", "p50_ms"}),
+         "ms",
+         "",
+         {},
+         "authenticated, no database"});
+    add({"floor: GetTaskStatus round trip p50",
+         Num(*doc, {"results", "get_task_status_rpc", "p50_ms"}),
+         "ms",
+         "",
+         {},
+         "one database read, no write"});
   }
 
   if (auto doc = Load(base / "graph.json")) {
@@ -176,7 +194,11 @@ int main(int argc, char** argv) {
       const int64_t n = g.value("tasks", int64_t{0});
       const std::string label = "graph " + std::to_string(n) + " tasks";
       const double total = Num(g, {"total_seconds"});
-      const bool big = g.value("requested_size", 0) >= 100000;
+      // The issue sets 60 s for a 100k graph and, as a stretch, 10 minutes
+      // for a 1M graph; smaller graphs are reported without a target.
+      const int requested = g.value("requested_size", 0);
+      const bool big = requested >= 100000;
+      const int limit_s = requested >= 1000000 ? 600 : 60;
       add({label + ": submit",
            Num(g, {"submit_seconds"}),
            "s",
@@ -184,8 +206,9 @@ int main(int argc, char** argv) {
            {},
            "CreateTaskGraph, staged batches"});
       add({label + ": drain", Num(g, {"drain_seconds"}), "s", "", {}, ""});
-      add({label + ": submit+drain", total, "s", big ? "<= 60 s" : "",
-           big ? std::optional<bool>(total <= 60) : std::nullopt,
+      add({label + ": submit+drain", total, "s",
+           big ? "<= " + std::to_string(limit_s) + " s" : "",
+           big ? std::optional<bool>(total <= limit_s) : std::nullopt,
            g.value("complete", false) ? "" : "INCOMPLETE"});
       const double p50 = Num(g, {"resolution_latency", "p50_ms"});
       add({label + ": resolution p50",
@@ -234,10 +257,17 @@ int main(int argc, char** argv) {
     if (results.is_object() && results.contains("idle_cpu_percent") &&
         Num(*doc, {"results", "idle_cpu_percent"}) >= 0) {
       const double idle_cpu = Num(*doc, {"results", "idle_cpu_percent"});
-      add({"idle worker CPU", idle_cpu, "% core", "", {},
+      add({"idle worker CPU",
+           idle_cpu,
+           "% core",
+           "",
+           {},
            "watched with nothing to run"});
       add({"idle worker RSS",
-           Num(*doc, {"results", "idle_rss_kib"}) / 1024.0, "MiB", "", {},
+           Num(*doc, {"results", "idle_rss_kib"}) / 1024.0,
+           "MiB",
+           "",
+           {},
            ""});
     }
   }
@@ -269,10 +299,19 @@ int main(int argc, char** argv) {
     add({"live log write->visible p50", p50, "ms", "<= 100 ms", p50 <= 100,
          ""});
     add({"live log write->visible p99",
-         Num(*doc, {"results", "live_log", "p99_ms"}), "ms", "", {}, ""});
+         Num(*doc, {"results", "live_log", "p99_ms"}),
+         "ms",
+         "",
+         {},
+         ""});
   } else {
-    add({"live log write->visible p50", 0, "ms", "<= 100 ms", {},
-         "not run (bench/run.sh --only livelog)", false});
+    add({"live log write->visible p50",
+         0,
+         "ms",
+         "<= 100 ms",
+         {},
+         "not run (bench/run.sh --only livelog)",
+         false});
   }
 
   std::cout << "\n== Drover benchmarks";

@@ -59,6 +59,8 @@ void PgPendingPublisher::Loop() {
           auto conn = pg::Connect(options_.connection_string);
           if (!conn.ok())
             throw pqxx::broken_connection(conn.status().ToString());
+          pqxx::nontransaction setup(**conn);
+          setup.exec0(sql::kNotifyWithoutFlush);
           sender.conn = std::move(*conn);
         }
         pqxx::nontransaction txn(*sender.conn);
