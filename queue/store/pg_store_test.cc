@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/slugid.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
@@ -158,15 +159,36 @@ class PgStoreTest : public DatabaseTest {
   // Terminates server sessions of this test's database whose last query
   // starts with `query_prefix` (all sessions but ours when empty).
   int TerminateSessions(const std::string& query_prefix) {
+    return SessionQuery(kTerminateSessions, query_prefix);
+  }
+
+  // Waits up to `timeout` for at least `n` sessions of this test's database
+  // besides ours; returns how many there were at the end.
+  int WaitForSessions(int n, absl::Duration timeout) {
+    const absl::Time give_up = absl::Now() + timeout;
+    int sessions = SessionQuery(kListSessions, "");
+    while (sessions < n && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(20));
+      sessions = SessionQuery(kListSessions, "");
+    }
+    return sessions;
+  }
+
+  // Runs `sql` ($1 database, $2 query pattern) with this test's database
+  // and `query_prefix`; returns its row count.
+  int SessionQuery(const char* sql, const std::string& query_prefix) {
     pqxx::connection admin(*testing::AdminConnectionString());
     pqxx::nontransaction txn(admin);
-    auto rows = txn.exec_params(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = $1 AND pid <> pg_backend_pid() "
-        "AND query ILIKE $2",
-        db().name(), query_prefix + "%");
-    return static_cast<int>(rows.size());
+    return static_cast<int>(
+        txn.exec_params(sql, db().name(), query_prefix + "%").size());
   }
+
+  static constexpr char kTerminateSessions[] =
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE datname = $1 AND pid <> pg_backend_pid() AND query ILIKE $2";
+  static constexpr char kListSessions[] =
+      "SELECT pid FROM pg_stat_activity "
+      "WHERE datname = $1 AND pid <> pg_backend_pid() AND query ILIKE $2";
 
   FakeClock clock_{absl::FromUnixSeconds(1893456000)};
   std::unique_ptr<PgStore> store_;
@@ -221,8 +243,9 @@ TEST_F(PgStoreTest, NotifierReconnectsAndSaysAnyQueue) {
 TEST_F(PgStoreTest, PoolRecoversFromLostConnections) {
   Task task = SampleTask(clock_);
   ASSERT_TRUE(store_->CreateTask(task).ok());
-  // At least the pool's connection (the pool opens more only under
-  // concurrency) and the notifier's.
+  // The pool's connection (it opens more only under concurrency) and the
+  // publisher's, which its own thread opens to send the create's NOTIFY.
+  ASSERT_GE(WaitForSessions(2, absl::Seconds(10)), 2);
   EXPECT_GE(TerminateSessions(""), 2);
   // Calls that meet a dead connection fail cleanly; the pool reopens it.
   int failures = 0;
