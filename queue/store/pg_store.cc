@@ -234,11 +234,17 @@ PgStore::PgStore(std::unique_ptr<PgConnectionPool> pool, const Clock* clock,
 
 PgStore::~PgStore() = default;
 
-template <typename T>
-T PgStore::Published(const std::vector<std::string>& pending_queues, T result) {
-  if (result.ok() && !pending_queues.empty()) {
-    publisher_->Publish(pending_queues);
-  }
+template <typename Txn, typename Fn>
+auto PgStore::RunPublishing(const char* operation, Fn&& fn) {
+  std::vector<std::string> pending;
+  auto result = pg::RunTransaction<Txn>(
+      *pool_, operation, pg::UniqueViolation::kFail, [&](Txn& txn) {
+        // A retried attempt starts over: the queues an aborted attempt
+        // collected were never made pending.
+        pending.clear();
+        return fn(txn, pending);
+      });
+  if (result.ok() && !pending.empty()) publisher_->Publish(pending);
   return result;
 }
 
@@ -292,105 +298,97 @@ absl::StatusOr<TaskStatus> PgStore::CreateTask(const Task& task) {
                       "a task cannot depend on itself");
   }
   absl::Time now = Now();
-  std::vector<std::string> pending;
   // One statement in autocommit: atomic, and one round trip.
-  return Published(
-      pending,
-      pg::RunTransaction<pqxx::nontransaction>(
-          *pool_, "CreateTask", pg::UniqueViolation::kFail,
-          [&](pqxx::nontransaction& txn) -> absl::StatusOr<TaskStatus> {
-            pqxx::row row = txn.exec_prepared1(
-                sql::kCreateTask.name, task.task_id, task.task_queue_id,
-                task.scheduler_id, task.task_group_id,
-                pg::TextArrayParam(dependencies),
-                std::string(RequiresName(task.requires_rule)),
-                pg::TextArrayParam(task.routes),
-                static_cast<int>(task.priority), task.retries,
-                pg::TimeParam(task.created), pg::TimeParam(task.deadline),
-                pg::TimeParam(task.expires), pg::TextArrayParam(task.scopes),
-                task.payload, task.metadata_name, task.metadata_description,
-                task.metadata_owner, task.metadata_source, TagsJson(task.tags),
-                task.extra, pg::TimeParam(now));
-            CollectQueues(row["notified"], &pending);
+  return RunPublishing<pqxx::nontransaction>(
+      "CreateTask",
+      [&](pqxx::nontransaction& txn,
+          std::vector<std::string>& pending) -> absl::StatusOr<TaskStatus> {
+        pqxx::row row = txn.exec_prepared1(
+            sql::kCreateTask.name, task.task_id, task.task_queue_id,
+            task.scheduler_id, task.task_group_id,
+            pg::TextArrayParam(dependencies),
+            std::string(RequiresName(task.requires_rule)),
+            pg::TextArrayParam(task.routes), static_cast<int>(task.priority),
+            task.retries, pg::TimeParam(task.created),
+            pg::TimeParam(task.deadline), pg::TimeParam(task.expires),
+            pg::TextArrayParam(task.scopes), task.payload, task.metadata_name,
+            task.metadata_description, task.metadata_owner,
+            task.metadata_source, TagsJson(task.tags), task.extra,
+            pg::TimeParam(now));
+        CollectQueues(row["notified"], &pending);
 
-            if (row["inserted"].as<bool>()) {
-              TaskStatus status;
-              status.task_id = task.task_id;
-              status.task_queue_id = task.task_queue_id;
-              status.scheduler_id = task.scheduler_id;
-              status.task_group_id = task.task_group_id;
-              status.retries_left = task.retries;
-              status.deadline = TruncateToMicros(task.deadline);
-              status.expires = TruncateToMicros(task.expires);
-              status.blocking_dependencies =
-                  pg::TextArrayField(row["blocking"]);
-              if (status.blocking_dependencies.empty()) {
-                Run run;
-                run.run_id = 0;
-                run.state = RunState::kPending;
-                run.reason_created = "scheduled";
-                run.scheduled = now;
-                status.runs.push_back(std::move(run));
-                status.state = "pending";
-              } else {
-                status.state = "unscheduled";
-              }
-              return status;
-            }
+        if (row["inserted"].as<bool>()) {
+          TaskStatus status;
+          status.task_id = task.task_id;
+          status.task_queue_id = task.task_queue_id;
+          status.scheduler_id = task.scheduler_id;
+          status.task_group_id = task.task_group_id;
+          status.retries_left = task.retries;
+          status.deadline = TruncateToMicros(task.deadline);
+          status.expires = TruncateToMicros(task.expires);
+          status.blocking_dependencies = pg::TextArrayField(row["blocking"]);
+          if (status.blocking_dependencies.empty()) {
+            Run run;
+            run.run_id = 0;
+            run.state = RunState::kPending;
+            run.reason_created = "scheduled";
+            run.scheduled = now;
+            status.runs.push_back(std::move(run));
+            status.state = "pending";
+          } else {
+            status.state = "unscheduled";
+          }
+          return status;
+        }
 
-            // Not inserted. An existing task comes first: repeating a create
-            // answers with the task even if its group was sealed since.
-            pqxx::result existing =
-                txn.exec_prepared(sql::kGetTask.name, task.task_id);
-            if (!existing.empty()) {
-              if (auto field =
-                      FirstDifference(TaskFromRow(existing[0]), task)) {
-                return ConflictError(
-                    absl::StrCat(
-                        "task ", task.task_id,
-                        " already exists with a different definition (", *field,
-                        " differs)"),
-                    {{"task_id", task.task_id}, {"field", *field}});
-              }
-              return ReadStatus(txn, task.task_id);
-            }
-            std::vector<std::string> missing =
-                pg::TextArrayField(row["missing"]);
-            if (!missing.empty()) {
-              return MakeError(
-                  ErrorCode::kInputError,
-                  absl::StrCat("task ", task.task_id, " depends on ",
-                               missing.size(), " task(s) that do not exist: ",
-                               absl::StrJoin(missing, ", ")),
-                  {{"field", "task.dependencies"},
-                   {"value", absl::StrJoin(missing, ",")}});
-            }
-            std::string scheduler = pg::TextOrEmpty(row["group_scheduler_id"]);
-            if (scheduler != task.scheduler_id) {
-              return ConflictError(
-                  absl::StrCat("task group ", task.task_group_id,
-                               " belongs to scheduler ", scheduler, ", not ",
-                               task.scheduler_id),
-                  {{"field", "task.scheduler_id"},
-                   {"value", task.scheduler_id},
-                   {"task_group_id", task.task_group_id},
-                   {"group_scheduler_id", scheduler}});
-            }
-            if (row["group_sealed"].as<bool>()) {
-              return ConflictError(
-                  absl::StrCat("task group ", task.task_group_id,
-                               " is sealed; no task may join it"),
-                  {{"field", "task.task_group_id"},
-                   {"value", task.task_group_id}});
-            }
-            // The id was taken by a create that committed after this
-            // statement's snapshot and was deleted again before the lookup
-            // (expiry): vanishingly rare, and safe to report.
+        // Not inserted. An existing task comes first: repeating a create
+        // answers with the task even if its group was sealed since.
+        pqxx::result existing =
+            txn.exec_prepared(sql::kGetTask.name, task.task_id);
+        if (!existing.empty()) {
+          if (auto field = FirstDifference(TaskFromRow(existing[0]), task)) {
             return ConflictError(
                 absl::StrCat("task ", task.task_id,
-                             " was created and removed concurrently; retry"),
-                {{"task_id", task.task_id}});
-          }));
+                             " already exists with a different definition (",
+                             *field, " differs)"),
+                {{"task_id", task.task_id}, {"field", *field}});
+          }
+          return ReadStatus(txn, task.task_id);
+        }
+        std::vector<std::string> missing = pg::TextArrayField(row["missing"]);
+        if (!missing.empty()) {
+          return MakeError(
+              ErrorCode::kInputError,
+              absl::StrCat(
+                  "task ", task.task_id, " depends on ", missing.size(),
+                  " task(s) that do not exist: ", absl::StrJoin(missing, ", ")),
+              {{"field", "task.dependencies"},
+               {"value", absl::StrJoin(missing, ",")}});
+        }
+        std::string scheduler = pg::TextOrEmpty(row["group_scheduler_id"]);
+        if (scheduler != task.scheduler_id) {
+          return ConflictError(absl::StrCat("task group ", task.task_group_id,
+                                            " belongs to scheduler ", scheduler,
+                                            ", not ", task.scheduler_id),
+                               {{"field", "task.scheduler_id"},
+                                {"value", task.scheduler_id},
+                                {"task_group_id", task.task_group_id},
+                                {"group_scheduler_id", scheduler}});
+        }
+        if (row["group_sealed"].as<bool>()) {
+          return ConflictError(
+              absl::StrCat("task group ", task.task_group_id,
+                           " is sealed; no task may join it"),
+              {{"field", "task.task_group_id"}, {"value", task.task_group_id}});
+        }
+        // The id was taken by a create that committed after this
+        // statement's snapshot and was deleted again before the lookup
+        // (expiry): vanishingly rare, and safe to report.
+        return ConflictError(
+            absl::StrCat("task ", task.task_id,
+                         " was created and removed concurrently; retry"),
+            {{"task_id", task.task_id}});
+      });
 }
 
 absl::StatusOr<Task> PgStore::GetTask(const std::string& task_id) {
@@ -411,89 +409,81 @@ absl::StatusOr<TaskStatus> PgStore::GetTaskStatus(const std::string& task_id) {
 
 absl::StatusOr<TaskStatus> PgStore::ScheduleTask(const std::string& task_id) {
   absl::Time now = Now();
-  std::vector<std::string> pending;
-  return Published(
-      pending,
-      pg::RunTransaction<pqxx::work>(
-          *pool_, "ScheduleTask", pg::UniqueViolation::kFail,
-          [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
-            pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
-            if (lock.empty()) return NotFoundError("task", task_id);
-            if (lock[0]["latest_run"].is_null()) {
-              absl::Time deadline =
-                  pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
-              if (deadline <= now) {
-                return ConflictError(
-                    absl::StrCat("task ", task_id, " is past its deadline (",
-                                 absl::FormatTime(deadline), ")"),
-                    {{"task_id", task_id},
-                     {"deadline", absl::FormatTime(deadline)}});
-              }
-              CollectQueues(txn.exec_prepared(sql::kScheduleFirstRun.name,
-                                              task_id, pg::TimeParam(now)),
-                            &pending);
-            }
-            return ReadStatus(txn, task_id);
-          }));
+  return RunPublishing<pqxx::work>(
+      "ScheduleTask",
+      [&](pqxx::work& txn,
+          std::vector<std::string>& pending) -> absl::StatusOr<TaskStatus> {
+        pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
+        if (lock.empty()) return NotFoundError("task", task_id);
+        if (lock[0]["latest_run"].is_null()) {
+          absl::Time deadline =
+              pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
+          if (deadline <= now) {
+            return ConflictError(
+                absl::StrCat("task ", task_id, " is past its deadline (",
+                             absl::FormatTime(deadline), ")"),
+                {{"task_id", task_id},
+                 {"deadline", absl::FormatTime(deadline)}});
+          }
+          CollectQueues(txn.exec_prepared(sql::kScheduleFirstRun.name, task_id,
+                                          pg::TimeParam(now)),
+                        &pending);
+        }
+        return ReadStatus(txn, task_id);
+      });
 }
 
 absl::StatusOr<TaskStatus> PgStore::CancelTask(const std::string& task_id) {
   absl::Time now = Now();
-  std::vector<std::string> pending;
-  return Published(
-      pending,
-      pg::RunTransaction<pqxx::work>(
-          *pool_, "CancelTask", pg::UniqueViolation::kFail,
-          [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
-            pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
-            if (lock.empty()) return NotFoundError("task", task_id);
-            if (!lock[0]["resolved"].as<bool>()) {
-              ResolveOpenTask(txn, task_id, OptionalInt(lock[0]["latest_run"]),
-                              "canceled", pg::TimeParam(now), &pending);
-            }
-            return ReadStatus(txn, task_id);
-          }));
+  return RunPublishing<pqxx::work>(
+      "CancelTask",
+      [&](pqxx::work& txn,
+          std::vector<std::string>& pending) -> absl::StatusOr<TaskStatus> {
+        pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
+        if (lock.empty()) return NotFoundError("task", task_id);
+        if (!lock[0]["resolved"].as<bool>()) {
+          ResolveOpenTask(txn, task_id, OptionalInt(lock[0]["latest_run"]),
+                          "canceled", pg::TimeParam(now), &pending);
+        }
+        return ReadStatus(txn, task_id);
+      });
 }
 
 absl::StatusOr<TaskStatus> PgStore::RerunTask(const std::string& task_id) {
   absl::Time now = Now();
-  std::vector<std::string> pending;
-  return Published(
-      pending,
-      pg::RunTransaction<pqxx::work>(
-          *pool_, "RerunTask", pg::UniqueViolation::kFail,
-          [&](pqxx::work& txn) -> absl::StatusOr<TaskStatus> {
-            pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
-            if (lock.empty()) return NotFoundError("task", task_id);
-            std::optional<int> latest = OptionalInt(lock[0]["latest_run"]);
-            if (!latest.has_value() || !lock[0]["resolved"].as<bool>()) {
-              return ConflictError(
-                  absl::StrCat("task ", task_id,
-                               " is not resolved; only a resolved task can be "
-                               "rerun"),
-                  {{"task_id", task_id}});
-            }
-            absl::Time deadline =
-                pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
-            if (deadline <= now) {
-              return ConflictError(
-                  absl::StrCat("task ", task_id, " is past its deadline (",
-                               absl::FormatTime(deadline), ")"),
-                  {{"task_id", task_id},
-                   {"deadline", absl::FormatTime(deadline)}});
-            }
-            if (*latest + 1 >= kMaxRunsPerTask) {
-              return ConflictError(
-                  absl::StrCat("task ", task_id, " already has ", *latest + 1,
-                               " runs, the most a task may have"),
-                  {{"task_id", task_id},
-                   {"runs", std::to_string(*latest + 1)}});
-            }
-            CollectQueues(txn.exec_prepared(sql::kRerunTask.name, task_id,
-                                            *latest + 1, pg::TimeParam(now)),
-                          &pending);
-            return ReadStatus(txn, task_id);
-          }));
+  return RunPublishing<pqxx::work>(
+      "RerunTask",
+      [&](pqxx::work& txn,
+          std::vector<std::string>& pending) -> absl::StatusOr<TaskStatus> {
+        pqxx::result lock = txn.exec_prepared(sql::kLockTask.name, task_id);
+        if (lock.empty()) return NotFoundError("task", task_id);
+        std::optional<int> latest = OptionalInt(lock[0]["latest_run"]);
+        if (!latest.has_value() || !lock[0]["resolved"].as<bool>()) {
+          return ConflictError(
+              absl::StrCat("task ", task_id,
+                           " is not resolved; only a resolved task can be "
+                           "rerun"),
+              {{"task_id", task_id}});
+        }
+        absl::Time deadline =
+            pg::TimeFromMicros(lock[0]["deadline_us"].as<int64_t>());
+        if (deadline <= now) {
+          return ConflictError(
+              absl::StrCat("task ", task_id, " is past its deadline (",
+                           absl::FormatTime(deadline), ")"),
+              {{"task_id", task_id}, {"deadline", absl::FormatTime(deadline)}});
+        }
+        if (*latest + 1 >= kMaxRunsPerTask) {
+          return ConflictError(
+              absl::StrCat("task ", task_id, " already has ", *latest + 1,
+                           " runs, the most a task may have"),
+              {{"task_id", task_id}, {"runs", std::to_string(*latest + 1)}});
+        }
+        CollectQueues(txn.exec_prepared(sql::kRerunTask.name, task_id,
+                                        *latest + 1, pg::TimeParam(now)),
+                      &pending);
+        return ReadStatus(txn, task_id);
+      });
 }
 
 absl::StatusOr<std::vector<ClaimedTask>> PgStore::ClaimWork(
@@ -679,30 +669,28 @@ absl::StatusOr<std::map<std::string, TaskStatus>> PgStore::ResolveTogether(
     retry_reasons.push_back(r->retry_reason);
   }
   std::string now = pg::TimeParam(Now());
-  std::vector<std::string> pending;
-  return Published(
-      pending,
-      pg::RunTransaction<Txn>(
-          *pool_, "ResolveRun", pg::UniqueViolation::kFail,
-          [&](Txn& txn) -> absl::StatusOr<std::map<std::string, TaskStatus>> {
-            pqxx::row row = txn.exec_prepared1(
-                sql::kResolveRuns.name, pg::TextArrayParam(ids),
-                pg::TextArrayParam(run_ids), pg::TextArrayParam(states),
-                pg::TextArrayParam(reasons), now, pg::TextArrayParam(retryable),
-                pg::TextArrayParam(retry_reasons));
-            if (row["overlap"].as<bool>()) {
-              return absl::AbortedError(
-                  "a task of the batch is a dependent of another task of it");
-            }
-            CollectQueues(row["notified"], &pending);
-            std::map<std::string, TaskStatus> statuses;
-            for (TaskStatus& status :
-                 ReadStatuses(txn, pg::TextArrayField(row["resolved"]))) {
-              std::string id = status.task_id;
-              statuses.emplace(std::move(id), std::move(status));
-            }
-            return statuses;
-          }));
+  return RunPublishing<Txn>(
+      "ResolveRun",
+      [&](Txn& txn, std::vector<std::string>& pending)
+          -> absl::StatusOr<std::map<std::string, TaskStatus>> {
+        pqxx::row row = txn.exec_prepared1(
+            sql::kResolveRuns.name, pg::TextArrayParam(ids),
+            pg::TextArrayParam(run_ids), pg::TextArrayParam(states),
+            pg::TextArrayParam(reasons), now, pg::TextArrayParam(retryable),
+            pg::TextArrayParam(retry_reasons));
+        if (row["overlap"].as<bool>()) {
+          return absl::AbortedError(
+              "a task of the batch is a dependent of another task of it");
+        }
+        CollectQueues(row["notified"], &pending);
+        std::map<std::string, TaskStatus> statuses;
+        for (TaskStatus& status :
+             ReadStatuses(txn, pg::TextArrayField(row["resolved"]))) {
+          std::string id = status.task_id;
+          statuses.emplace(std::move(id), std::move(status));
+        }
+        return statuses;
+      });
 }
 
 absl::StatusOr<TaskQueueCounts> PgStore::GetTaskQueueCounts(
@@ -754,21 +742,19 @@ absl::StatusOr<int> PgStore::ExpireClaims(int batch) {
     return InputError("batch", std::to_string(batch), "must be at least 1");
   }
   std::string now = pg::TimeParam(Now());
-  std::vector<std::string> pending;
-  return Published(
-      pending, pg::RunTransaction<pqxx::work>(
-                   *pool_, "ExpireClaims", pg::UniqueViolation::kFail,
-                   [&](pqxx::work& txn) -> absl::StatusOr<int> {
-                     pqxx::result expired =
-                         txn.exec_prepared(sql::kExpireClaims.name, now, batch);
-                     for (const auto& row : expired) {
-                       AfterRunResolved(txn, row["task_id"].c_str(),
-                                        row["run_id"].as<int>(),
-                                        RunState::kException, "claim-expired",
-                                        now, &pending);
-                     }
-                     return static_cast<int>(expired.size());
-                   }));
+  return RunPublishing<pqxx::work>(
+      "ExpireClaims",
+      [&](pqxx::work& txn,
+          std::vector<std::string>& pending) -> absl::StatusOr<int> {
+        pqxx::result expired =
+            txn.exec_prepared(sql::kExpireClaims.name, now, batch);
+        for (const auto& row : expired) {
+          AfterRunResolved(txn, row["task_id"].c_str(), row["run_id"].as<int>(),
+                           RunState::kException, "claim-expired", now,
+                           &pending);
+        }
+        return static_cast<int>(expired.size());
+      });
 }
 
 absl::StatusOr<int> PgStore::ResolveDeadlines(int batch) {
@@ -776,20 +762,19 @@ absl::StatusOr<int> PgStore::ResolveDeadlines(int batch) {
     return InputError("batch", std::to_string(batch), "must be at least 1");
   }
   std::string now = pg::TimeParam(Now());
-  std::vector<std::string> pending;
-  return Published(pending,
-                   pg::RunTransaction<pqxx::work>(
-                       *pool_, "ResolveDeadlines", pg::UniqueViolation::kFail,
-                       [&](pqxx::work& txn) -> absl::StatusOr<int> {
-                         pqxx::result due = txn.exec_prepared(
-                             sql::kLockDeadlineTasks.name, now, batch);
-                         for (const auto& row : due) {
-                           ResolveOpenTask(txn, row["task_id"].c_str(),
-                                           OptionalInt(row["latest_run"]),
-                                           "deadline-exceeded", now, &pending);
-                         }
-                         return static_cast<int>(due.size());
-                       }));
+  return RunPublishing<pqxx::work>(
+      "ResolveDeadlines",
+      [&](pqxx::work& txn,
+          std::vector<std::string>& pending) -> absl::StatusOr<int> {
+        pqxx::result due =
+            txn.exec_prepared(sql::kLockDeadlineTasks.name, now, batch);
+        for (const auto& row : due) {
+          ResolveOpenTask(txn, row["task_id"].c_str(),
+                          OptionalInt(row["latest_run"]), "deadline-exceeded",
+                          now, &pending);
+        }
+        return static_cast<int>(due.size());
+      });
 }
 
 absl::StatusOr<int> PgStore::DeleteExpiredTasks(int batch) {

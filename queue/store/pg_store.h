@@ -133,10 +133,12 @@ class PgStore final : public Store {
   // "Now" at the database's precision (microseconds).
   absl::Time Now() const;
 
-  // Hands `pending_queues` to the publisher when `result` is OK (the
-  // transaction committed); returns `result`.
-  template <typename T>
-  T Published(const std::vector<std::string>& pending_queues, T result);
+  // RunTransaction (kFail on unique violations) of `fn(txn, pending)`,
+  // where `fn` appends the ids of the task queues its transaction made
+  // work pending in. When the transaction commits they go to the
+  // publisher; each retried attempt starts with `pending` empty.
+  template <typename Txn, typename Fn>
+  auto RunPublishing(const char* operation, Fn&& fn);
 
   // One report of ResolveRun, validated, waiting for its batch.
   struct Resolution {
