@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace drover::client {
@@ -19,10 +20,9 @@ namespace fs = std::filesystem;
 class CredentialsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (fs::temp_directory_path() / "drover-cred-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    auto dir = drover::testing::MakeTempDir("drover-cred-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
   }
   void TearDown() override { fs::remove_all(dir_); }
 

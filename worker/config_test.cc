@@ -15,6 +15,7 @@
 #include "CLI/CLI.hpp"
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "worker/components.h"
 #include "worker/flags.h"
@@ -33,11 +34,9 @@ std::string FieldOf(const absl::Status& status) {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "drover-worker-config-XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    auto dir = drover::testing::MakeTempDir("drover-worker-config-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
     registry_.AddEngine("native", MakeNativeEngine, CheckNativeEngineConfig);
     registry_.AddEngine("docker", MakeDockerEngine, CheckDockerEngineConfig);
     registry_.AddPlugin("logprefix", MakeLogPrefixPlugin);

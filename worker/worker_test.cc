@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "engines/native/native_engine.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -96,10 +97,9 @@ class SwitchableHealthEngine final : public engines::Engine {
 class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl =
-        (fs::temp_directory_path() / "drover-worker-test-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    auto dir = drover::testing::MakeTempDir("drover-worker-test-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
     // Per-task users and the native engine's cgroups may need to traverse it.
     fs::permissions(dir_, fs::perms::all, fs::perm_options::replace);
     marks_ = dir_ / "marks";

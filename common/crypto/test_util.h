@@ -10,17 +10,17 @@
 #include <string>
 #include <string_view>
 
+#include "common/testing/temp_dir.h"
+
 namespace drover::crypto::testing {
 
-// Creates a fresh directory under TMPDIR (or /tmp) and removes it on
-// destruction.
+// A fresh directory under TMPDIR (or /tmp), removed on destruction; an
+// empty path() when it could not be made.
 class TempDir {
  public:
   TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "drover-crypto-XXXXXX")
-            .string();
-    path_ = ::mkdtemp(pattern.data());
+    auto dir = drover::testing::MakeTempDir("drover-crypto-");
+    if (dir.ok()) path_ = dir->string();
   }
   ~TempDir() {
     std::error_code ignored;

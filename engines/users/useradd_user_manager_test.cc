@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "common/process/command_runner.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace drover::engines::users {
@@ -251,11 +252,9 @@ class UseraddUserManagerRealTest : public ::testing::Test {
         ::access("/usr/sbin/userdel", X_OK) != 0) {
       GTEST_SKIP() << "useradd/userdel not installed";
     }
-    std::string dir_template =
-        (std::filesystem::temp_directory_path() / "drover-users-XXXXXX")
-            .string();
-    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
-    home_root_ = dir_template;
+    auto dir = drover::testing::MakeTempDir("drover-users-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    home_root_ = dir->string();
     // Task users must be able to reach their homes.
     ASSERT_EQ(::chmod(home_root_.c_str(), 0755), 0);
     options_ = UseraddUserManager::DefaultOptions();

@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "common/rpc/grpc_status.h"
 #include "common/slugid.h"
+#include "common/testing/temp_dir.h"
 #include "drover/v1/queue.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -146,11 +147,9 @@ class DroverQueueBinaryTest : public ::testing::Test {
     if (!PostgresAvailable()) {
       GTEST_SKIP() << "PostgreSQL server binaries (initdb) not installed";
     }
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "drover-queue-binary-XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    auto dir = drover::testing::MakeTempDir("drover-queue-binary-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = dir->string();
     // The PostgreSQL programs may run as the postgres user (when the test
     // runs as root); they must be able to reach the data directory.
     chmod(dir_.c_str(), 0755);

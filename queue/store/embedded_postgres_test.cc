@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "pqxx/pqxx"
 
@@ -47,9 +48,9 @@ class RecordingLauncher final : public ProcessLauncher {
 class TempDir {
  public:
   TempDir() {
-    std::string dir =
-        (fs::temp_directory_path() / "drover-ep-test-XXXXXX").string();
-    path_ = mkdtemp(dir.data());
+    auto dir = drover::testing::MakeTempDir("drover-ep-test-");
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    path_ = dir.ok() ? dir->string() : std::string();
     // Searchable, so the postgres user (when root) can reach inside.
     fs::permissions(path_, fs::perms::owner_all | fs::perms::group_exec |
                                fs::perms::others_exec);

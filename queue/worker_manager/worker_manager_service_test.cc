@@ -28,6 +28,7 @@
 #include "common/rpc/grpc_status.h"
 #include "common/slugid.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "drover/v1/queue.grpc.pb.h"
 #include "drover/v1/secrets.grpc.pb.h"
 #include "drover/v1/worker_manager.grpc.pb.h"
@@ -1224,10 +1225,9 @@ class RegistrarTest : public WorkerManagerServiceTest {
   }
 
   std::string state_dir_ = [] {
-    std::string dir =
-        (std::filesystem::temp_directory_path() / "drover-registrar-XXXXXX")
-            .string();
-    return std::string(mkdtemp(dir.data()));
+    auto dir = drover::testing::MakeTempDir("drover-registrar-");
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    return dir.ok() ? dir->string() : std::string();
   }();
 };
 

@@ -24,6 +24,7 @@
 #include "client/artifacts_client.h"
 #include "client/auth_client.h"
 #include "client/task_json.h"
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 extern char** environ;
@@ -76,11 +77,10 @@ int FreePort() {
 }
 
 fs::path MakeTempDir(const std::string& prefix) {
-  std::string pattern =
-      (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
-  if (mkdtemp(pattern.data()) == nullptr) return {};
-  chmod(pattern.c_str(), 0755);
-  return pattern;
+  auto dir = drover::testing::MakeTempDir(prefix + "-");
+  if (!dir.ok()) return {};
+  chmod(dir->c_str(), 0755);
+  return *dir;
 }
 
 fs::path MakeTestDir(const fs::path& suite_dir) {

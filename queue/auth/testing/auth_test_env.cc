@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/grpc_status.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "drover/v1/auth.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -84,12 +85,9 @@ absl::StatusOr<std::unique_ptr<AuthTestEnv>> AuthTestEnv::Create(
   std::unique_ptr<AuthTestEnv> env(new AuthTestEnv());
   env->options_ = std::move(options);
   DROVER_ASSIGN_OR_RETURN(env->db_, store::testing::TestDatabase::Create());
-  std::string pattern =
-      (fs::temp_directory_path() / "drover-auth-test-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    return InternalError("cannot create a temporary directory");
-  }
-  env->dir_ = pattern;
+  DROVER_ASSIGN_OR_RETURN(fs::path dir,
+                          drover::testing::MakeTempDir("drover-auth-test-"));
+  env->dir_ = dir.string();
   env->data_dir_ = env->dir_ + "/data";
   if (env->options_.tls) DROVER_RETURN_IF_ERROR(env->MakeTlsFiles());
   DROVER_ASSIGN_OR_RETURN(int first, env->AddReplica());
@@ -122,9 +120,8 @@ absl::Status AuthTestEnv::MakeTlsFiles() {
   const std::string log = d + "/openssl.log";
   const std::string key_options =
       "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  std::ofstream(d + "/san.cnf")
-      << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-      << "extendedKeyUsage=serverAuth\n";
+  std::ofstream(d + "/san.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                << "extendedKeyUsage=serverAuth\n";
   const bool ok =
       Run("openssl req -x509 " + key_options + " -keyout " + d +
               "/ca.key -out " + d +
@@ -134,8 +131,8 @@ absl::Status AuthTestEnv::MakeTlsFiles() {
               "/other-ca.key -out " + d +
               "/other-ca.pem -days 2 -subj '/CN=drover other CA'",
           log) &&
-      Run("openssl req " + key_options + " -keyout " + d +
-              "/server.key -out " + d + "/server.csr -subj '/CN=localhost'",
+      Run("openssl req " + key_options + " -keyout " + d + "/server.key -out " +
+              d + "/server.csr -subj '/CN=localhost'",
           log) &&
       Run("openssl x509 -req -in " + d + "/server.csr -CA " + d +
               "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -out " + d +
@@ -157,7 +154,8 @@ absl::StatusOr<int> AuthTestEnv::AddReplica() {
   store::PgStoreOptions store_options;
   store_options.connection_string = db_->connection_string();
   store_options.pool_size = 4;
-  DROVER_ASSIGN_OR_RETURN(r->store, store::PgStore::Open(store_options, &clock_));
+  DROVER_ASSIGN_OR_RETURN(r->store,
+                          store::PgStore::Open(store_options, &clock_));
   r->notifier = std::make_unique<store::PgPendingNotifier>(
       store::PgPendingNotifier::Options{.connection_string =
                                             db_->connection_string()});
@@ -171,8 +169,8 @@ absl::StatusOr<int> AuthTestEnv::AddReplica() {
   auth_options.pool_size = 2;
   std::ostringstream out;
   DROVER_ASSIGN_OR_RETURN(
-      r->auth, AuthSystem::Open(std::move(auth_options), r->store.get(),
-                                &clock_, out));
+      r->auth,
+      AuthSystem::Open(std::move(auth_options), r->store.get(), &clock_, out));
 
   server::QueueServerOptions server_options;
   server_options.listen = "127.0.0.1:0";
@@ -196,9 +194,9 @@ absl::StatusOr<int> AuthTestEnv::AddReplica() {
   if (options_.tls) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = ReadFile(ca_file_);
-    r->channel = grpc::CreateChannel(
-        absl::StrCat("localhost:", r->server->grpc_port()),
-        grpc::SslCredentials(ssl));
+    r->channel =
+        grpc::CreateChannel(absl::StrCat("localhost:", r->server->grpc_port()),
+                            grpc::SslCredentials(ssl));
   } else {
     r->channel = grpc::CreateChannel(r->server->grpc_target(),
                                      grpc::InsecureChannelCredentials());

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "queue/blobstore/sha256.h"
 #include "queue/blobstore/testing/curl_client.h"
@@ -23,11 +24,9 @@ using ::drover::queue::blobstore::testing::PatternString;
 constexpr char kKey[] = "0123456789abcdef0123456789abcdef";
 
 fs::path MakeTempDir() {
-  std::string tmpl =
-      (fs::temp_directory_path() / "drover-fsblob-XXXXXX").string();
-  char* dir = ::mkdtemp(tmpl.data());
-  EXPECT_NE(dir, nullptr);
-  return fs::path(tmpl);
+  auto dir = drover::testing::MakeTempDir("drover-fsblob-");
+  EXPECT_TRUE(dir.ok()) << dir.status();
+  return dir.ok() ? *dir : fs::path();
 }
 
 class FilesystemBlobStoreTest : public ::testing::Test {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "queue/blobstore/sha256.h"
@@ -44,10 +45,9 @@ double ProcessCpuSeconds() {
 class HttpHandlersTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl =
-        (fs::temp_directory_path() / "drover-fshttp-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    auto dir = drover::testing::MakeTempDir("drover-fshttp-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
 
     server_ = std::make_unique<httplib::Server>();
     port_ = server_->bind_to_any_port("127.0.0.1");

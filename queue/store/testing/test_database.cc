@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 #include "queue/store/embedded_postgres.h"
 #include "queue/store/migrations.h"
 #include "queue/store/pg_util.h"
@@ -134,16 +135,9 @@ class SharedCluster {
     }
     // Under TMPDIR: scripts/test.sh points it at a tmpfs, where the
     // files each test database creates and drops cost no disk journal.
-    std::error_code ec;
-    std::string dir =
-        (std::filesystem::temp_directory_path(ec) / "drover-test-XXXXXX")
-            .string();
-    if (ec || mkdtemp(dir.data()) == nullptr) {
-      return InternalError(
-          "cannot create a temporary directory for "
-          "PostgreSQL");
-    }
-    dir_ = dir;
+    DROVER_ASSIGN_OR_RETURN(std::filesystem::path dir,
+                            drover::testing::MakeTempDir("drover-test-"));
+    dir_ = dir.string();
     EmbeddedPostgresOptions options;
     options.data_dir = dir_;
     options.database = "postgres";
