@@ -163,6 +163,7 @@ int main(int argc, char** argv) {
   claim_thread.join();
 
   Samples scopes_rpc, status_rpc;
+  std::string floor_error;
   {
     client::AuthClient auth(*connection);
     v1::TaskIdRequest status_request;
@@ -170,10 +171,14 @@ int main(int argc, char** argv) {
     for (int i = 0; i < warmup + tasks && !last_task_id.empty(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
       SteadyClock::time_point sent = SteadyClock::now();
-      if (!auth.CurrentScopes().ok()) break;
+      auto scopes = auth.CurrentScopes();
       SteadyClock::time_point between = SteadyClock::now();
-      if (!queue.GetTaskStatus(status_request).ok()) break;
+      auto status = queue.GetTaskStatus(status_request);
       SteadyClock::time_point done = SteadyClock::now();
+      if (!scopes.ok() || !status.ok()) {
+        floor_error = Describe(scopes.ok() ? status.status() : scopes.status());
+        break;
+      }
       if (i < warmup) continue;
       scopes_rpc.Add(MillisBetween(sent, between));
       status_rpc.Add(MillisBetween(between, done));
@@ -201,6 +206,9 @@ int main(int argc, char** argv) {
     std::cout << "  WARNING: " << missed << " tasks not claimed within 30 s; "
               << claimer_error << " " << create_error << "\n";
   }
+  if (!floor_error.empty()) {
+    std::cout << "  WARNING: floors incomplete: " << floor_error << "\n";
+  }
 
   nlohmann::json doc = {
       {"benchmark", "latency"},
@@ -217,6 +225,7 @@ int main(int argc, char** argv) {
         {"ack_to_claim", ack_to_claim.ToJson()},
         {"current_scopes_rpc", scopes_rpc.ToJson()},
         {"get_task_status_rpc", status_rpc.ToJson()},
+        {"floor_error", floor_error},
         {"missed", missed},
         {"error", claimer_error.empty() ? create_error : claimer_error}}},
       {"table", table.ToJson()}};

@@ -165,25 +165,26 @@ int main(int argc, char** argv) {
          "",
          {},
          ""});
-    add({"CreateTask round trip p50",
-         Num(*doc, {"results", "create_rpc", "p50_ms"}),
-         "ms",
-         "",
-         {},
-         ""});
-    // What any call cost on this machine at that moment (bench/latency.cc).
-    add({"floor: CurrentScopes round trip p50",
-         Num(*doc, {"results", "current_scopes_rpc", "p50_ms"}),
-         "ms",
-         "",
-         {},
-         "authenticated, no database"});
-    add({"floor: GetTaskStatus round trip p50",
-         Num(*doc, {"results", "get_task_status_rpc", "p50_ms"}),
-         "ms",
-         "",
-         {},
-         "one database read, no write"});
+    // The CreateTask round trip, and what any call cost on this machine at
+    // that moment (the floors of bench/latency.cc).
+    struct RoundTrip {
+      const char* label;
+      const char* key;
+      const char* note;
+    };
+    for (const RoundTrip& r :
+         {RoundTrip{"CreateTask round trip p50", "create_rpc", ""},
+          RoundTrip{"floor: CurrentScopes round trip p50", "current_scopes_rpc",
+                    "authenticated, no database"},
+          RoundTrip{"floor: GetTaskStatus round trip p50",
+                    "get_task_status_rpc", "one database read, no write"}}) {
+      add({r.label,
+           Num(*doc, {"results", r.key, "p50_ms"}),
+           "ms",
+           "",
+           {},
+           r.note});
+    }
   }
 
   if (auto doc = Load(base / "graph.json")) {

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <string_view>
 
@@ -14,13 +16,18 @@
 
 namespace drover::crypto::testing {
 
-// A fresh directory under TMPDIR (or /tmp), removed on destruction; an
-// empty path() when it could not be made.
+// A fresh directory under TMPDIR (or /tmp), removed on destruction. A test
+// cannot go on without it (File() would name paths under "/"), so failing
+// to make it aborts with the reason.
 class TempDir {
  public:
   TempDir() {
     auto dir = drover::testing::MakeTempDir("drover-crypto-");
-    if (dir.ok()) path_ = dir->string();
+    if (!dir.ok()) {
+      std::cerr << "crypto TempDir: " << dir.status() << "\n";
+      std::abort();
+    }
+    path_ = dir->string();
   }
   ~TempDir() {
     std::error_code ignored;

@@ -49,8 +49,11 @@ class TempDir {
  public:
   TempDir() {
     auto dir = drover::testing::MakeTempDir("drover-ep-test-");
-    EXPECT_TRUE(dir.ok()) << dir.status();
-    path_ = dir.ok() ? dir->string() : std::string();
+    if (!dir.ok()) {
+      ADD_FAILURE() << dir.status();
+      return;
+    }
+    path_ = dir->string();
     // Searchable, so the postgres user (when root) can reach inside.
     fs::permissions(path_, fs::perms::owner_all | fs::perms::group_exec |
                                fs::perms::others_exec);

@@ -33,14 +33,6 @@ inline constexpr char kPendingChannel[] = "drover_pending";
 inline constexpr char kNotifyPending[] =
     "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
 
-// Run once on the publisher's own connection. A notifying transaction
-// takes a transaction id and so writes a commit record; waiting for that
-// record to reach disk buys nothing (notifications are delivered at commit
-// and never survive a crash anyway) and made every NOTIFY compete for the
-// WAL flush with the claim that the same wake-up starts.
-inline constexpr char kNotifyWithoutFlush[] =
-    "SET synchronous_commit TO off";
-
 // CreateTask in one statement (so one round trip, atomic in autocommit):
 // locks the dependencies (so none resolves unseen meanwhile), and when all
 // exist joins or starts the task group (upsert: the row lock orders it

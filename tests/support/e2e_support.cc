@@ -78,7 +78,10 @@ int FreePort() {
 
 fs::path MakeTempDir(const std::string& prefix) {
   auto dir = drover::testing::MakeTempDir(prefix + "-");
-  if (!dir.ok()) return {};
+  if (!dir.ok()) {
+    ADD_FAILURE() << dir.status();
+    return {};
+  }
   chmod(dir->c_str(), 0755);
   return *dir;
 }

@@ -70,9 +70,9 @@ std::string PostgresUnavailableReason();
 // A loopback TCP port nobody listens on right now.
 int FreePort();
 
-// A fresh directory /tmp/<prefix>-XXXXXX, mode 0755 (the embedded
-// PostgreSQL may run as the postgres user when tests run as root); empty
-// on failure.
+// A fresh directory <TMPDIR>/<prefix>-XXXXXX, mode 0755 (the embedded
+// PostgreSQL may run as the postgres user when tests run as root); empty,
+// after a test failure that says why, when it cannot be made.
 std::filesystem::path MakeTempDir(const std::string& prefix);
 
 // <suite_dir>/<current test's name>, created with mode 0755.
